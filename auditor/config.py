@@ -1,0 +1,367 @@
+"""The audit config: one TOML file, parsed once into frozen, validated objects.
+
+Every later step trusts these objects. Anything wrong in the file stops here
+with an `AuditConfigError` that names the key and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from auditor.errors import AuditConfigError
+
+FORMATS = ("parquet", "csv", "json")
+LANGUAGES = ("en", "zh-CN")
+ROLES = ("transaction_id", "user_id", "timestamp", "price")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+# Keys each table accepts; anything else is a typo we would rather name than ignore.
+_KNOWN = {
+    "": ("audit", "input", "columns", "match", "segments", "test", "report"),
+    "audit": ("name", "platform", "period"),
+    "input": ("path", "format", "timezone", "csv_delimiter"),
+    "columns": ROLES,
+    "match": ("exact", "time_bucket", "bins"),
+    "segments": ("name", "column", "reference", "groups"),
+    "test": ("alpha", "materiality", "confidence", "max_clusters"),
+    "report": ("language", "min_cell_size"),
+}
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """Where the log is and how to read it."""
+
+    path: str  # absolute path, folder or glob
+    format: str
+    timezone: str = "UTC"
+    csv_delimiter: str = ","
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The platform's column for each role the audit needs."""
+
+    transaction_id: str
+    user_id: str
+    timestamp: str
+    price: str
+
+
+@dataclass(frozen=True)
+class MatchSpec:
+    """What makes two purchases comparable: equal keys, same time bucket, same bins."""
+
+    exact: tuple[str, ...]
+    time_bucket: str | None = None
+    time_bucket_seconds: int | None = None
+    bins: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def description(self) -> str:
+        """The matching rule in words, for reports."""
+        parts = list(self.exact)
+        if self.time_bucket:
+            parts.append(f"time ({self.time_bucket} buckets)")
+        parts += [f"{name} (bins of {width:g})" for name, width in self.bins]
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A user attribute whose groups are each compared with one reference group."""
+
+    name: str
+    column: str
+    reference: str
+    groups: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TestSpec:
+    """How findings are tested and when they are flagged."""
+
+    alpha: float = 0.05  # false discovery rate across all comparisons
+    materiality: float = 0.01  # smallest |premium| worth flagging
+    confidence: float = 0.95  # level of the reported intervals
+    max_clusters: int = 200_000  # user scores beyond this are pooled into hash buckets
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """How the HTML report is written."""
+
+    language: str = "en"
+    min_cell_size: int = 10  # fewest distinct users a published cell may hold
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """A whole audit, as described by its TOML file."""
+
+    name: str
+    platform: str
+    input: InputSpec
+    columns: Columns
+    match: MatchSpec
+    segments: tuple[Segment, ...]
+    test: TestSpec = field(default_factory=TestSpec)
+    report: ReportSpec = field(default_factory=ReportSpec)
+    period: str | None = None
+    source_path: str | None = None
+    source_text: str = ""
+
+    @property
+    def sha256(self) -> str:
+        """Fingerprint of the exact config text the audit ran with."""
+        return hashlib.sha256(self.source_text.encode("utf-8")).hexdigest()
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        """Columns a row must have a value in to be audited."""
+        cols = [*(getattr(self.columns, r) for r in ROLES), *self.match.exact]
+        cols += [name for name, _ in self.match.bins]
+        return tuple(dict.fromkeys(cols))
+
+    @property
+    def segment_columns(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(s.column for s in self.segments))
+
+    @property
+    def used_columns(self) -> tuple[str, ...]:
+        """Every input column the audit reads (all others are pruned at the scan)."""
+        return tuple(dict.fromkeys(self.required_columns + self.segment_columns))
+
+
+def load_config(path: str | Path) -> AuditConfig:
+    """Read and validate an audit config file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise AuditConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AuditConfigError(f"config file {path} cannot be read: {exc}") from None
+    return parse_config(text, base_dir=path.resolve().parent, source_path=str(path))
+
+
+def parse_config(text: str, base_dir: Path | None = None, source_path: str | None = None) -> AuditConfig:
+    """Validate config text; relative input paths are taken from `base_dir`."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise AuditConfigError(f"config is not valid TOML: {exc}") from None
+    _check_keys(raw, "")
+    audit = _table(raw, "audit")
+    inp = _table(raw, "input")
+    cols = _table(raw, "columns")
+    match = _table(raw, "match")
+    test = _table(raw, "test", required=False)
+    report = _table(raw, "report", required=False)
+
+    config = AuditConfig(
+        name=_string(audit, "audit", "name"),
+        platform=_string(audit, "audit", "platform"),
+        period=_string(audit, "audit", "period", required=False),
+        input=_input(inp, base_dir or Path.cwd()),
+        columns=Columns(**{role: _string(cols, "columns", role, hint=_ROLE_HINT[role]) for role in ROLES}),
+        match=_match(match),
+        segments=_segments(raw),
+        test=_test(test),
+        report=_report(report),
+        source_path=source_path,
+        source_text=text,
+    )
+    _check_overlaps(config)
+    return config
+
+
+_ROLE_HINT = {
+    "transaction_id": "the column that identifies each purchase or quote, e.g. transaction_id = \"order_no\"",
+    "user_id": "the column that identifies the user, e.g. user_id = \"passenger_id\"",
+    "timestamp": "the column with the purchase time, e.g. timestamp = \"req_time\"",
+    "price": "the column with the price paid, e.g. price = \"fare_cny\"",
+}
+
+
+def _check_keys(table: dict, where: str) -> None:
+    known = _KNOWN[where]
+    for key in table:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            fix = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(known)}"
+            name = f"[{where}] {key}" if where else f"[{key}]"
+            raise AuditConfigError(f"unknown config key {name}: {fix}")
+
+
+def _table(raw: dict, name: str, required: bool = True) -> dict:
+    value = raw.get(name)
+    if value is None:
+        if required:
+            raise AuditConfigError(f"config has no [{name}] table: add one (see README, 'The audit config')")
+        return {}
+    if not isinstance(value, dict):
+        raise AuditConfigError(f"[{name}] must be a table, e.g. [{name}] on its own line followed by its keys")
+    _check_keys(value, name)
+    return value
+
+
+def _string(table: dict, where: str, key: str, required: bool = True, hint: str | None = None) -> str | None:
+    value = table.get(key)
+    if value is None:
+        if not required:
+            return None
+        fix = hint or f'set {key} = "..."'
+        raise AuditConfigError(f"[{where}] {key} is missing: {fix}")
+    if not isinstance(value, str) or not value.strip():
+        raise AuditConfigError(f"[{where}] {key} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _number(table: dict, where: str, key: str, default: float, low: float, high: float,
+            low_open: bool = False, high_open: bool = False) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise AuditConfigError(f"[{where}] {key} must be a number, got {value!r}")
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if too_low or too_high:
+        lo, hi = ("(" if low_open else "["), (")" if high_open else "]")
+        raise AuditConfigError(f"[{where}] {key} = {value} is out of range: use a value in {lo}{low:g}, {high:g}{hi}")
+    return float(value)
+
+
+def _input(table: dict, base_dir: Path) -> InputSpec:
+    path = _string(table, "input", "path", hint='the log file, folder or glob, e.g. path = "data/rides.parquet"')
+    fmt = _string(table, "input", "format", hint=f"one of {', '.join(FORMATS)}")
+    if fmt not in FORMATS:
+        raise AuditConfigError(f"[input] format = {fmt!r} is not supported: use one of {', '.join(FORMATS)}")
+    resolved = path if Path(path).is_absolute() or "://" in path else str(base_dir / path)
+    delimiter = table.get("csv_delimiter", ",")
+    if not isinstance(delimiter, str) or len(delimiter) != 1:
+        raise AuditConfigError(f"[input] csv_delimiter must be one character, got {delimiter!r}")
+    timezone = table.get("timezone", "UTC")
+    try:
+        ZoneInfo(timezone)
+    except (TypeError, ValueError, ZoneInfoNotFoundError):
+        raise AuditConfigError(
+            f"[input] timezone = {timezone!r} is not a known time zone: use an IANA name such as \"UTC\" or \"Asia/Shanghai\"") from None
+    return InputSpec(path=resolved, format=fmt, timezone=timezone, csv_delimiter=delimiter)
+
+
+def parse_duration(text: str) -> int:
+    """'15m' -> 900 seconds. Units: s, m, h, d."""
+    found = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", text)
+    if not found or int(found[1]) == 0:
+        raise ValueError(text)
+    return int(found[1]) * _UNITS[found[2]]
+
+
+def _match(table: dict) -> MatchSpec:
+    exact = table.get("exact", [])
+    if not isinstance(exact, list) or not all(isinstance(c, str) and c for c in exact):
+        raise AuditConfigError('[match] exact must be a list of column names, e.g. exact = ["city", "car_level"]')
+    if len(set(exact)) != len(exact):
+        raise AuditConfigError(f"[match] exact lists a column twice: {exact}")
+    bucket = table.get("time_bucket")
+    seconds = None
+    if bucket is not None:
+        try:
+            seconds = parse_duration(bucket) if isinstance(bucket, str) else None
+        except ValueError:
+            seconds = None
+        if seconds is None:
+            raise AuditConfigError(
+                f"[match] time_bucket = {bucket!r} is not a duration: use a number and a unit s, m, h or d, e.g. \"15m\" or \"1h\"")
+    bins = table.get("bins", {})
+    if not isinstance(bins, dict):
+        raise AuditConfigError("[match] bins must be a table of column = width, e.g. bins = { distance_m = 500 }")
+    for name, width in bins.items():
+        if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
+            raise AuditConfigError(f"[match] bins.{name} = {width!r}: a bin width must be a positive number")
+        if name in exact:
+            raise AuditConfigError(f"[match] column {name!r} is both an exact key and binned: keep one")
+    if not exact and seconds is None and not bins:
+        raise AuditConfigError(
+            "[match] defines no comparability: set exact keys, a time_bucket or bins, "
+            "otherwise every purchase would be compared with every other")
+    return MatchSpec(exact=tuple(exact), time_bucket=bucket, time_bucket_seconds=seconds,
+                     bins=tuple((name, float(width)) for name, width in bins.items()))
+
+
+def _segments(raw: dict) -> tuple[Segment, ...]:
+    items = raw.get("segments")
+    if not items:
+        raise AuditConfigError(
+            "config has no [[segments]]: add at least one, e.g. [[segments]] name = \"Device\" "
+            "column = \"os\" reference = \"android\" groups = [\"ios\"]")
+    if not isinstance(items, list) or not all(isinstance(s, dict) for s in items):
+        raise AuditConfigError("segments must be an array of tables: write each as [[segments]]")
+    segments = []
+    for i, item in enumerate(items):
+        where = f"segments[{i}]"
+        _check_keys(item, "segments")
+        name = _string(item, where, "name")
+        column = _string(item, where, "column")
+        reference = item.get("reference")
+        if reference is None or isinstance(reference, (bool, dict, list)):
+            raise AuditConfigError(f"[{where}] reference is missing: name the group the others are compared with, e.g. reference = \"android\"")
+        groups = item.get("groups")
+        if not isinstance(groups, list) or not groups or any(isinstance(g, (bool, dict, list)) for g in groups):
+            raise AuditConfigError(f"[{where}] groups must be a non-empty list of values, e.g. groups = [\"ios\"]")
+        groups = [str(g) for g in groups]
+        if str(reference) in groups:
+            raise AuditConfigError(f"[{where}] the reference {reference!r} is also listed in groups: remove it from groups")
+        if len(set(groups)) != len(groups):
+            raise AuditConfigError(f"[{where}] groups lists a value twice: {groups}")
+        segments.append(Segment(name=name, column=column, reference=str(reference), groups=tuple(groups)))
+    names = [s.name for s in segments]
+    if len(set(names)) != len(names):
+        raise AuditConfigError(f"segment names must be unique, got {names}")
+    return tuple(segments)
+
+
+def _test(table: dict) -> TestSpec:
+    max_clusters = table.get("max_clusters", TestSpec.max_clusters)
+    if isinstance(max_clusters, bool) or not isinstance(max_clusters, int) or max_clusters < 1000:
+        raise AuditConfigError(f"[test] max_clusters must be an integer of at least 1000, got {max_clusters!r}")
+    return TestSpec(
+        alpha=_number(table, "test", "alpha", 0.05, 0, 1, low_open=True, high_open=True),
+        materiality=_number(table, "test", "materiality", 0.01, 0, 10),
+        confidence=_number(table, "test", "confidence", 0.95, 0, 1, low_open=True, high_open=True),
+        max_clusters=max_clusters,
+    )
+
+
+def _report(table: dict) -> ReportSpec:
+    language = table.get("language", "en")
+    if language not in LANGUAGES:
+        raise AuditConfigError(f"[report] language = {language!r} is not available: use one of {', '.join(LANGUAGES)}")
+    size = table.get("min_cell_size", 10)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise AuditConfigError(f"[report] min_cell_size must be a positive integer, got {size!r}")
+    return ReportSpec(language=language, min_cell_size=size)
+
+
+def _check_overlaps(config: AuditConfig) -> None:
+    roles = {getattr(config.columns, r): r for r in ROLES}
+    if len(roles) != len(ROLES):
+        raise AuditConfigError("[columns] each role needs its own column: two roles name the same column")
+    match_cols = set(config.match.exact) | {name for name, _ in config.match.bins}
+    for i, seg in enumerate(config.segments):
+        if seg.column in match_cols:
+            raise AuditConfigError(
+                f"[segments[{i}]] column {seg.column!r} is also a match key: purchases are compared within cells "
+                f"that fix the match keys, so a segment cannot be one; remove it from [match]")
+        if seg.column in roles:
+            raise AuditConfigError(f"[segments[{i}]] column {seg.column!r} is the {roles[seg.column]} column: segment by a user attribute instead")
+    for col in match_cols:
+        if col in roles:
+            raise AuditConfigError(f"[match] {col!r} is the {roles[col]} column and cannot be a match key")
+

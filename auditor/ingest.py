@@ -1,0 +1,331 @@
+"""Ingest and validate: every row read is accepted or rejected with one reason.
+
+Invariant: rows_read == rows_accepted + rows_rejected. Rejected rows are kept,
+with their reason and source file, so nothing read is lost.
+"""
+
+from __future__ import annotations
+
+import difflib
+import glob
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyspark.errors import AnalysisException
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from auditor.config import AuditConfig
+from auditor.errors import AuditConfigError, AuditInputError
+
+# Reject reasons, in the order they are checked: a row gets the first that applies.
+REASONS = (
+    "malformed_record",
+    "missing_value",
+    "unparseable_number",
+    "unparseable_timestamp",
+    "nonpositive_price",
+    "duplicate_transaction_id",
+)
+
+# Internal names for the role columns (platform columns keep their own names).
+TID, USER, TS, PRICE = "__tid", "__user", "__ts", "__price"
+_CORRUPT, _FILE, _ORDER, _REASON = "__corrupt_record", "__source_file", "__order", "__reason"
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input file, fingerprinted for the report's provenance section."""
+
+    path: str
+    bytes: int
+    sha256: str | None  # None for remote files the driver cannot read
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "bytes": self.bytes, "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
+class DataQuality:
+    """What happened to every row read."""
+
+    rows_read: int
+    rows_accepted: int
+    rows_rejected: int
+    rejected_by_reason: dict[str, int]
+
+    def to_json(self) -> dict:
+        return {
+            "rows_read": self.rows_read,
+            "rows_accepted": self.rows_accepted,
+            "rows_rejected": self.rows_rejected,
+            "rejected_by_reason": dict(self.rejected_by_reason),
+        }
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """Accepted rows (typed, pruned to the audit's columns) and the account of all rows."""
+
+    accepted: DataFrame
+    rejected: DataFrame
+    quality: DataQuality
+    inputs: tuple[InputFile, ...]
+    segment_values: dict[str, dict[str, int]]  # column -> {configured value: accepted rows}
+    cached: DataFrame  # the classified rows, persisted once and read by every later step
+
+    def release(self) -> None:
+        """Free the cached rows once the audit is done with them."""
+        self.cached.unpersist()
+
+
+def list_input_files(path: str) -> tuple[InputFile, ...]:
+    """The local files a path, folder or glob stands for (remote URIs are left to Spark)."""
+    if "://" in path and not path.startswith("file://"):
+        return ()
+    local = path.removeprefix("file://")
+    if glob.has_magic(local):
+        candidates = sorted(glob.glob(local, recursive=True))
+    elif os.path.isdir(local):
+        candidates = sorted(str(p) for p in Path(local).rglob("*") if p.is_file())
+    elif os.path.exists(local):
+        candidates = [local]
+    else:
+        raise AuditInputError(f"[input] path: {path} does not exist: check the path (relative paths are taken from the config file's folder)")
+    files = []
+    for name in candidates:
+        if os.path.isdir(name):
+            files += [str(p) for p in sorted(Path(name).rglob("*")) if p.is_file()]
+        else:
+            files.append(name)
+    # Spark skips hidden and bookkeeping files (_SUCCESS, .crc); so do we.
+    files = [f for f in files if not any(part.startswith(("_", ".")) for part in Path(f).relative_to(Path(f).anchor).parts[-1:])]
+    if not files:
+        raise AuditInputError(f"[input] path: no files match {path}: check the path or glob")
+    return tuple(InputFile(path=f, bytes=os.path.getsize(f), sha256=_sha256(f)) for f in files)
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _reader(spark: SparkSession, config: AuditConfig):
+    spec = config.input
+    if spec.format == "csv":
+        return spark.read.option("header", True).option("sep", spec.csv_delimiter).option("multiLine", False)
+    return spark.read
+
+
+def input_schema(spark: SparkSession, config: AuditConfig) -> T.StructType:
+    """The input's columns, read from footers or header, before any full scan."""
+    spec = config.input
+    try:
+        if spec.format == "parquet":
+            return spark.read.parquet(spec.path).schema
+        if spec.format == "csv":
+            return _reader(spark, config).csv(spec.path).schema  # header only: no inferSchema
+        return spark.read.json(spec.path).schema  # JSON has no header: Spark scans to learn fields
+    except AnalysisException as exc:
+        raise AuditInputError(f"[input] path: Spark cannot read {spec.path} as {spec.format}: {_first_line(exc)}") from None
+    except Exception as exc:  # a corrupt file surfaces as a Java error: name it, not its stack
+        raise AuditInputError(f"[input] {spec.path} is not readable as {spec.format}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+def check_columns(schema: T.StructType, config: AuditConfig) -> None:
+    """Every configured column must exist in the input: name the key and the nearest column."""
+    available = [f.name for f in schema.fields]
+    for key, column in _column_keys(config):
+        if column not in available:
+            close = difflib.get_close_matches(column, available, n=1)
+            fix = f"did you mean {close[0]!r}?" if close else f"the input has: {', '.join(available[:30])}"
+            raise AuditConfigError(f"{key} = {column!r}: no such column in the input; {fix}")
+
+
+def _column_keys(config: AuditConfig):
+    for role in ("transaction_id", "user_id", "timestamp", "price"):
+        yield f"[columns] {role}", getattr(config.columns, role)
+    for column in config.match.exact:
+        yield "[match] exact", column
+    for column, _ in config.match.bins:
+        yield f"[match] bins.{column}", column
+    for i, seg in enumerate(config.segments):
+        yield f"[segments[{i}]] column", seg.column
+
+
+def ingest(spark: SparkSession, config: AuditConfig) -> Ingested:
+    """Read the log, classify every row, and count the outcome in one pass."""
+    inputs = list_input_files(config.input.path)
+    schema = input_schema(spark, config)
+    check_columns(schema, config)
+    raw = _read(spark, config, schema)
+    classified = _classify(raw, schema, config, nanosecond_columns(inputs, config)).persist()
+
+    counts = _count(classified, config)
+    rows_read = counts.pop("__rows_read")
+    by_reason = {r: counts.pop(f"__reason:{r}") for r in REASONS}
+    rejected = sum(by_reason.values())
+    segment_values = {}
+    for seg in config.segments:
+        segment_values.setdefault(seg.column, {})
+        for value in (seg.reference, *seg.groups):
+            segment_values[seg.column][value] = counts[f"{seg.column}={value}"]
+    quality = DataQuality(rows_read=rows_read, rows_accepted=rows_read - rejected, rows_rejected=rejected,
+                          rejected_by_reason={r: n for r, n in by_reason.items() if n})
+    accepted = classified.filter(F.col(_REASON).isNull()).select(TID, USER, TS, PRICE, *_key_and_segment_columns(config))
+    rejected_rows = classified.filter(F.col(_REASON).isNotNull()).select(
+        F.col(_REASON).alias("reason"), F.col(_FILE).alias("source_file"), *[
+            F.col(_q(c)).cast("string").alias(c) for c in config.used_columns], F.col(_CORRUPT).alias("raw_record"))
+    return Ingested(accepted=accepted, rejected=rejected_rows, quality=quality, inputs=inputs,
+                    segment_values=segment_values, cached=classified)
+
+
+def _q(name: str) -> str:
+    """Quote a platform column name for Spark (names may hold dots or spaces)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _key_and_segment_columns(config: AuditConfig) -> list[str]:
+    return [*config.match.exact, *(name for name, _ in config.match.bins), *config.segment_columns]
+
+
+def nanosecond_columns(inputs: tuple[InputFile, ...], config: AuditConfig) -> frozenset[str]:
+    """Parquet columns stored as nanosecond timestamps (pandas' default).
+
+    Spark cannot read those as timestamps; it reads them as long nanoseconds
+    (spark.sql.legacy.parquet.nanosAsLong), and the footer tells us which they are.
+    """
+    if config.input.format != "parquet" or not inputs:
+        return frozenset()
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(inputs[0].path)
+    except (OSError, pa.ArrowException):
+        return frozenset()
+    return frozenset(f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns")
+
+
+def _read(spark: SparkSession, config: AuditConfig, schema: T.StructType) -> DataFrame:
+    spec = config.input
+    if spec.format == "parquet":
+        frame = spark.read.parquet(spec.path).withColumn(_CORRUPT, F.lit(None).cast("string"))
+    else:
+        # Text formats are read as strings so that a bad value is rejected with its
+        # reason instead of silently becoming null.
+        text_schema = T.StructType([T.StructField(f.name, T.StringType()) for f in schema.fields
+                                    if f.name != "_corrupt_record"] + [T.StructField(_CORRUPT, T.StringType())])
+        reader = _reader(spark, config).schema(text_schema).option("mode", "PERMISSIVE") \
+            .option("columnNameOfCorruptRecord", _CORRUPT)
+        frame = reader.csv(spec.path) if spec.format == "csv" else reader.json(spec.path)
+    return frame.select(*[F.col(_q(c)) for c in config.used_columns], _CORRUPT,
+                        F.input_file_name().alias(_FILE), F.monotonically_increasing_id().alias(_ORDER))
+
+
+def _as_number(column: str, dtype: T.DataType):
+    if isinstance(dtype, T.NumericType):
+        return F.col(_q(column)).cast("double")
+    return F.expr(f"try_cast(trim(cast({_q(column)} as string)) as double)")
+
+
+def _as_timestamp(column: str, dtype: T.DataType, nanos: bool = False):
+    col = F.col(_q(column))
+    if nanos:
+        return F.timestamp_micros(F.floor(col / 1000))
+    if isinstance(dtype, (T.TimestampType, T.TimestampNTZType, T.DateType)):
+        return col.cast("timestamp")
+    if isinstance(dtype, T.NumericType):  # epoch seconds
+        return F.timestamp_seconds(col.cast("double"))
+    text = F.trim(col.cast("string"))
+    # Spark turns 'yesterday', 'now', 'epoch' into real timestamps; a log never means those.
+    return F.when(text.rlike(r"^[0-9]{4}-"), F.expr(f"try_cast(trim(cast({_q(column)} as string)) as timestamp)"))
+
+
+def _is_missing(column: str, dtype: T.DataType):
+    col = F.col(_q(column))
+    if isinstance(dtype, T.StringType):
+        return col.isNull() | (F.trim(col) == "")
+    return col.isNull()
+
+
+def _is_bad_number(parsed):
+    return parsed.isNull() | F.isnan(parsed) | (F.abs(parsed) == float("inf"))
+
+
+def _classify(raw: DataFrame, schema: T.StructType, config: AuditConfig, nanos: frozenset[str]) -> DataFrame:
+    types = {f.name: f.dataType for f in schema.fields}
+    if config.input.format != "parquet":
+        types = {name: T.StringType() for name in types}
+    cols = config.columns
+    numbers = {cols.price: _as_number(cols.price, types[cols.price])}
+    numbers.update({name: _as_number(name, types[name]) for name, _ in config.match.bins})
+    timestamp = _as_timestamp(cols.timestamp, types[cols.timestamp], cols.timestamp in nanos)
+
+    missing = F.lit(False)
+    for column in config.required_columns:
+        missing = missing | _is_missing(column, types[column])
+    bad_number = F.lit(False)
+    for parsed in numbers.values():
+        bad_number = bad_number | _is_bad_number(parsed)
+
+    reason = (F.when(F.col(_CORRUPT).isNotNull(), "malformed_record")
+              .when(missing, "missing_value")
+              .when(bad_number, "unparseable_number")
+              .when(timestamp.isNull(), "unparseable_timestamp")
+              .when(numbers[cols.price] <= 0, "nonpositive_price"))
+    typed = raw.select(
+        "*",
+        F.trim(F.col(_q(cols.transaction_id)).cast("string")).alias(TID),
+        F.trim(F.col(_q(cols.user_id)).cast("string")).alias(USER),
+        timestamp.alias(TS),
+        numbers[cols.price].alias(PRICE),
+        *[numbers[name].alias(f"__bin:{name}") for name, _ in config.match.bins],
+        reason.alias(_REASON),
+    )
+    # The first valid copy of a transaction id (in file order) is kept; later valid copies are duplicates.
+    first = Window.partitionBy(TID, F.col(_REASON).isNull()).orderBy(_FILE, _ORDER)
+    typed = typed.withColumn(_REASON, F.when(
+        F.col(_REASON).isNull() & (F.row_number().over(first) > 1), F.lit("duplicate_transaction_id"))
+        .otherwise(F.col(_REASON)))
+    # Segments are compared as text (config values are text); binned columns as parsed numbers.
+    replaced = {seg_col: F.col(_q(seg_col)).cast("string") for seg_col in config.segment_columns}
+    replaced.update({name: F.col(f"`__bin:{name}`") for name, _ in config.match.bins})
+    return typed.withColumns(replaced).drop(*[f"__bin:{name}" for name, _ in config.match.bins])
+
+
+def _count(classified: DataFrame, config: AuditConfig) -> dict[str, int]:
+    """Rows by reject reason and accepted rows by segment value, in one aggregation."""
+    accepted = F.col(_REASON).isNull()
+    exprs = [F.count(F.lit(1)).alias("__rows_read")]
+    exprs += [F.count(F.when(F.col(_REASON) == r, 1)).alias(f"__reason:{r}") for r in REASONS]
+    seen = set()
+    for seg in config.segments:
+        for value in (seg.reference, *seg.groups):
+            if (seg.column, value) not in seen:
+                seen.add((seg.column, value))
+                exprs.append(F.count(F.when(accepted & (F.col(_q(seg.column)) == value), 1)).alias(f"{seg.column}={value}"))
+    row = classified.agg(*exprs).first()
+    return {k: int(v) for k, v in row.asDict().items()}
+
+
+def check_segments(ingested: Ingested, config: AuditConfig) -> None:
+    """A configured group or reference that never occurs is a config error, not an empty finding."""
+    for i, seg in enumerate(config.segments):
+        counts = ingested.segment_values[seg.column]
+        for key, value in [("reference", seg.reference), *(("groups", g) for g in seg.groups)]:
+            if counts[value] == 0:
+                raise AuditConfigError(
+                    f"[segments[{i}]] {key}: the value {value!r} never occurs in column {seg.column!r} "
+                    f"of the accepted rows; check its spelling and case against the data")

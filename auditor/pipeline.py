@@ -1,0 +1,76 @@
+"""The audit, top to bottom: config -> ingest -> match -> estimate -> findings -> report."""
+
+from __future__ import annotations
+
+import platform
+import shlex
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from auditor import __version__
+from auditor.config import AuditConfig
+from auditor.estimate import summarize
+from auditor.findings import AuditFindings, AuditRecord, build_findings
+from auditor.ingest import check_segments, ingest
+from auditor.match import with_cells
+from auditor.output import staged_output
+from auditor.progress import Progress
+from auditor.report import write_report
+
+
+def run(config: AuditConfig, spark: SparkSession, out: Path, overwrite: bool = False,
+        progress: Progress | None = None, command: str | None = None) -> AuditFindings:
+    """Audit the configured log and write findings.json, report.html and rejected/ into `out`."""
+    progress = progress or Progress(quiet=True)
+    started = _now()
+    spark.conf.set("spark.sql.session.timeZone", config.input.timezone)
+    with staged_output(out, overwrite) as staging:
+        progress.phase("ingest", f"reading {config.input.format} from {config.input.path}")
+        ingested = ingest(spark, config)
+        quality = ingested.quality
+        progress.say(f"{quality.rows_read:,} rows read, {quality.rows_accepted:,} accepted, "
+                     f"{quality.rows_rejected:,} rejected")
+        check_segments(ingested, config)
+        if quality.rows_rejected:
+            ingested.rejected.write.parquet(str(staging / "rejected"))
+
+        progress.phase("match", f"cells by {config.match.description}")
+        matched = with_cells(ingested.accepted, config.match)
+
+        progress.phase("estimate", "within-cell premiums with user-clustered errors")
+        data = summarize(matched, config)
+        findings = build_findings(data, config)
+        progress.say(f"{len(findings)} comparisons, {sum(f.flagged for f in findings)} flagged")
+
+        progress.phase("report")
+        result = AuditFindings(
+            audit=_record(config, ingested.inputs, spark, started, command),
+            data_quality=quality,
+            findings=findings,
+        )
+        result.write(staging / "findings.json")
+        write_report(result, staging / "report.html")
+        ingested.release()
+    progress.done()
+    progress.say(f"report written to {Path(out).resolve() / 'report.html'}")
+    return result
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _record(config: AuditConfig, inputs, spark: SparkSession, started: str, command: str | None) -> AuditRecord:
+    return AuditRecord(
+        name=config.name, platform=config.platform, period=config.period,
+        config_path=config.source_path, config_sha256=config.sha256, config_text=config.source_text,
+        inputs=inputs, input_format=config.input.format, match=config.match.description,
+        alpha=config.test.alpha, materiality=config.test.materiality, confidence=config.test.confidence,
+        spark_version=spark.version, spark_master=spark.sparkContext.master,
+        auditor_version=__version__, python_version=platform.python_version(),
+        started_at=started, finished_at=_now(),
+        command=command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+    )

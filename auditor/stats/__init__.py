@@ -1,0 +1,1 @@
+"""Pure statistics over small summaries: numpy and scipy only, no Spark, no reports."""

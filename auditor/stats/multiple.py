@@ -1,0 +1,26 @@
+"""Multiple-testing control across the comparisons of one audit."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def bh_qvalues(p_values) -> np.ndarray:
+    """Benjamini–Hochberg adjusted p-values (q-values), in the input's order.
+
+    q_(i) = min_{j >= i} min(1, m * p_(j) / j) over the ascending p-values
+    (Benjamini & Hochberg 1995). NaN p-values are left out of m and stay NaN.
+    """
+    p = np.asarray(p_values, dtype=float)
+    q = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    m = int(ok.sum())
+    if m == 0:
+        return q
+    order = np.argsort(p[ok], kind="mergesort")
+    ranked = p[ok][order] * m / np.arange(1, m + 1)
+    adjusted = np.minimum.accumulate(ranked[::-1])[::-1].clip(max=1.0)
+    out = np.empty(m)
+    out[order] = adjusted
+    q[ok] = out
+    return q
