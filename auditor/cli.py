@@ -69,8 +69,9 @@ def _audit(config, out: Path, master: str | None, overwrite: bool, progress: Pro
     from auditor import pipeline
     from auditor.session import spark_session
 
-    progress.phase("spark", f"starting Spark ({master or 'local[*]'})")
+    progress.phase("spark", "starting Spark")
     spark = spark_session(master)
+    progress.say(f"Spark {spark.version} on {spark.sparkContext.master}")
     result = pipeline.run(config, spark, out, overwrite=overwrite, progress=progress,
                           command=shlex.join(["auditor", *sys.argv[1:]]))
     flagged = sum(f.flagged for f in result.findings)

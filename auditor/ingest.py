@@ -164,9 +164,10 @@ def _column_keys(config: AuditConfig):
         yield f"[segments[{i}]] column", seg.column
 
 
-def ingest(spark: SparkSession, config: AuditConfig) -> Ingested:
+def ingest(spark: SparkSession, config: AuditConfig, inputs: tuple[InputFile, ...] | None = None) -> Ingested:
     """Read the log, classify every row, and count the outcome in one pass."""
-    inputs = list_input_files(config.input.path)
+    if inputs is None:
+        inputs = list_input_files(config.input.path)
     schema = input_schema(spark, config)
     check_columns(schema, config)
     raw = _read(spark, config, schema)

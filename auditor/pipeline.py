@@ -14,11 +14,12 @@ from auditor import __version__
 from auditor.config import AuditConfig
 from auditor.estimate import summarize
 from auditor.findings import AuditFindings, AuditRecord, build_findings
-from auditor.ingest import check_segments, ingest
+from auditor.ingest import check_segments, ingest, list_input_files
 from auditor.match import with_cells
 from auditor.output import staged_output
 from auditor.progress import Progress
 from auditor.report import write_report
+from auditor.session import size_shuffles
 
 
 def run(config: AuditConfig, spark: SparkSession, out: Path, overwrite: bool = False,
@@ -27,9 +28,11 @@ def run(config: AuditConfig, spark: SparkSession, out: Path, overwrite: bool = F
     progress = progress or Progress(quiet=True)
     started = _now()
     spark.conf.set("spark.sql.session.timeZone", config.input.timezone)
+    inputs = list_input_files(config.input.path)
+    size_shuffles(spark, sum(f.bytes for f in inputs))
     with staged_output(out, overwrite) as staging:
         progress.phase("ingest", f"reading {config.input.format} from {config.input.path}")
-        ingested = ingest(spark, config)
+        ingested = ingest(spark, config, inputs)
         quality = ingested.quality
         progress.say(f"{quality.rows_read:,} rows read, {quality.rows_accepted:,} accepted, "
                      f"{quality.rows_rejected:,} rejected")

@@ -45,6 +45,7 @@ def spark_session(master: str | None = None, app_name: str = "price-discriminati
         "spark.sql.ansi.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.adaptive.enabled": "true",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
         # pandas writes nanosecond timestamps, which Spark reads only as long; ingest converts them.
         "spark.sql.legacy.parquet.nanosAsLong": "true",
     }
@@ -55,3 +56,19 @@ def spark_session(master: str | None = None, app_name: str = "price-discriminati
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 
+
+
+def size_shuffles(spark, input_bytes: int) -> int:
+    """Shuffle partitions from the input's size, unless the user set them.
+
+    Spark's default of 200 costs more in task overhead than the work itself on
+    small inputs; one partition per ~64 MB of input (at least two per core)
+    keeps tasks few on a laptop and plentiful on a cluster.
+    """
+    conf = spark.sparkContext.getConf()
+    if conf.contains("spark.sql.shuffle.partitions"):
+        return int(conf.get("spark.sql.shuffle.partitions"))
+    cores = spark.sparkContext.defaultParallelism
+    partitions = max(2 * cores, min(4000, input_bytes // (64 << 20) + 1))
+    spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
+    return partitions

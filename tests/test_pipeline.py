@@ -1,0 +1,175 @@
+"""End to end in Spark: the demo's planted premiums, a null log, exact Spark sums, atomic output."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from auditor import pipeline
+from auditor.cli import main
+from auditor.config import load_config, parse_config
+from auditor.errors import AuditOutputError
+from auditor.estimate import comparisons, summarize
+from auditor.generate import generate
+from auditor.ingest import ingest
+from auditor.match import with_cells
+from auditor.stats.premium import user_scores
+
+
+@pytest.fixture(scope="module")
+def demo(spark, tmp_path_factory):
+    """The README demo exactly: 300k ride rows, seed 2026, audited in local mode."""
+    root = tmp_path_factory.mktemp("demo")
+    made = generate("rides", 300_000, 2026, root / "sample")
+    result = pipeline.run(load_config(made.config_path), spark, root / "audit")
+    return made, result, root / "audit"
+
+
+def _by_group(result):
+    return {(f.column, f.group): f for f in result.findings}
+
+
+def test_demo_recovers_planted_premiums_and_avoids_simpson_trap(demo):
+    made, result, _ = demo
+    truth = json.loads(made.truth_path.read_text())
+    found = _by_group(result)
+    for column, groups in truth["premiums"].items():
+        for group, premium in groups.items():
+            f = found[(column, group)]
+            assert abs(f.premium - premium) < 0.005, (column, group, f.premium, premium)
+            assert f.flagged == (premium >= 0.01), (column, group)
+    trap = found[(truth["simpson_trap"]["column"], truth["simpson_trap"]["group"])]
+    assert trap.raw_premium > 0.2 and not trap.flagged and trap.verdict == "no_evidence"
+
+
+def test_demo_accounts_for_every_row(demo):
+    made, result, out = demo
+    truth = json.loads(made.truth_path.read_text())
+    q = result.data_quality
+    assert q.rows_read == truth["rows"] == q.rows_accepted + q.rows_rejected
+    assert q.rejected_by_reason == {k: v for k, v in truth["bad_rows"].items() if v}
+    written = json.loads((out / "findings.json").read_text())
+    assert written["data_quality"]["rows_rejected"] == q.rows_rejected
+    rejected = pd.read_parquet(out / "rejected")
+    assert len(rejected) == q.rows_rejected
+    assert rejected.reason.value_counts().to_dict() == q.rejected_by_reason
+
+
+def test_findings_json_has_the_documented_fields(demo):
+    _, _, out = demo
+    doc = json.loads((out / "findings.json").read_text())
+    assert doc["schema_version"] == 1
+    assert {"name", "config_sha256", "inputs", "spark_version", "auditor_version", "started_at"} <= set(doc["audit"])
+    assert len(doc["audit"]["inputs"][0]["sha256"]) == 64
+    assert {"rows_read", "rows_accepted", "rows_rejected", "rejected_by_reason"} <= set(doc["data_quality"])
+    required = {"segment", "column", "group", "reference", "premium", "ci_low", "ci_high", "raw_premium",
+                "p_value", "q_value", "flagged", "cells", "rows_group", "rows_reference", "users", "coverage"}
+    for f in doc["findings"]:
+        assert required <= set(f)
+        assert 0 < f["coverage"] <= 1 and f["ci_low"] < f["premium"] < f["ci_high"]
+
+
+def _null_log(tmp_path, users=1500, seed=11):
+    """No premium at all, strong per-user effects (sd 0.3), heavy users, a user-level segment."""
+    rng = np.random.default_rng(seed)
+    activity = np.minimum(1 + rng.pareto(1.5, users) * 5, 600).astype(int)
+    user = np.repeat(np.arange(users), activity)
+    group = np.where(rng.random(users) < 0.35, "ios", "android")
+    effect = rng.normal(0, 0.3, users)
+    n = user.size
+    route = rng.integers(0, 30, n)
+    hour = rng.integers(0, 24, n)
+    log_price = 3 + 0.05 * route + 0.02 * hour + effect[user] + rng.normal(0, 0.05, n)
+    frame = pd.DataFrame({
+        "order_no": [f"o{i}" for i in range(n)], "uid": [f"u{u}" for u in user],
+        "ts": pd.Timestamp("2026-09-07", tz="UTC") + pd.to_timedelta(hour * 3600 + rng.integers(0, 3600, n), unit="s"),
+        "price": np.round(np.exp(log_price), 6), "route": route.astype(str), "os": group[user],
+    })
+    data = tmp_path / "null.parquet"
+    frame.to_parquet(data)
+    text = f'''
+[audit]
+name = "null"
+platform = "T"
+[input]
+path = "{data}"
+format = "parquet"
+[columns]
+transaction_id = "order_no"
+user_id = "uid"
+timestamp = "ts"
+price = "price"
+[match]
+exact = ["route"]
+time_bucket = "1h"
+[[segments]]
+name = "Device"
+column = "os"
+reference = "android"
+groups = ["ios"]
+[test]
+max_clusters = 1000
+'''
+    return frame, parse_config(text)
+
+
+def test_null_log_with_strong_user_effects_is_not_flagged_and_spark_equals_numpy(spark, tmp_path):
+    frame, config = _null_log(tmp_path)
+    matched = with_cells(ingest(spark, config).accepted, config.match)
+    data = summarize(matched, config)[0]
+    # The same reduction in numpy, from the rows themselves.
+    cell = frame.route + "|" + (frame.ts.dt.floor("h")).astype(str)
+    a, b, rows, cells = user_scores(frame.uid, cell, (frame.os == "ios").astype(float), np.log(frame.price))
+    assert data.summary.users == a.size > 1000  # so the scores were pooled into 1000 buckets
+    assert data.pooled_clusters and 500 < data.summary.clusters <= 1000  # occupied hash buckets
+    assert (data.summary.rows, data.summary.cells) == (rows, cells)
+    assert data.summary.scores_a.sum() == pytest.approx(a.sum(), rel=1e-9, abs=1e-9)
+    assert data.summary.scores_b.sum() == pytest.approx(b.sum(), rel=1e-9)
+
+    result = pipeline.run(config, spark, tmp_path / "out")
+    (f,) = result.findings
+    assert not f.flagged and f.verdict == "no_evidence"
+    assert f.ci_low < 0 < f.ci_high
+
+
+def test_spark_user_scores_equal_numpy_exactly_when_not_pooled(spark, tmp_path):
+    frame, config = _null_log(tmp_path, users=400, seed=5)
+    data = summarize(with_cells(ingest(spark, config).accepted, config.match), config)[0]
+    cell = frame.route + "|" + (frame.ts.dt.floor("h")).astype(str)
+    a, b, _, _ = user_scores(frame.uid, cell, (frame.os == "ios").astype(float), np.log(frame.price))
+    # numpy orders users by id, Spark's collect is sorted by id too.
+    np.testing.assert_allclose(data.summary.scores_a, a, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(data.summary.scores_b, b, rtol=1e-9, atol=1e-12)
+
+
+def test_existing_output_is_refused_then_replaced_atomically(spark, tmp_path):
+    _, config = _null_log(tmp_path, users=200, seed=3)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("previous audit")
+    with pytest.raises(AuditOutputError, match="already exists: choose a new folder, or pass --overwrite"):
+        pipeline.run(config, spark, out)
+    assert (out / "old.txt").exists()
+    pipeline.run(config, spark, out, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == ["findings.json", "report.html"]
+    assert not list(tmp_path.glob(".out.*"))  # no staging folder left behind
+
+
+def test_failed_run_leaves_no_output(spark, tmp_path):
+    _, config = _null_log(tmp_path, users=200, seed=3)
+    broken = parse_config(config.source_text.replace('groups = ["ios"]', 'groups = ["iOS"]'))
+    with pytest.raises(Exception, match="never occurs"):
+        pipeline.run(broken, spark, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))
+
+
+def test_cli_bad_config_prints_one_line_and_exits_2(tmp_path, capsys):
+    config = tmp_path / "audit.toml"
+    _, good = _null_log(tmp_path, users=50)
+    config.write_text(good.source_text.replace('format = "parquet"', 'format = "excel"'))
+    assert main(["run", "--config", str(config), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: [input] format = 'excel' is not supported: use one of parquet, csv, json\n"
