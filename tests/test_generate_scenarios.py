@@ -319,3 +319,12 @@ def test_null_plants_nothing(logs):
     x = demeaned(frame, RIDE_CELLS, np.log2(1.0 + frame.prior_orders))
     assert (x * demeaned(frame, RIDE_CELLS, frame.log_price)).sum() / (x * x).sum() == pytest.approx(0.0, abs=0.002)
 
+
+def test_cli_help_names_every_scenario(capsys):
+    from auditor.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    for scenario in SCENARIOS:
+        assert f"{scenario} (" in help_text
