@@ -23,10 +23,14 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 # Keys each table accepts; anything else is a typo we would rather name than ignore.
 _KNOWN = {
-    "": ("audit", "input", "columns", "match", "segments", "test", "report", "steering"),
+    "": ("audit", "input", "columns", "match", "segments", "test", "report", "steering", "quotes", "adjustments",
+         "sensitivity"),
     "audit": ("name", "platform", "period"),
     "input": ("path", "format", "timezone", "csv_delimiter"),
-    "columns": ROLES,
+    "columns": (*ROLES, "list_price", "discount", "net_price"),
+    "quotes": ("event_column", "quote_value", "purchase_value", "quoted_price", "request_id"),
+    "adjustments": ("name", "column", "value"),
+    "sensitivity": ("leave_out", "bins"),
     "match": ("exact", "time_bucket", "bins"),
     "segments": ("name", "column", "reference", "groups", "kind", "bands"),
     "test": ("alpha", "materiality", "confidence", "max_clusters", "power", "min_cells", "min_users",
@@ -100,6 +104,51 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class PriceParts:
+    """Optional price components: any two of list price, discount and net price imply the third."""
+
+    list_price: str | None = None
+    discount: str | None = None
+    net_price: str | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(c for c in (self.list_price, self.discount, self.net_price) if c)
+
+    @property
+    def complete(self) -> bool:
+        return len(self.columns) >= 2
+
+
+@dataclass(frozen=True)
+class Quotes:
+    """A log of quotes and purchases: conversion and quote-to-final drift by segment."""
+
+    event_column: str
+    quote_value: str
+    purchase_value: str
+    quoted_price: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    """A declared, lawful price factor (e.g. a published new-user promotion)."""
+
+    name: str
+    column: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    """Re-estimates of flagged findings under reasonable changes."""
+
+    leave_out: str | None = None  # a match key whose values are left out one at a time
+    bins: bool = True  # numeric bins halved and doubled
+
+
+@dataclass(frozen=True)
 class Steering:
     """The option column whose tiers (cheapest first) are compared within the same request context."""
 
@@ -145,6 +194,10 @@ class AuditConfig:
     test: TestSpec = field(default_factory=TestSpec)
     report: ReportSpec = field(default_factory=ReportSpec)
     steering: Steering | None = None
+    parts: PriceParts = field(default_factory=PriceParts)
+    quotes: Quotes | None = None
+    adjustments: tuple[Adjustment, ...] = ()
+    sensitivity: Sensitivity = field(default_factory=Sensitivity)
     period: str | None = None
     source_path: str | None = None
     source_text: str = ""
@@ -180,9 +233,18 @@ class AuditConfig:
         return tuple(c for c in self.steering.context if c not in self.required_columns)
 
     @property
+    def optional_columns(self) -> tuple[str, ...]:
+        """Columns read when present in a row but not required: price parts, quote fields, adjustments."""
+        cols = [*self.parts.columns, *(a.column for a in self.adjustments)]
+        if self.quotes:
+            cols += [c for c in (self.quotes.event_column, self.quotes.quoted_price, self.quotes.request_id) if c]
+        return tuple(c for c in dict.fromkeys(cols) if c not in self.required_columns)
+
+    @property
     def used_columns(self) -> tuple[str, ...]:
         """Every input column the audit reads (all others are pruned at the scan)."""
-        return tuple(dict.fromkeys(self.required_columns + self.segment_columns + self.context_columns))
+        return tuple(dict.fromkeys(self.required_columns + self.segment_columns + self.context_columns
+                                   + self.optional_columns))
 
 
 def load_config(path: str | Path) -> AuditConfig:
@@ -222,6 +284,10 @@ def parse_config(text: str, base_dir: Path | None = None, source_path: str | Non
         test=_test(test),
         report=_report(report),
         steering=_steering(raw, match),
+        parts=_parts(cols),
+        quotes=_quotes(raw),
+        adjustments=_adjustments(raw),
+        sensitivity=_sensitivity(raw, match),
         source_path=source_path,
         source_text=text,
     )
@@ -409,6 +475,59 @@ def _steering(raw: dict, match: dict) -> Steering | None:
     if column in context:
         raise AuditConfigError(f"[steering] the option column {column!r} cannot be part of its own context: remove it from context")
     return Steering(column=column, order=tuple(order), context=tuple(context))
+
+
+def _parts(cols: dict) -> PriceParts:
+    parts = PriceParts(**{k: _string(cols, "columns", k, required=False) for k in ("list_price", "discount", "net_price")})
+    if len(parts.columns) == 1:
+        raise AuditConfigError("[columns] list_price, discount and net_price: name at least two of them (any two imply the third), or none")
+    return parts
+
+
+def _quotes(raw: dict) -> Quotes | None:
+    table = raw.get("quotes")
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise AuditConfigError("[quotes] must be a table with event_column, quote_value and purchase_value")
+    _check_keys(table, "quotes")
+    return Quotes(
+        event_column=_string(table, "quotes", "event_column", hint='the column saying quote or purchase, e.g. event_column = "event"'),
+        quote_value=_string(table, "quotes", "quote_value", hint='e.g. quote_value = "quote"'),
+        purchase_value=_string(table, "quotes", "purchase_value", hint='e.g. purchase_value = "purchase"'),
+        quoted_price=_string(table, "quotes", "quoted_price", required=False),
+        request_id=_string(table, "quotes", "request_id", required=False),
+    )
+
+
+def _adjustments(raw: dict) -> tuple[Adjustment, ...]:
+    items = raw.get("adjustments", [])
+    if not isinstance(items, list) or not all(isinstance(a, dict) for a in items):
+        raise AuditConfigError("adjustments must be an array of tables: write each as [[adjustments]] with name, column, value")
+    out = []
+    for i, item in enumerate(items):
+        _check_keys(item, "adjustments")
+        where = f"adjustments[{i}]"
+        value = item.get("value")
+        if value is None or isinstance(value, (bool, list, dict)):
+            raise AuditConfigError(f"[{where}] value is missing: the value of the column that marks the lawful price factor")
+        out.append(Adjustment(name=_string(item, where, "name"), column=_string(item, where, "column"), value=str(value)))
+    return tuple(out)
+
+
+def _sensitivity(raw: dict, match: dict) -> Sensitivity:
+    table = raw.get("sensitivity", {})
+    if not isinstance(table, dict):
+        raise AuditConfigError("[sensitivity] must be a table")
+    _check_keys(table, "sensitivity")
+    exact = match.get("exact", [])
+    leave_out = table.get("leave_out", exact[0] if exact else None)
+    if leave_out is not None and leave_out not in exact:
+        raise AuditConfigError(f"[sensitivity] leave_out = {leave_out!r} must be one of the exact match keys: {', '.join(exact)}")
+    bins = table.get("bins", True)
+    if not isinstance(bins, bool):
+        raise AuditConfigError(f"[sensitivity] bins must be true or false, got {bins!r}")
+    return Sensitivity(leave_out=leave_out, bins=bins)
 
 
 def _test(table: dict) -> TestSpec:

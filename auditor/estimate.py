@@ -25,11 +25,12 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from auditor.config import AuditConfig
-from auditor.ingest import PRICE, USER
+from auditor.ingest import DECLARED, DISCOUNT, EVENT, LIST, PRICE, QUOTED, REQUEST, USER
 from auditor.match import TIME_BUCKET, cell_columns
 from auditor.stats.premium import ComparisonSummary
 
 K, X, Y, Y2, LOGP, C1, C2 = "__k", "__x", "__y", "__y2", "__logp", "__c1", "__c2"
+CONVERTED = "__converted"
 _EPS = 1e-12
 
 # Comparison kinds. Only "group" and "dose" enter the audit's multiple-testing family;
@@ -48,6 +49,8 @@ class Comparison:
     group: str
     reference: str
     segment_index: int = -1
+    outcome: str = "price"
+    exclude: tuple[str, str] | None = None  # (column, value) left out, for sensitivity re-estimates
 
     @property
     def in_family(self) -> bool:
@@ -87,6 +90,7 @@ class ComparisonData:
     mean_reference_matched: float
     price_gap_matched: float  # Kitagawa price part: group-weighted within-cell gap
     pooled_clusters: bool
+    odds_ratio: float = math.nan  # Mantel–Haenszel, for 0/1 outcomes
     evidence: tuple[EvidenceCell, ...] = field(default=())
     evidence_suppressed: int = 0
 
@@ -105,7 +109,7 @@ def plan(config: AuditConfig) -> tuple[Comparison, ...]:
             items.append((DOSE, seg.name, seg.column, "per doubling", f"log2(1 + {seg.column})", i))
             items += [(BAND, seg.name, seg.column, seg.band_label(j), seg.band_label(0), i) for j in range(1, len(seg.bands))]
         else:
-            items += [(GROUP, seg.name, seg.column, g, seg.reference, i) for g in seg.groups]
+            items += [(GROUP, seg.name, seg.column, g, seg.reference, i, o) for g in seg.groups for o in outcomes(config)]
     if config.steering:
         for i, seg in enumerate(config.segments):
             if seg.kind == "group":
@@ -118,6 +122,47 @@ def plan(config: AuditConfig) -> tuple[Comparison, ...]:
     return tuple(Comparison(i, *item) for i, item in enumerate(items))
 
 
+# Outcomes compared for each group. Shares (0/1 outcomes) are compared as differences in
+# percentage points; the others as ratios (differences in logs).
+SHARE_OUTCOMES = ("coupon_incidence", "conversion")
+
+
+def outcomes(config: AuditConfig) -> tuple[str, ...]:
+    """What is compared for each group, given the columns the log has."""
+    out = ["price"]
+    if config.parts.complete:
+        out += ["list_price", "coupon_incidence", "coupon_amount"]
+    if config.adjustments:
+        out.append("price_undeclared")
+    if config.quotes and config.quotes.quoted_price:
+        out.append("quote_drift")
+    if config.quotes and config.quotes.request_id:
+        out.append("conversion")
+    return tuple(out)
+
+
+def _outcome(outcome: str, config: AuditConfig):
+    """(y, rows it applies to) for one outcome."""
+    logp = F.log(F.col(PRICE))
+    quotes = config.quotes
+    quote_rows = (F.col(EVENT) == quotes.quote_value) if quotes else F.lit(True)
+    if outcome == "price":
+        return logp, quote_rows
+    if outcome == "list_price":
+        return F.log(F.col(LIST)), quote_rows
+    if outcome == "coupon_incidence":
+        return (F.col(DISCOUNT) > 0).cast("double"), quote_rows
+    if outcome == "coupon_amount":
+        return F.log(F.col(DISCOUNT)), quote_rows & (F.col(DISCOUNT) > 0)
+    if outcome == "price_undeclared":
+        return logp, quote_rows & ~F.col(DECLARED)
+    if outcome == "quote_drift":
+        return F.log(F.col(PRICE) / F.col(QUOTED)), (F.col(EVENT) == quotes.purchase_value) & (F.col(QUOTED) > 0)
+    if outcome == "conversion":
+        return F.col(CONVERTED).cast("double"), quote_rows
+    raise ValueError(outcome)
+
+
 def _cell_hash(columns: list[str]):
     """A 96-bit cell id from the key values (collisions ~1e-11 even at 10^9 cells)."""
     cols = [F.col(f"`{c}`") for c in columns]
@@ -126,6 +171,14 @@ def _cell_hash(columns: list[str]):
 
 def _member(c: Comparison, config: AuditConfig, cells, context):
     """The struct a row contributes to comparison c, or null if it takes no part."""
+    member = _member_of(c, config, cells, context)
+    if c.exclude is None:
+        return member
+    column, left_out = c.exclude
+    return F.when(F.col(f"`{column}`").cast("string") != left_out, member)
+
+
+def _member_of(c: Comparison, config: AuditConfig, cells, context):
     seg = config.segments[c.segment_index]
     value = F.col(f"`{c.column}`")
 
@@ -135,7 +188,9 @@ def _member(c: Comparison, config: AuditConfig, cells, context):
 
     logp = F.log(F.col(PRICE))
     if c.kind == GROUP:
-        return F.when(value == c.group, entry(F.lit(1), logp, cells)).when(value == c.reference, entry(F.lit(0), logp, cells))
+        y, applies = _outcome(c.outcome, config)
+        return F.when(applies & (value == c.group), entry(F.lit(1), y, cells)).when(
+            applies & (value == c.reference), entry(F.lit(0), y, cells))
     if c.kind == DOSE:
         return F.when(value >= 0, entry(F.log2(value + 1), logp, cells))
     if c.kind == BAND:
@@ -195,6 +250,10 @@ def summarize(frame: DataFrame, config: AuditConfig, items: tuple[Comparison, ..
     """Per-comparison summaries from the matched rows (the frame with cell columns)."""
     items = items if items is not None else plan(config)
     steering_ids = [c.id for c in items if c.kind == STEERING]
+    if any(c.outcome == "conversion" for c in items):
+        # A quote converted when its request also has a purchase row.
+        purchased = (F.col(EVENT) == config.quotes.purchase_value).cast("int")
+        frame = frame.withColumn(CONVERTED, F.max(purchased).over(Window.partitionBy(REQUEST)))
     rows = explode(frame, config, items).repartition(K, C1, C2)
 
     cell = Window.partitionBy(K, C1, C2)
@@ -272,6 +331,7 @@ def summarize(frame: DataFrame, config: AuditConfig, items: tuple[Comparison, ..
             mean_reference_matched=_ratio(_minus(t.get("sy_sup"), t.get("sxy_sup")), _minus(t.get("n_sup"), t.get("sx_sup"))),
             price_gap_matched=_ratio(t.get("price_part"), t.get("sx_sup")),
             pooled_clusters=users_n > config.test.max_clusters,
+            odds_ratio=_ratio(t.get("mh_ad"), t.get("mh_bc")) if c.outcome in SHARE_OUTCOMES else math.nan,
             evidence=found, evidence_suppressed=suppressed,
         )
     return out
@@ -299,6 +359,11 @@ def _totals(pairs: DataFrame) -> dict[int, dict]:
         F.sum(F.when(first_sup, F.col("b_cell"))).alias("b_total"),
         # Group-weighted within-cell gap: sum_c n_gc (mean_gc - mean_rc); divided by n_g later.
         F.sum(F.when(first_sup, F.col("c_sx") * (group_mean - reference_mean))).alias("price_part"),
+        # Mantel–Haenszel odds ratio parts for 0/1 outcomes: sum a*d/n and sum b*c/n over cells.
+        F.sum(F.when(first_sup, F.col("c_sxy") * ((F.col("c_n") - F.col("c_sx")) - (F.col("c_sy") - F.col("c_sxy")))
+                     / F.col("c_n"))).alias("mh_ad"),
+        F.sum(F.when(first_sup, (F.col("c_sx") - F.col("c_sxy")) * (F.col("c_sy") - F.col("c_sxy"))
+                     / F.col("c_n"))).alias("mh_bc"),
     ).collect()
     return {int(r[K]): r.asDict() for r in table}
 
@@ -329,7 +394,7 @@ def _evidence(frame: DataFrame, pairs: DataFrame, config: AuditConfig, items, to
     Cells with fewer than report.min_cell_size distinct users on either side are
     withheld (counted, not shown), so no published cell singles anyone out.
     """
-    wanted = [c.id for c in items if c.kind in (GROUP, STEERING)]
+    wanted = [c.id for c in items if (c.kind == GROUP and c.outcome == "price") or c.kind == STEERING]
     if not wanted:
         return {}
     minimum = config.report.min_cell_size

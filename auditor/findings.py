@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from scipy import stats
 
 from auditor.config import AuditConfig
-from auditor.estimate import BAND, DOSE, PLACEBO, STEERING, ComparisonData, EvidenceCell
+from auditor.estimate import BAND, DOSE, PLACEBO, SHARE_OUTCOMES, STEERING, ComparisonData, EvidenceCell
 from auditor.ingest import DataQuality, InputFile
 from auditor.stats.multiple import bh_qvalues
 from auditor.stats.premium import (PremiumEstimate, cluster_robust, equivalence_p, jackknife, minimum_detectable,
@@ -34,6 +34,7 @@ class Finding:
     reference: str
     kind: str  # group | dose | steering
     outcome: str  # what the premium is measured on
+    scale: str  # "ratio": premium = exp(beta) - 1; "difference": premium = difference in shares
     premium: float  # calibrated (jackknife) headline: exp(beta) - 1
     ci_low: float
     ci_high: float
@@ -172,12 +173,12 @@ def build_findings(data: dict[int, ComparisonData], config: AuditConfig) -> tupl
         analytic = _analytic(d, test.confidence)
         findings.append(Finding(
             segment=c.segment, column=c.column, group=c.group, reference=c.reference, kind=c.kind,
-            outcome=_OUTCOME[c.kind],
+            outcome=_outcome_name(d), scale=_scale(d),
             premium=est.premium, ci_low=est.ci_low, ci_high=est.ci_high, p_value=est.p_value, q_value=float(q),
             method=est.method, se_log=est.se, dof=est.dof,
             analytic={"method": analytic.method, "premium": analytic.premium, "se_log": analytic.se,
                       "p_value": analytic.p_value, "ci_low": analytic.ci_low, "ci_high": analytic.ci_high},
-            raw_premium=raw_premium(d.mean_group_all, d.mean_reference_all) if c.kind != DOSE else math.nan,
+            raw_premium=_raw(d),
             flagged=verdict == "flagged", verdict=verdict,
             mde=minimum_detectable(est, test.alpha, test.power), tost_p_value=tost,
             rank_test=_rank(d, est, test) if c.kind != STEERING else None,
@@ -185,7 +186,7 @@ def build_findings(data: dict[int, ComparisonData], config: AuditConfig) -> tupl
             rows_group_all=d.rows_group_all, rows_reference_all=d.rows_reference_all,
             users=d.primary.users, coverage=d.coverage, clusters=d.primary.clusters,
             pooled_clusters=d.pooled_clusters,
-            decomposition=_decomposition(d) if c.kind != DOSE else None,
+            decomposition=_decomposition(d) if c.kind == "group" and c.outcome not in SHARE_OUTCOMES else None,
             evidence=tuple(_evidence_json(e, config) for e in d.evidence),
             evidence_suppressed=d.evidence_suppressed,
             extra=_extra(d, data, est, config),
@@ -193,7 +194,13 @@ def build_findings(data: dict[int, ComparisonData], config: AuditConfig) -> tupl
     return tuple(findings), _placebo(data, config)
 
 
-_OUTCOME = {"group": "log_price", "dose": "log_price_per_doubling", "steering": "offered_tier_price"}
+def _outcome_name(d: ComparisonData) -> str:
+    kind = d.comparison.kind
+    return {"dose": "price_per_doubling", "steering": "offered_tier_price"}.get(kind, d.comparison.outcome)
+
+
+def _scale(d: ComparisonData) -> str:
+    return "difference" if d.comparison.outcome in SHARE_OUTCOMES else "ratio"
 
 
 def _headline(d: ComparisonData, confidence: float) -> PremiumEstimate:
@@ -208,11 +215,11 @@ def _headline(d: ComparisonData, confidence: float) -> PremiumEstimate:
         price = jackknife(d.secondary, confidence)
         return PremiumEstimate(price.beta, price.se, tier.dof, tier.p_value, price.ci_low, price.ci_high,
                                "cv3_jackknife")
-    return jackknife(d.primary, confidence)
+    return jackknife(d.primary, confidence, _scale(d))
 
 
 def _analytic(d: ComparisonData, confidence: float) -> PremiumEstimate:
-    return cluster_robust(d.secondary if d.comparison.kind == STEERING else d.primary, confidence)
+    return cluster_robust(d.secondary if d.comparison.kind == STEERING else d.primary, confidence, _scale(d))
 
 
 def _rank(d: ComparisonData, est: PremiumEstimate, test) -> dict | None:
@@ -225,6 +232,14 @@ def _rank(d: ComparisonData, est: PremiumEstimate, test) -> dict | None:
     mean_sig, rank_sig = est.p_value < test.alpha, rank.p_value < test.alpha
     agrees = mean_sig == rank_sig and (not mean_sig or math.copysign(1, est.beta) == math.copysign(1, rank.beta))
     return {"p_value": rank.p_value, "effect": rank.beta, "agrees": agrees}
+
+
+def _raw(d: ComparisonData) -> float:
+    if d.comparison.kind in (DOSE, STEERING):  # no raw price comparison: a slope, or tiers
+        return math.nan
+    if d.comparison.outcome in SHARE_OUTCOMES:
+        return d.mean_group_all - d.mean_reference_all
+    return raw_premium(d.mean_group_all, d.mean_reference_all)
 
 
 def _decomposition(d: ComparisonData) -> dict:
@@ -255,6 +270,8 @@ def _extra(d: ComparisonData, data: dict[int, ComparisonData], est: PremiumEstim
             curve.append({"band": b.comparison.group, "reference_band": b.comparison.reference, "premium": e.premium,
                           "ci_low": e.ci_low, "ci_high": e.ci_high, "rows": b.rows_group, "users": b.primary.users})
         return {"per_doubling": est.premium, "bands": curve}
+    if c.outcome in SHARE_OUTCOMES:
+        return {"odds_ratio": d.odds_ratio, "share_group": d.mean_group_matched, "share_reference": d.mean_reference_matched}
     if c.kind == STEERING:
         tier = jackknife(d.primary, config.test.confidence)
         return {"tier_shift": tier.beta, "tier_shift_se": tier.se, "tier_order": list(config.steering.order),

@@ -11,6 +11,7 @@ import glob
 import hashlib
 import os
 from dataclasses import dataclass
+from functools import reduce
 from pathlib import Path
 
 from pyspark.errors import AnalysisException
@@ -33,6 +34,9 @@ REASONS = (
 
 # Internal names for the role columns (platform columns keep their own names).
 TID, USER, TS, PRICE = "__tid", "__user", "__ts", "__price"
+# Optional parts, present when configured: list price, discount, net price, quote fields, lawful factors.
+LIST, DISCOUNT, NET, QUOTED, EVENT, REQUEST, DECLARED = (
+    "__list", "__discount", "__net", "__quoted", "__event", "__request", "__declared")
 _CORRUPT, _FILE, _ORDER, _REASON = "__corrupt_record", "__source_file", "__order", "__reason"
 
 
@@ -162,6 +166,19 @@ def _column_keys(config: AuditConfig):
         yield f"[match] bins.{column}", column
     for i, seg in enumerate(config.segments):
         yield f"[segments[{i}]] column", seg.column
+    for role in ("list_price", "discount", "net_price"):
+        if getattr(config.parts, role):
+            yield f"[columns] {role}", getattr(config.parts, role)
+    if config.quotes:
+        for key in ("event_column", "quoted_price", "request_id"):
+            if getattr(config.quotes, key):
+                yield f"[quotes] {key}", getattr(config.quotes, key)
+    for i, adj in enumerate(config.adjustments):
+        yield f"[adjustments[{i}]] column", adj.column
+    if config.steering:
+        yield "[steering] column", config.steering.column
+        for column in config.steering.context:
+            yield "[steering] context", column
 
 
 def ingest(spark: SparkSession, config: AuditConfig, inputs: tuple[InputFile, ...] | None = None) -> Ingested:
@@ -186,7 +203,8 @@ def ingest(spark: SparkSession, config: AuditConfig, inputs: tuple[InputFile, ..
             segment_values[seg.column][value] = counts[f"{seg.column}={value}"]
     quality = DataQuality(rows_read=rows_read, rows_accepted=rows_read - rejected, rows_rejected=rejected,
                           rejected_by_reason={r: n for r, n in by_reason.items() if n})
-    accepted = classified.filter(F.col(_REASON).isNull()).select(TID, USER, TS, PRICE, *_key_and_segment_columns(config))
+    accepted = classified.filter(F.col(_REASON).isNull()).select(
+        TID, USER, TS, PRICE, *optional_internal_columns(config), *_key_and_segment_columns(config))
     rejected_rows = classified.filter(F.col(_REASON).isNotNull()).select(
         F.col(_REASON).alias("reason"), F.col(_FILE).alias("source_file"), *[
             F.col(_q(c)).cast("string").alias(c) for c in config.used_columns], F.col(_CORRUPT).alias("raw_record"))
@@ -283,12 +301,23 @@ def _classify(raw: DataFrame, schema: T.StructType, config: AuditConfig, nanos: 
     bad_number = F.lit(False)
     for parsed in numbers.values():
         bad_number = bad_number | _is_bad_number(parsed)
+    parts = _price_parts(config, types)
+    for name in ("list_price", "net_price"):
+        column = getattr(config.parts, name)
+        if column:
+            missing = missing | _is_missing(column, types[column])
+    for column in config.parts.columns:
+        raw_value = F.col(_q(column))
+        bad_number = bad_number | (raw_value.isNotNull() & _is_bad_number(_as_number(column, types[column])))
+    nonpositive = numbers[cols.price] <= 0
+    if parts:
+        nonpositive = nonpositive | (parts[LIST] <= 0) | (parts[NET] <= 0)
 
     reason = (F.when(F.col(_CORRUPT).isNotNull(), "malformed_record")
               .when(missing, "missing_value")
               .when(bad_number, "unparseable_number")
               .when(timestamp.isNull(), "unparseable_timestamp")
-              .when(numbers[cols.price] <= 0, "nonpositive_price"))
+              .when(nonpositive, "nonpositive_price"))
     typed = raw.select(
         "*",
         F.trim(F.col(_q(cols.transaction_id)).cast("string")).alias(TID),
@@ -296,6 +325,7 @@ def _classify(raw: DataFrame, schema: T.StructType, config: AuditConfig, nanos: 
         timestamp.alias(TS),
         numbers[cols.price].alias(PRICE),
         *[numbers[name].alias(f"__bin:{name}") for name, _ in config.match.bins],
+        *[value.alias(name) for name, value in {**parts, **_extras(config, types)}.items()],
         reason.alias(_REASON),
     )
     # The first valid copy of a transaction id (in file order) is kept; later valid copies are duplicates.
@@ -309,6 +339,55 @@ def _classify(raw: DataFrame, schema: T.StructType, config: AuditConfig, nanos: 
     replaced.update({name: _as_number(name, types[name]) for name in config.dose_columns})
     replaced.update({name: F.col(f"`__bin:{name}`") for name, _ in config.match.bins})
     return typed.withColumns(replaced).drop(*[f"__bin:{name}" for name, _ in config.match.bins])
+
+
+def _price_parts(config: AuditConfig, types: dict) -> dict:
+    """List price, discount and net price; the missing one derived from the other two.
+
+    A missing discount means none was given (0); list and net prices must be present.
+    """
+    parts = config.parts
+    if not parts.complete:
+        return {}
+    given = {role: _as_number(getattr(parts, name), types[getattr(parts, name)])
+             for role, name in ((LIST, "list_price"), (DISCOUNT, "discount"), (NET, "net_price")) if getattr(parts, name)}
+    if DISCOUNT in given:
+        given[DISCOUNT] = F.coalesce(given[DISCOUNT], F.lit(0.0))
+    if LIST not in given:
+        given[LIST] = given[NET] + given[DISCOUNT]
+    if NET not in given:
+        given[NET] = given[LIST] - given[DISCOUNT]
+    if DISCOUNT not in given:
+        given[DISCOUNT] = given[LIST] - given[NET]
+    return given
+
+
+def _extras(config: AuditConfig, types: dict) -> dict:
+    """Quote fields and the declared-adjustment flag, as typed internal columns."""
+    out = {}
+    quotes = config.quotes
+    if quotes:
+        out[EVENT] = F.trim(F.col(_q(quotes.event_column)).cast("string"))
+        if quotes.quoted_price:
+            out[QUOTED] = _as_number(quotes.quoted_price, types[quotes.quoted_price])
+        if quotes.request_id:
+            out[REQUEST] = F.col(_q(quotes.request_id)).cast("string")
+    if config.adjustments:
+        out[DECLARED] = reduce(lambda a, b: a | b, [
+            F.coalesce(F.col(_q(a.column)).cast("string") == a.value, F.lit(False)) for a in config.adjustments])
+    return out
+
+
+def optional_internal_columns(config: AuditConfig) -> list[str]:
+    """The internal columns _classify adds for this config."""
+    cols = [LIST, DISCOUNT, NET] if config.parts.complete else []
+    if config.quotes:
+        cols.append(EVENT)
+        cols += [QUOTED] if config.quotes.quoted_price else []
+        cols += [REQUEST] if config.quotes.request_id else []
+    if config.adjustments:
+        cols.append(DECLARED)
+    return cols
 
 
 def _count(classified: DataFrame, config: AuditConfig) -> dict[str, int]:

@@ -19,6 +19,7 @@ from auditor.match import with_cells
 from auditor.output import staged_output
 from auditor.progress import Progress
 from auditor.report import write_report
+from auditor.sensitivity import sensitivity
 from auditor.session import size_shuffles
 
 
@@ -41,7 +42,8 @@ def run(config: AuditConfig, spark: SparkSession, out: Path, overwrite: bool = F
             ingested.rejected.write.parquet(str(staging / "rejected"))
 
         progress.phase("match", f"cells by {config.match.description}")
-        matched = with_cells(ingested.accepted, config.match)
+        accepted = ingested.accepted
+        matched = with_cells(accepted, config.match)
 
         comparisons = plan(config)
         progress.phase("estimate", f"{len(comparisons)} comparisons (placebo checks included), "
@@ -49,11 +51,14 @@ def run(config: AuditConfig, spark: SparkSession, out: Path, overwrite: bool = F
         data = summarize(matched, config, comparisons)
         findings, placebo = build_findings(data, config)
         progress.say(f"{len(findings)} findings, {sum(f.flagged for f in findings)} flagged")
+        if any(f.flagged for f in findings):
+            progress.phase("sensitivity", "re-estimating flagged findings under changed keys and bins")
+            findings = sensitivity(accepted, config, comparisons, findings)
         notes = _notes(placebo)
 
         progress.phase("report")
         result = AuditFindings(
-            audit=_record(config, ingested.inputs, spark, started, command),
+            audit=_record(config, ingested.inputs, spark, started, command, progress.timings),
             data_quality=quality,
             findings=findings,
             placebo=placebo,
@@ -71,7 +76,8 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _record(config: AuditConfig, inputs, spark: SparkSession, started: str, command: str | None) -> AuditRecord:
+def _record(config: AuditConfig, inputs, spark: SparkSession, started: str, command: str | None,
+            timings: dict[str, float]) -> AuditRecord:
     return AuditRecord(
         name=config.name, platform=config.platform, period=config.period,
         config_path=config.source_path, config_sha256=config.sha256, config_text=config.source_text,
@@ -82,6 +88,7 @@ def _record(config: AuditConfig, inputs, spark: SparkSession, started: str, comm
         started_at=started, finished_at=_now(),
         command=command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         language=config.report.language, min_cell_size=config.report.min_cell_size,
+        timings={phase: round(seconds, 3) for phase, seconds in timings.items()},
     )
 
 

@@ -54,25 +54,30 @@ class PremiumEstimate:
     se: float
     dof: int
     p_value: float
-    ci_low: float  # premium scale, exp(.) - 1
+    ci_low: float  # premium scale: exp(.) - 1 for ratios, beta itself for differences
     ci_high: float
     method: str
+    scale: str = "ratio"  # "ratio" (beta is a log ratio) or "difference" (beta is a difference in shares)
 
     @property
     def premium(self) -> float:
-        return math.expm1(self.beta)
+        return _to_scale(self.beta, self.scale)
 
     @property
     def defined(self) -> bool:
         return not math.isnan(self.p_value)
 
 
-def undefined(method: str, dof: int = 0) -> PremiumEstimate:
+def _to_scale(beta: float, scale: str) -> float:
+    return beta if scale == "difference" else math.expm1(beta)
+
+
+def undefined(method: str, dof: int = 0, scale: str = "ratio") -> PremiumEstimate:
     nan = math.nan
-    return PremiumEstimate(nan, nan, dof, nan, nan, nan, method)
+    return PremiumEstimate(nan, nan, dof, nan, nan, nan, method, scale)
 
 
-def cluster_robust(summary: ComparisonSummary, confidence: float = 0.95) -> PremiumEstimate:
+def cluster_robust(summary: ComparisonSummary, confidence: float = 0.95, scale: str = "ratio") -> PremiumEstimate:
     """Analytic CR1 user-clustered errors with t(G-1) tests.
 
     The small-sample factor G/(G-1) * (N-1)/(N-K) counts the absorbed cells in K
@@ -83,15 +88,15 @@ def cluster_robust(summary: ComparisonSummary, confidence: float = 0.95) -> Prem
     g, n, k = summary.clusters, summary.rows, summary.cells + 1
     sum_b = float(b.sum())
     if g < 2 or sum_b <= _EPS or n <= k:
-        return undefined("cr1", max(g - 1, 0))
+        return undefined("cr1", max(g - 1, 0), scale)
     beta = float(a.sum()) / sum_b
     scores = a - beta * b
     factor = g / (g - 1) * (n - 1) / (n - k)
     se = math.sqrt(factor * float(scores @ scores)) / sum_b
-    return with_t(beta, se, g - 1, confidence, "cr1")
+    return with_t(beta, se, g - 1, confidence, "cr1", scale)
 
 
-def jackknife(summary: ComparisonSummary, confidence: float = 0.95) -> PremiumEstimate:
+def jackknife(summary: ComparisonSummary, confidence: float = 0.95, scale: str = "ratio") -> PremiumEstimate:
     """Leave-one-user-out jackknife (CV3) errors with t(G-1) tests.
 
     V = (G-1)/G * sum_i (beta_(i) - beta)^2 over exact deletions (MacKinnon,
@@ -104,24 +109,25 @@ def jackknife(summary: ComparisonSummary, confidence: float = 0.95) -> PremiumEs
     g = summary.clusters
     sum_a, sum_b = float(a.sum()), float(b.sum())
     if g < 2 or sum_b <= _EPS:
-        return undefined("cv3_jackknife", max(g - 1, 0))
+        return undefined("cv3_jackknife", max(g - 1, 0), scale)
     beta = sum_a / sum_b
     remaining = sum_b - summary.delta_b
     if np.any(remaining <= _EPS * max(sum_b, 1.0)):
         # Some single user carries all the support: no deletion estimate exists.
-        return undefined("cv3_jackknife", g - 1)
+        return undefined("cv3_jackknife", g - 1, scale)
     loo = (sum_a - summary.delta_a) / remaining
     se = math.sqrt((g - 1) / g * float(np.sum((loo - beta) ** 2)))
-    return with_t(beta, se, g - 1, confidence, "cv3_jackknife")
+    return with_t(beta, se, g - 1, confidence, "cv3_jackknife", scale)
 
 
-def with_t(beta: float, se: float, dof: int, confidence: float, method: str) -> PremiumEstimate:
+def with_t(beta: float, se: float, dof: int, confidence: float, method: str, scale: str = "ratio") -> PremiumEstimate:
     """Two-sided t test of beta = 0 and a t interval, reported on the premium scale."""
     if not se > 0 or dof < 1:
-        return PremiumEstimate(beta, se, dof, math.nan, math.nan, math.nan, method)
+        return PremiumEstimate(beta, se, dof, math.nan, math.nan, math.nan, method, scale)
     p = float(2 * stats.t.sf(abs(beta / se), dof))
     crit = float(stats.t.ppf(0.5 + confidence / 2, dof))
-    return PremiumEstimate(beta, se, dof, p, math.expm1(beta - crit * se), math.expm1(beta + crit * se), method)
+    return PremiumEstimate(beta, se, dof, p, _to_scale(beta - crit * se, scale), _to_scale(beta + crit * se, scale),
+                           method, scale)
 
 
 def minimum_detectable(estimate: PremiumEstimate, alpha: float, power: float = 0.8) -> float:
@@ -134,7 +140,7 @@ def minimum_detectable(estimate: PremiumEstimate, alpha: float, power: float = 0
     if not estimate.se > 0 or estimate.dof < 1:
         return math.nan
     shift = float(stats.t.ppf(1 - alpha / 2, estimate.dof) + stats.t.ppf(power, estimate.dof))
-    return math.expm1(shift * estimate.se)
+    return _to_scale(shift * estimate.se, estimate.scale)
 
 
 def equivalence_p(estimate: PremiumEstimate, materiality: float) -> float:
@@ -145,7 +151,8 @@ def equivalence_p(estimate: PremiumEstimate, materiality: float) -> float:
     """
     if not estimate.se > 0 or estimate.dof < 1 or not 0 < materiality < 1:
         return math.nan
-    low, high = math.log1p(-materiality), math.log1p(materiality)
+    low, high = ((-materiality, materiality) if estimate.scale == "difference"
+                 else (math.log1p(-materiality), math.log1p(materiality)))
     p_low = stats.t.sf((estimate.beta - low) / estimate.se, estimate.dof)
     p_high = stats.t.cdf((estimate.beta - high) / estimate.se, estimate.dof)
     return float(max(p_low, p_high))
