@@ -900,7 +900,7 @@ def _coupons_configs(data_path: str, fmt: str) -> dict[str, str]:
 def _quotes_configs(data_path: str, fmt: str) -> dict[str, str]:
     columns = {**RIDE_COLUMNS, "transaction_id": "event_id", "timestamp": "event_time"}
     quotes = ("[quotes]", {"event_column": "event", "quote_value": "quote", "purchase_value": "purchase",
-                           "quoted_price": "quoted_fare"})
+                           "quoted_price": "quoted_fare", "request_id": "request_id"})
     return {"audit.toml": _toml(f"Ride-hailing quotes and purchases, {RIDE_WEEK} (synthetic)", "ExampleRide",
                                 data_path, fmt, columns, RIDE_MATCH, (DEVICE,), quotes)}
 
