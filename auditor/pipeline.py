@@ -65,7 +65,8 @@ def run(config: AuditConfig, spark: SparkSession, out: Path, overwrite: bool = F
             notes=notes,
         )
         result.write(staging / "findings.json")
-        write_report(result, staging / "report.html")
+        write_report(result.to_json(), staging / "report.html", config.report.language,
+                     config.report.min_cell_size)
         ingested.release()
     progress.done()
     progress.say(f"report written to {Path(out).resolve() / 'report.html'}")

@@ -1,18 +1,397 @@
-"""Render the regulator-facing HTML report from findings (never from Spark frames)."""
+"""Render the regulator-facing HTML report from the findings.json document.
+
+The report is one self-contained HTML file: no script, no external resource,
+charts as inline SVG. It works from the findings.json dict (never from Spark
+frames or dataclasses), so a report can be re-rendered from an archived audit
+in either language.
+
+This module prepares view data (sorting, privacy suppression, legal mapping,
+charts); the templates in `reports/templates/` only format it. Every value is
+HTML-escaped by jinja2 (log strings such as product and city names are
+untrusted), and the template is strict about undefined names, so each optional
+findings field is given an explicit default here.
+
+Languages: English msgids in the templates; Simplified Chinese from the Babel
+catalogue `reports/locale/zh_CN/LC_MESSAGES/messages.po`, compiled in memory at
+first use. Numbers and dates are formatted for the locale by Babel.
+"""
 
 from __future__ import annotations
 
+import gettext
+import json
+import io
 import math
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 import jinja2
+from babel import Locale
+from babel.dates import format_datetime, format_skeleton, format_time
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+from markupsafe import Markup
 
-from auditor.findings import VERDICTS, AuditFindings
+from auditor import charts
 
 TEMPLATE = "report.html.j2"
+LOCALES = {"en": "en", "zh-CN": "zh_Hans_CN"}
+CATALOGUES = {"zh-CN": "zh_CN"}
+
+# Most serious first: the report lists findings in this order.
+VERDICT_ORDER = ("flagged", "significant_below_materiality", "inconclusive", "no_evidence", "cleared",
+                 "insufficient_data")
+EVIDENCE_SHOWN = 10  # cells per flagged finding; the rest are counted, not listed
+CELL_CHARTS_MAX = 12  # per-finding evidence charts (keeps a 100-finding report small)
+SUMMARY_SENTENCES = 6  # flagged findings spelled out in the summary; the rest are linked
 
 
-def environment() -> jinja2.Environment:
+# --- languages and formats ----------------------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def translations(language: str) -> gettext.NullTranslations:
+    """The message catalogue for `language`: English is the source language, others come from .po files."""
+    if language not in LOCALES:
+        raise ValueError(f"report language {language!r} is not available: use one of {', '.join(LOCALES)}")
+    if language not in CATALOGUES:
+        return gettext.NullTranslations()
+    po = resources.files("reports") / "locale" / CATALOGUES[language] / "LC_MESSAGES" / "messages.po"
+    with po.open("rb") as handle:
+        catalogue = read_po(handle, locale=CATALOGUES[language])
+    compiled = io.BytesIO()
+    write_mo(compiled, catalogue)
+    compiled.seek(0)
+    return gettext.GNUTranslations(compiled)
+
+
+class Formats:
+    """Locale-aware number and date formats; the template filters."""
+
+    def __init__(self, language: str):
+        self.locale = Locale.parse(LOCALES[language])
+        self.percent_sign = self.locale.number_symbols["latn"]["percentSign"]
+
+    def pct(self, value: float | None, digits: int = 1, signed: bool = True) -> str:
+        """0.0512 -> '+5.1%' (the locale's digits, separators and percent sign); undefined -> '—'."""
+        if not _finite(value):
+            return "—"
+        number = format_decimal(abs(value) * 100, format=f"#,##0.{'0' * digits}" if digits else "#,##0",
+                                locale=self.locale)
+        rounded_zero = round(abs(value) * 100, digits) == 0
+        sign = "" if not signed or rounded_zero else ("+" if value > 0 else "−")
+        if not signed and value < 0 and not rounded_zero:
+            sign = "−"
+        return f"{sign}{number}{self.percent_sign}"
+
+    def pp(self, value: float | None) -> str:
+        """A difference of two percentages, in percentage points (unsigned number)."""
+        if not _finite(value):
+            return "—"
+        return format_decimal(abs(value) * 100, format="#,##0.0", locale=self.locale)
+
+    def num(self, value: int | None) -> str:
+        return "—" if value is None else format_decimal(value, locale=self.locale)
+
+    def dec(self, value: float | None, digits: int = 2) -> str:
+        if not _finite(value):
+            return "—"
+        return format_decimal(value, format=f"#,##0.{'0' * digits}", locale=self.locale)
+
+    def p(self, value: float | None) -> str:
+        """p- and q-values: three significant digits, tiny ones as '< 0.0001'."""
+        if not _finite(value):
+            return "—"
+        if value < 1e-4:
+            return "< " + format_decimal(0.0001, format="0.0000", locale=self.locale)
+        return format_decimal(float(f"{value:.3g}"), format="0.######", locale=self.locale)
+
+    def p_is(self, value: float | None) -> str:
+        """A p- or q-value with its relation, for running text: '= 0.419' or '< 0.0001'."""
+        text = self.p(value)
+        return text if text.startswith("<") or text == "—" else f"= {text}"
+
+    def when(self, iso: str | None) -> str:
+        """An ISO timestamp with offset, shown in UTC for the locale."""
+        if not iso:
+            return "—"
+        moment = datetime.fromisoformat(iso)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return format_datetime(moment, "medium", tzinfo=timezone.utc, locale=self.locale) + " UTC"
+
+    def day(self, moment: datetime) -> str:
+        return format_skeleton("yMMMEd", moment, locale=self.locale)
+
+    def clock(self, moment: datetime) -> str:
+        return format_time(moment.time(), "HH:mm", locale=self.locale)
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def css_string(text: str) -> Markup:
+    """A CSS string literal that cannot break out of its context: everything but ASCII letters,
+    digits and spaces becomes a hex escape (the audit name goes into the print header)."""
+    # A hex escape ends at the space after it (CSS Syntax 4.3.7), so every escape carries one.
+    escaped = "".join(c if c.isascii() and c.isalnum() else f"\\{ord(c):x} " for c in text)
+    return Markup(f'"{escaped}"')
+
+
+# --- view data ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Provision:
+    """A legal provision a finding may concern, in the report's language."""
+
+    id: str
+    jurisdiction: str
+    title: str
+    concern: str
+    allowed: str
+    kinds: tuple[str, ...]
+    outcomes: tuple[str, ...]
+
+
+@lru_cache(maxsize=None)
+def provisions(language: str) -> tuple[Provision, ...]:
+    """The legal mapping from reports/legal.toml (data, not template code)."""
+    text = (resources.files("reports") / "legal.toml").read_text(encoding="utf-8")
+    return tuple(
+        Provision(id=p["id"], jurisdiction=p["jurisdiction"], title=p["title"][language],
+                  concern=p["concern"][language], allowed=p["allowed"][language],
+                  kinds=tuple(p["kinds"]), outcomes=tuple(p["outcomes"]))
+        for p in tomllib.loads(text)["provision"]
+    )
+
+
+def _match_spec(audit: dict) -> dict:
+    """Matching keys, time bucket and bins, read from the exact config the audit ran with."""
+    try:
+        match = tomllib.loads(audit.get("config_text") or "").get("match", {})
+    except tomllib.TOMLDecodeError:
+        match = {}
+    bucket = match.get("time_bucket")
+    return {
+        "exact": [str(k) for k in match.get("exact", [])],
+        "time_bucket": str(bucket) if bucket else None,
+        "bins": [(str(k), v) for k, v in match.get("bins", {}).items()],
+        "described": audit.get("match", ""),
+    }
+
+
+_BUCKET = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _bucket_width(bucket: str | None) -> timedelta | None:
+    found = _BUCKET.match(bucket or "")
+    return timedelta(seconds=int(found.group(1)) * _UNIT_SECONDS[found.group(2)]) if found else None
+
+
+def _cell_view(cell: dict, width: timedelta | None, formats: Formats) -> dict:
+    start = datetime.fromisoformat(cell["time_bucket"]) if cell.get("time_bucket") else None
+    when = None
+    if start is not None:
+        when = formats.day(start)
+        if width is not None and width < timedelta(days=1):
+            when += f" {formats.clock(start)}–{formats.clock(start + width)}"
+        elif width is None:
+            when += f" {formats.clock(start)}"
+    median_group, median_reference = cell.get("median_group"), cell.get("median_reference")
+    ratio = (median_group / median_reference - 1) if _finite(median_group) and _finite(median_reference) \
+        and median_reference > 0 else None
+    return {
+        "conditions": [(str(k), "—" if v is None else str(v)) for k, v in (cell.get("keys") or {}).items()],
+        "when": when,
+        "rows_group": cell.get("rows_group"), "rows_reference": cell.get("rows_reference"),
+        "users_group": cell.get("users_group"), "users_reference": cell.get("users_reference"),
+        "median_group": median_group, "median_reference": median_reference,
+        "ratio": ratio, "weight_share": cell.get("weight_share"),
+    }
+
+
+def _publishable(cell: dict, min_cell_size: int) -> bool:
+    """Each side's median is published, so each side must hold at least min_cell_size distinct users."""
+    users = (cell.get("users_group"), cell.get("users_reference"))
+    return all(isinstance(u, int) and u >= min_cell_size for u in users)
+
+
+def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: int, formats: Formats,
+                  language: str) -> dict:
+    kind = f.get("kind") or "group"
+    outcome = f.get("outcome") or "price"
+    evidence = [c for c in (f.get("evidence") or []) if isinstance(c, dict)]
+    publishable = sorted((c for c in evidence if _publishable(c, min_cell_size)),
+                         key=lambda c: -(c.get("weight_share") or 0))
+    shown = [_cell_view(c, width, formats) for c in publishable[:EVIDENCE_SHOWN]]
+    premium, raw = f.get("premium"), f.get("raw_premium")
+    decomposition = f.get("decomposition") or None
+    rows_group, rows_reference = f.get("rows_group"), f.get("rows_reference")
+    return {
+        "index": index,
+        "anchor": f"finding-{index + 1}",
+        "segment": str(f.get("segment", "")),
+        "column": str(f.get("column", "")),
+        "group": str(f.get("group", "")),
+        "reference": str(f.get("reference", "")),
+        "kind": kind,
+        "outcome": outcome,
+        "verdict": f.get("verdict") or ("flagged" if f.get("flagged") else "no_evidence"),
+        "flagged": bool(f.get("flagged")),
+        "premium": premium, "ci_low": f.get("ci_low"), "ci_high": f.get("ci_high"),
+        "raw_premium": raw,
+        "mix_gap": (raw - premium) if _finite(raw) and _finite(premium) else None,
+        "p_value": f.get("p_value"), "q_value": f.get("q_value"),
+        "coverage": f.get("coverage"), "cells": f.get("cells"),
+        "rows_group": rows_group, "rows_reference": rows_reference,
+        "rows_matched": (rows_group + rows_reference) if isinstance(rows_group, int)
+        and isinstance(rows_reference, int) else None,
+        "rows_group_all": f.get("rows_group_all"), "rows_reference_all": f.get("rows_reference_all"),
+        "users": f.get("users"),
+        "se_log": f.get("se_log"), "dof": f.get("dof"), "clusters": f.get("clusters"),
+        "pooled_clusters": bool(f.get("pooled_clusters")), "method": f.get("method") or "",
+        "mde": f.get("mde"),
+        "analytic": _with_keys(f.get("analytic"), ("method", "se_log", "p_value", "ci_low", "ci_high")),
+        "rank_test": _with_keys(f.get("rank_test"), ("p_value", "agrees")),
+        "per_doubling": f.get("per_doubling"),
+        "bands": [_with_keys(b, ("band", "premium", "ci_low", "ci_high", "rows")) for b in f.get("bands") or []],
+        "decomposition": _with_keys(decomposition, ("raw", "mix", "price")),
+        "sensitivity": [_with_keys(s, ("change", "premium", "ci_low", "ci_high", "flagged"))
+                        for s in f.get("sensitivity") or []],
+        "evidence": shown,
+        "evidence_more": max(len(publishable) - len(shown), 0),
+        "evidence_suppressed": (len(evidence) - len(publishable)) + int(f.get("evidence_suppressed") or 0),
+        "evidence_present": "evidence" in f,
+        "provisions": [p for p in provisions(language)
+                       if kind in p.kinds and outcome in p.outcomes] if f.get("flagged") else [],
+        "cell_chart": None,
+        "band_chart": None,
+    }
+
+
+def _with_keys(value, keys: tuple[str, ...]) -> dict | None:
+    """An optional nested object with every key the template reads (missing ones as None)."""
+    if not isinstance(value, dict):
+        return None
+    return {key: value.get(key) for key in keys}
+
+
+def _sort_key(view: dict):
+    order = {v: i for i, v in enumerate(VERDICT_ORDER)}
+    premium = view["premium"]
+    return (order.get(view["verdict"], len(order)), -abs(premium) if _finite(premium) else 0, view["index"])
+
+
+def _label(view: dict) -> str:
+    return f"{view['segment']}: {view['group']} / {view['reference']}"
+
+
+def _charts(views: list[dict], audit: dict, language: str, formats: Formats) -> dict:
+    _ = translations(language).gettext
+    span = max([abs(v[k]) for v in views for k in ("ci_low", "ci_high", "raw_premium") if _finite(v[k])] or [0])
+    digits = 1 if span < 0.1 else 0
+
+    def percent(value):
+        return formats.pct(value, digits)
+
+    glyphs: set[str] = set()  # each font glyph is defined once on the page
+
+    forest = charts.forest_plot(
+        [charts.ForestRow(_label(v), v["premium"], v["ci_low"], v["ci_high"], v["flagged"]) for v in views],
+        audit.get("materiality") or 0, chart_id="forest", language=language, percent=percent, glyphs=glyphs,
+        title=_("Matched premium of every comparison, with its confidence interval"),
+        xlabel=_("Matched premium (group over reference)"),
+        band_label=_("Below materiality (±%(m)s)") % {"m": formats.pct(audit.get("materiality") or 0, 1, False)},
+        flagged_label=_("Flagged"), other_label=_("Not flagged"))
+    gap = charts.gap_plot(
+        [charts.GapRow(_label(v), v["raw_premium"], v["premium"]) for v in views],
+        chart_id="gap", language=language, percent=percent, glyphs=glyphs,
+        title=_("Raw gap against matched premium"), xlabel=_("Premium over the reference group"),
+        raw_label=_("Raw gap (all purchases, unmatched)"), matched_label=_("Matched premium (same conditions)"))
+    cell_charts = 0
+    for view in views:
+        points = [charts.CellPoint(c["users_group"] + c["users_reference"], c["ratio"], c["weight_share"] or 0)
+                  for c in view["evidence"] if c["ratio"] is not None]
+        if view["flagged"] and len(points) >= 2 and cell_charts < CELL_CHARTS_MAX:
+            cell_charts += 1
+            view["cell_chart"] = Markup(charts.cell_plot(
+                points, view["premium"], chart_id=f"cells-{view['index'] + 1}", language=language,
+                percent=percent, glyphs=glyphs, title=_("Median gap in each published cell"),
+                xlabel=_("Distinct users in the cell"), ylabel=_("Median gap in the cell"),
+                premium_label=_("Matched premium, all cells"), cell_label=_("Published cell (area = weight)")))
+        bands = [(str(b["band"]), b["premium"], b["ci_low"], b["ci_high"]) for b in view["bands"]
+                 if _finite(b["premium"]) and _finite(b["ci_low"]) and _finite(b["ci_high"])]
+        if bands:
+            view["band_chart"] = Markup(charts.band_plot(
+                bands, chart_id=f"bands-{view['index'] + 1}", language=language, percent=percent, glyphs=glyphs,
+                title=_("Premium by band"), xlabel=view["column"], ylabel=_("Premium over the lowest band")))
+    return {"forest": Markup(forest), "gap": Markup(gap)}
+
+
+def build_view(doc: dict, language: str, min_cell_size: int) -> dict:
+    """Everything the template shows, prepared from the findings.json document."""
+    formats = Formats(language)
+    audit = doc["audit"]
+    quality = doc["data_quality"]
+    match = _match_spec(audit)
+    width = _bucket_width(match["time_bucket"])
+    views = sorted((_finding_view(i, f, width, min_cell_size, formats, language)
+                    for i, f in enumerate(doc["findings"])), key=_sort_key)
+    chart_svgs = _charts(views, audit, language, formats) if views else {"forest": None, "gap": None}
+    counts = {v: sum(1 for f in views if f["verdict"] == v) for v in VERDICT_ORDER}
+    placebo = doc.get("placebo")
+    flagged = [v for v in views if v["flagged"]]
+    return {
+        "language": language,
+        "audit": {
+            "name": str(audit.get("name", "")), "platform": str(audit.get("platform", "")),
+            "period": audit.get("period"),
+            "config_path": audit.get("config_path"), "config_sha256": audit.get("config_sha256", ""),
+            "config_text": audit.get("config_text", ""),
+            "inputs": [{"path": str(i.get("path", "")), "bytes": i.get("bytes"), "sha256": i.get("sha256")}
+                       for i in audit.get("inputs", [])],
+            "input_format": audit.get("input_format", ""),
+            "alpha": audit.get("alpha"), "materiality": audit.get("materiality"),
+            "confidence": audit.get("confidence", 0.95),
+            "spark_version": audit.get("spark_version", ""), "spark_master": audit.get("spark_master", ""),
+            "auditor_version": audit.get("auditor_version", ""), "python_version": audit.get("python_version", ""),
+            "started_at": audit.get("started_at"), "finished_at": audit.get("finished_at"),
+            "command": audit.get("command", ""),
+        },
+        "print_header": css_string(str(audit.get("name", ""))),
+        "match": match,
+        "quality": {
+            "rows_read": quality.get("rows_read"), "rows_accepted": quality.get("rows_accepted"),
+            "rows_rejected": quality.get("rows_rejected"),
+            "reasons": sorted((quality.get("rejected_by_reason") or {}).items(), key=lambda kv: -kv[1]),
+        },
+        "findings": views,
+        "flagged": flagged,
+        "summary_flagged": flagged[:SUMMARY_SENTENCES],
+        "counts": counts,
+        "placebo": _with_keys(placebo, ("splits", "rejections", "expected", "warning", "p_values")),
+        "legal": provisions(language),
+        "notes": [str(n) for n in doc.get("notes", [])],
+        "min_cell_size": min_cell_size,
+        "evidence_shown": EVIDENCE_SHOWN,
+        "charts": chart_svgs,
+        "methods": sorted({v["method"] for v in views if v["method"]}),
+        "any_pooled": any(v["pooled_clusters"] for v in views),
+        "schema_version": doc.get("schema_version"),
+    }
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def environment(language: str = "en") -> jinja2.Environment:
     """Templates load from the `reports` package; every value is escaped (log strings are untrusted)."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("reports", "templates"),
@@ -20,39 +399,21 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
-    env.filters["pct"] = format_percent
-    env.filters["num"] = format_count
-    env.filters["p"] = format_p
+    env.install_gettext_translations(translations(language), newstyle=True)
+    formats = Formats(language)
+    env.filters.update(pct=formats.pct, pp=formats.pp, num=formats.num, dec=formats.dec, p=formats.p, p_is=formats.p_is,
+                       when=formats.when, css=lambda text: css_string(str(text)), exact=json.dumps)
     return env
 
 
-def format_percent(value: float | None, digits: int = 1, signed: bool = True) -> str:
-    """0.0512 -> '+5.1 %'; undefined -> 'n/a'."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value * 100:{'+' if signed else ''}.{digits}f} %"
+def render(doc: dict, language: str = "en", min_cell_size: int = 10) -> str:
+    """The report for a findings.json document, as one self-contained HTML string."""
+    view = build_view(doc, language, min_cell_size)
+    return environment(language).get_template(TEMPLATE).render(**view)
 
 
-def format_count(value: int | None) -> str:
-    return "n/a" if value is None else f"{value:,}"
-
-
-def format_p(value: float | None) -> str:
-    """p- and q-values: three significant digits, tiny ones as '< 0.0001'."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return "< 0.0001" if value < 1e-4 else f"{value:.3g}"
-
-
-def render(result: AuditFindings) -> str:
-    """The report as one self-contained HTML string."""
-    order = {v: i for i, v in enumerate(VERDICTS)}
-    findings = sorted(result.findings, key=lambda f: (order[f.verdict], -abs(f.premium) if not math.isnan(f.premium) else 0))
-    return environment().get_template(TEMPLATE).render(
-        audit=result.audit, quality=result.data_quality, findings=findings,
-        flagged=[f for f in findings if f.flagged], notes=result.notes)
-
-
-def write_report(result: AuditFindings, path: Path) -> None:
-    path.write_text(render(result), encoding="utf-8")
+def write_report(doc: dict, path: Path, language: str = "en", min_cell_size: int = 10) -> None:
+    """Write the report for a findings.json document to `path`."""
+    Path(path).write_text(render(doc, language, min_cell_size), encoding="utf-8")

@@ -1,0 +1,416 @@
+"""The regulator's report: every number traceable to findings.json, both languages, privacy, no
+external resource, untrusted log strings inert, size."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from html.parser import HTMLParser
+from importlib import resources
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+from auditor import charts, pipeline
+from auditor.config import parse_config
+from auditor.report import Formats, css_string, provisions, render
+from report_fixtures import enrich, generated_audit, many_findings
+
+LANGUAGES = ("en", "zh-CN")
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src 'none'; script-src 'none'; "
+       "connect-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'")
+
+
+@pytest.fixture(scope="module")
+def audit(spark, tmp_path_factory):
+    """A real generated audit (configured for a Chinese report), its findings.json and its log."""
+    root = tmp_path_factory.mktemp("report")
+    doc, data = generated_audit(spark, root, language="zh-CN")
+    return doc, data, root / "audit"
+
+
+# --- reading the page back ----------------------------------------------------------------------
+
+VOID = {"meta", "br", "img", "input", "link", "hr", "col", "area", "base", "wbr", "source"}
+
+
+class Page(HTMLParser):
+    """Collects <data> values with the finding they sit in, elements, attributes and text."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.stack: list[tuple[str, str | None]] = []
+        self.values: list[dict] = []
+        self.tags: list[str] = []
+        self.attributes: list[tuple[str, str, str]] = []
+        self.text: list[str] = []
+        self.cards: list[str] = []
+        self._data: dict | None = None
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append(tag)
+        self.attributes += [(tag, k, v or "") for k, v in attrs.items()]
+        if tag == "article":
+            self.cards.append(attrs.get("data-finding"))
+        if tag in VOID:
+            return
+        finding = attrs.get("data-finding")
+        self.stack.append((tag, finding if finding is not None else (self.stack[-1][1] if self.stack else None)))
+        if tag == "data":
+            self._data = {"key": attrs["data-k"], "value": json.loads(attrs["value"]),
+                          "finding": self.stack[-1][1], "text": ""}
+
+    def handle_startendtag(self, tag, attrs):
+        self.tags.append(tag)
+        self.attributes += [(tag, k, v or "") for k, v in attrs]
+
+    def handle_endtag(self, tag):
+        if tag == "data" and self._data is not None:
+            self.values.append(self._data)
+            self._data = None
+        while self.stack:
+            if self.stack.pop()[0] == tag:
+                break
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._data is not None:
+            self._data["text"] += data
+
+
+PERCENT_KEYS = {"premium", "premium_abs", "ci_low", "ci_high", "raw_premium", "coverage", "mde", "per_doubling",
+                "per_doubling_abs", "decomposition.mix", "decomposition.price", "analytic.ci_low",
+                "analytic.ci_high", "bands.premium", "bands.ci_low", "bands.ci_high", "sensitivity.premium",
+                "sensitivity.ci_low", "sensitivity.ci_high", "evidence.weight_share"}
+P_KEYS = {"p_value", "q_value", "analytic.p_value", "rank_test.p_value"}
+
+
+def expected_values(key: str, finding: dict | None, doc: dict) -> list:
+    """Where a value shown under `key` must come from in findings.json."""
+    quality = doc["data_quality"]
+    if key in ("rows_read", "rows_accepted", "rows_rejected"):
+        return [quality[key]]
+    if key.startswith("rejected_by_reason."):
+        return [quality["rejected_by_reason"][key.split(".", 1)[1]]]
+    if key.startswith("placebo_"):
+        return [doc["placebo"][key.removeprefix("placebo_")]]
+    assert finding is not None, f"{key} shown outside a finding"
+    if key == "premium_abs":
+        return [abs(finding["premium"])]
+    if key == "per_doubling_abs":
+        return [abs(finding.get("per_doubling") or finding["premium"])]
+    if key == "rows_matched":
+        return [finding["rows_group"] + finding["rows_reference"]]
+    if key == "evidence_suppressed":
+        return [None]  # checked in test_evidence_respects_min_cell_size
+    if "." in key:
+        outer, inner = key.split(".", 1)
+        nested = finding[outer]
+        return [item[inner] for item in nested] if isinstance(nested, list) else [nested[inner]]
+    return [finding[key]]
+
+
+def visible(html: str) -> str:
+    """The page's text, as a reader sees it (markup removed, entities decoded)."""
+    return "".join(Page(html).text)
+
+
+def parse_number(text: str) -> float:
+    cleaned = text.strip().removeprefix("=").strip().replace("−", "-").replace("+", "").replace(",", "")
+    return float(cleaned.rstrip("%"))
+
+
+def assert_text_matches(key: str, value, text: str) -> None:
+    """The formatted text says the same as the exact value (to its rounding)."""
+    if value is None:
+        assert text == "—", (key, text)
+    elif key in PERCENT_KEYS:
+        assert text.endswith("%"), (key, text)
+        assert parse_number(text) / 100 == pytest.approx(value, abs=0.0005 + 1e-12), (key, value, text)
+    elif key in P_KEYS:
+        if text.lstrip("= ").startswith("<"):
+            assert value < 1e-4, (key, value, text)
+        else:
+            assert parse_number(text) == pytest.approx(value, rel=0.005), (key, value, text)
+    elif key in ("se_log",):
+        assert parse_number(text) == pytest.approx(value, abs=5e-6), (key, value, text)
+    elif key.startswith("evidence.median"):
+        assert parse_number(text) == pytest.approx(value, abs=0.005), (key, value, text)
+    else:
+        assert parse_number(text) == value, (key, value, text)
+
+
+def check_traceable(html: str, doc: dict) -> Page:
+    page = Page(html)
+    assert page.values, "no traceable numbers found"
+    for shown in page.values:
+        finding = doc["findings"][int(shown["finding"])] if shown["finding"] is not None else None
+        if shown["key"] != "evidence_suppressed":
+            assert shown["value"] in expected_values(shown["key"], finding, doc), shown
+        assert_text_matches(shown["key"], shown["value"], shown["text"])
+    return page
+
+
+# --- tests --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("variant", ["current", "enriched"])
+def test_every_number_on_the_page_traces_to_findings_json(audit, language, variant):
+    doc = audit[0] if variant == "current" else enrich(audit[0])
+    page = check_traceable(render(doc, language, 10), doc)
+    for index, finding in enumerate(doc["findings"]):
+        shown = {v["key"] for v in page.values if v["finding"] == str(index)}
+        assert {"premium", "ci_low", "ci_high", "raw_premium", "q_value", "p_value", "coverage", "cells",
+                "users", "rows_group_all", "rows_reference_all", "se_log", "dof", "clusters"} <= shown, index
+        if finding.get("mde") is not None:
+            assert "mde" in shown
+        if finding.get("analytic"):
+            assert {"analytic.ci_low", "analytic.ci_high", "analytic.p_value"} <= shown
+        if finding.get("bands"):
+            assert {"bands.premium", "bands.rows"} <= shown
+    assert sorted(page.cards, key=int) == [str(i) for i in range(len(doc["findings"]))]
+
+
+def test_pipeline_writes_the_report_in_the_configured_language(audit):
+    doc, _, out = audit
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert '<html lang="zh-CN">' in html and "价格歧视审计报告" in html
+    check_traceable(html, doc)
+
+
+def test_flagged_findings_come_first_with_a_plain_sentence_in_the_summary(audit):
+    doc = enrich(audit[0])
+    html = render(doc, "en", 10)
+    page = Page(html)
+    verdicts = [doc["findings"][int(i)]["verdict"] for i in page.cards]
+    flagged = [v == "flagged" for v in verdicts]
+    assert flagged == sorted(flagged, reverse=True) and any(flagged)
+    summary = visible(html[html.index('id="summary"'):html.index('id="findings"')])
+    device = next(f for f in doc["findings"] if f["group"] == "ios" and f.get("kind") == "group")
+    size = f"{abs(device['premium']) * 100:.1f}%"
+    assert f"Device “ios” users paid {size} more (95% CI " in summary
+    assert f"than “android” users for the same purchase — the same city, car_level, start_grid, end_grid, " \
+           f"in the same 1h time window" in summary
+    # The failed placebo self-check is the first thing on the page after the title.
+    assert html.index('id="placebo-warning"') < html.index('id="summary"')
+    assert "Warning: self-check failed." in html
+
+
+def test_verdicts_in_words_in_both_languages(audit):
+    doc = enrich(audit[0])
+    en, zh = visible(render(doc, "en", 10)), visible(render(doc, "zh-CN", 10))
+    for words in ("Flagged", "Cleared", "Inconclusive", "No evidence of a premium"):
+        assert words in en
+    for words in ("已标记", "已排除", "无法定论"):
+        assert words in zh
+    assert "With these data, a premium of 1.2% or more would have been detected with 80% probability." in en
+    assert "根据这些数据，1.2% 或更高的溢价有 80% 的概率会被检测到。" in zh
+    assert "Each doubling of prior_orders went with a 1.1% higher price" in en
+
+
+@pytest.mark.parametrize("min_cell_size", [10, 40])
+def test_evidence_respects_min_cell_size(audit, min_cell_size):
+    doc = enrich(audit[0])
+    page = Page(render(doc, "en", min_cell_size))
+    for key in ("evidence.users_group", "evidence.users_reference"):
+        users = [v["value"] for v in page.values if v["key"] == key]
+        assert users and min(users) >= min_cell_size
+    for index, finding in enumerate(doc["findings"]):
+        if not finding["flagged"]:
+            continue
+        small = sum(1 for c in finding["evidence"]
+                    if min(c["users_group"], c["users_reference"]) < min_cell_size)
+        withheld = [v["value"] for v in page.values
+                    if v["key"] == "evidence_suppressed" and v["finding"] == str(index)]
+        assert withheld == ([small + finding.get("evidence_suppressed", 0)]
+                            if small + finding.get("evidence_suppressed", 0) else [])
+
+
+def test_no_user_id_anywhere(audit):
+    doc, data, out = audit
+    ids = pq.read_table(data, columns=["passenger_id"]).column(0).drop_null().unique().to_pylist()
+    assert len(ids) > 100
+    pages = [(out / "report.html").read_text(encoding="utf-8"), (out / "findings.json").read_text(encoding="utf-8")]
+    pages += [render(enrich(doc), language, 10) for language in LANGUAGES]
+    pattern = re.compile(r"\bP\d{3,}\b")
+    for page in pages:
+        assert not set(pattern.findall(page)) & set(ids)
+
+
+def test_legal_mapping_comes_from_the_data_file_in_both_languages(audit):
+    doc = enrich(audit[0])
+    table = tomllib.loads((resources.files("reports") / "legal.toml").read_text(encoding="utf-8"))["provision"]
+    assert {p["id"] for p in table} >= {"pipl-24", "ecl-18", "amg-17", "arp-21", "cpl-ir-9", "ippbr-2026",
+                                        "eu-crd-6-1-ea"}
+    for language in LANGUAGES:
+        assert all(p.title and p.concern for p in provisions(language))
+        html = render(doc, language, 10)
+        for index, finding in enumerate(doc["findings"]):
+            card = re.search(rf'<article [^>]*data-finding="{index}">.*?</article>', html, re.S).group(0)
+            cited = set(re.findall(r'href="#law-([^"]+)"', card))
+            expected = {p.id for p in provisions(language) if finding["flagged"]
+                        and (finding.get("kind") or "group") in p.kinds
+                        and (finding.get("outcome") or "price") in p.outcomes}
+            assert cited == expected
+        assert ("May concern:" if language == "en" else "可能涉及：") in html
+    steering = render(doc, "en", 10)
+    assert "new users within a reasonable period" in steering  # the Guidelines' Art. 17 justification
+
+
+def test_chinese_catalogue_is_complete_and_used(audit):
+    method_map = [("auditor/report.py", "python"), ("reports/templates/**.j2", "jinja2")]
+    options = {"reports/templates/**.j2": {"extensions": "jinja2.ext.i18n", "trim_blocks": "True",
+                                           "lstrip_blocks": "True"}}
+    root = resources.files("reports").parent
+    extracted = {m[2] if isinstance(m[2], str) else m[2][0]
+                 for m in extract_from_dir(str(root), method_map, options_map=options)
+                 if not str(m[0]).startswith(("tests", ".venv"))}
+    po = resources.files("reports") / "locale" / "zh_CN" / "LC_MESSAGES" / "messages.po"
+    with po.open("rb") as handle:
+        catalogue = read_po(handle)
+    translated = {(m.id if isinstance(m.id, str) else m.id[0]): m for m in catalogue if m.id}
+    assert extracted == set(translated), "run pybabel extract/update (see reports/babel.cfg)"
+    for message in translated.values():
+        assert not message.fuzzy and all(message.string if isinstance(message.string, tuple)
+                                         else [message.string]), message.id
+    zh = render(enrich(audit[0]), "zh-CN", 10)
+    text = " ".join(Page(zh).text)
+    for msgid in extracted:
+        if "%" not in msgid and len(msgid) > 12:
+            assert msgid not in text
+
+
+def test_numbers_and_dates_follow_the_locale():
+    en, zh = Formats("en"), Formats("zh-CN")
+    assert en.pct(0.0512) == "+5.1%" and en.pct(-0.0512) == "−5.1%" and en.pct(0.00001) == "0.0%"
+    assert en.num(1234567) == "1,234,567" and zh.num(1234567) == "1,234,567"
+    assert en.p(3e-9) == "< 0.0001" and en.p_is(0.4193) == "= 0.419"
+    assert en.when("2026-11-23T07:41:22+00:00") == "Nov 23, 2026, 7:41:22\u202fAM UTC"
+    assert zh.when("2026-11-23T07:41:22+00:00") == "2026年11月23日 07:41:22 UTC"
+    assert css_string('a"b</style>') == '"a\\22 b\\3c \\2f style\\3e "'
+
+
+EXTERNAL = re.compile(r"https?:|//|\bsrc\s*=|url\((?!#)|@import", re.I)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_no_external_resource_is_referenced(audit, language):
+    html = render(enrich(audit[0]), language, 10)
+    # The audit's own text (config, paths, command) could hold '//' legitimately; the generated one
+    # does not, so the whole file must be free of anything a browser could fetch.
+    assert not EXTERNAL.findall(html)
+    page = Page(html)
+    assert not {"script", "img", "link", "iframe", "object", "embed", "image", "foreignobject"} & set(page.tags)
+    for tag, name, value in page.attributes:
+        assert not name.startswith("on") and name not in ("src", "srcset", "xlink:href")
+        if name == "href":
+            assert value.startswith("#"), (tag, value)
+    assert f'<meta http-equiv="Content-Security-Policy" content="{CSP}">' in html
+
+
+def _hostile_log(tmp_path):
+    """A log whose city, car level and device values are markup and template syntax."""
+    hostile_city = "<script>alert(1)</script>"
+    hostile_level = '"><img src=x onerror=alert(1)>'
+    hostile_os = "{{ 7*7 }}"
+    rows = []
+    for user in range(60):
+        os_value = hostile_os if user % 2 else "android"
+        for ride in range(12):
+            rows.append({"order_no": f"o{user}-{ride}", "uid": f"u{user}",
+                         "ts": pd.Timestamp("2026-09-07 08:00", tz="UTC") + pd.Timedelta(minutes=ride),
+                         "price": 20.0 * (1.05 if user % 2 else 1.0) * (1 + 0.01 * (ride % 3)),
+                         "city": hostile_city if ride % 2 else "Beijing", "car_level": hostile_level,
+                         "os": os_value})
+    data = tmp_path / "hostile.parquet"
+    pd.DataFrame(rows).to_parquet(data)
+    text = f'''
+[audit]
+name = '</style><script>alert(1)</script> {{{{ 7*7 }}}} “审计”'
+platform = '"><img src=x onerror=alert(1)>'
+[input]
+path = "{data}"
+format = "parquet"
+[columns]
+transaction_id = "order_no"
+user_id = "uid"
+timestamp = "ts"
+price = "price"
+[match]
+exact = ["city", "car_level"]
+time_bucket = "1h"
+[[segments]]
+name = "<b>Device</b>"
+column = "os"
+reference = "android"
+groups = ["{{{{ 7*7 }}}}"]
+[test]
+alpha = 0.05
+materiality = 0.01
+'''
+    return parse_config(text), (hostile_city, hostile_level, "{{ 7*7 }}")
+
+
+def test_untrusted_strings_render_as_inert_text(spark, tmp_path):
+    config, hostile = _hostile_log(tmp_path)
+    pipeline.run(config, spark, tmp_path / "out")
+    doc = json.loads((tmp_path / "out" / "findings.json").read_text())
+    for finding in doc["findings"]:  # the cell evidence the estimator is adding, with the log's strings
+        finding["evidence"] = [{"keys": {"city": hostile[0], "car_level": hostile[1], "product": hostile[2]},
+                                "time_bucket": "2026-09-07T08:00:00", "rows_group": 180, "rows_reference": 180,
+                                "users_group": 30, "users_reference": 30, "median_group": 21.0,
+                                "median_reference": 20.0, "weight_share": 1.0}]
+        finding["flagged"], finding["verdict"] = True, "flagged"
+    pages = [(tmp_path / "out" / "report.html").read_text(encoding="utf-8")]
+    pages += [render(doc, language, 10) for language in LANGUAGES]
+    for html in pages:
+        page = Page(html)
+        assert page.tags.count("script") == 0 and "img" not in page.tags and "b" not in page.tags
+        assert not [name for _, name, _ in page.attributes if name.startswith("on")]
+        text = "".join(page.text)
+        assert "{{ 7*7 }}" in text and "<b>Device</b>" in text
+        assert '"><img src=x onerror=alert(1)>' in text
+        assert f'<meta http-equiv="Content-Security-Policy" content="{CSP}">' in html
+        style = html[html.index("<style>"):html.index("</style>")]
+        assert "<" not in style[len("<style>"):]  # the audit name is CSS-escaped, so it cannot close the style
+        header = re.search(r"@top-left \{ content: (\"[^\"]*\")", style).group(1)
+        assert re.fullmatch(r'"[A-Za-z0-9\\ ]*"', header)
+    assert "<script>alert(1)</script>" in "".join(Page(pages[1]).text)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_report_for_100_findings_stays_under_2_mb(audit, language):
+    doc = many_findings(audit[0], 100)
+    html = render(doc, language, 10)
+    size = len(html.encode("utf-8"))
+    print(f"\n100-finding report ({language}): {size / 1e6:.2f} MB")
+    assert size < 2_000_000
+    check_traceable(html, doc)
+
+
+def test_charts_draw_text_as_paths_with_a_cjk_font():
+    assert charts.cjk_font_path() is not None, "install fonts-noto-cjk (see .ci/run)"
+    svg = charts.forest_plot([charts.ForestRow("设备：苹果 / 安卓", 0.05, 0.04, 0.06, True)], 0.01,
+                             chart_id="t", language="zh-CN", percent=Formats("zh-CN").pct, glyphs=set(),
+                             title="标题", xlabel="匹配溢价", band_label="低于阈值", flagged_label="已标记",
+                             other_label="未标记")
+    assert "<text" not in svg and "<use" in svg
+    assert re.search(r'<path id="NotoSansCJK[^"]*"', svg), "Chinese glyph outlines come from the CJK font"
+    assert not EXTERNAL.findall(svg)
+
+
+def test_renders_findings_without_the_optional_fields(audit):
+    doc = json.loads(json.dumps(audit[0]))
+    for finding in doc["findings"]:
+        for key in ("mde", "evidence", "analytic", "kind", "outcome", "verdict"):
+            finding.pop(key, None)
+    assert any(f["flagged"] for f in doc["findings"])
+    html = render(doc, "en", 10)
+    assert "Cell-level evidence is not included in this findings file." in html
+    check_traceable(html, doc)
