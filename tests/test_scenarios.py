@@ -53,15 +53,15 @@ def test_quote_to_final_drift_is_found_for_one_segment(spark, tmp_path):
 
 def test_steering_to_pricier_options_is_found_while_same_option_prices_are_equal(spark, tmp_path):
     found, _, _ = _audit(spark, tmp_path, "steering", 60_000)
-    steering = found[("steering", "ios", "price")]
+    steering = found[("steering", "ios", "offered_tier_price")]
     assert steering.flagged and steering.premium > 0.02 and steering.extra["tier_shift"] > 0.1
-    assert not found[("steering", "harmonyos", "price")].flagged
+    assert not found[("steering", "harmonyos", "offered_tier_price")].flagged
     assert not found[("group", "ios", "price")].flagged
 
 
 def test_loyalty_dose_is_found_per_doubling_with_a_rising_curve(spark, tmp_path):
     found, truth, _ = _audit(spark, tmp_path, "loyalty", 60_000)
-    dose = found[("dose", "per doubling", "price")]
+    dose = found[("dose", "per doubling", "price_per_doubling")]
     assert dose.flagged
     assert dose.premium == pytest.approx(0.015, abs=0.004)
     curve = [b["premium"] for b in dose.extra["bands"]]
@@ -71,7 +71,7 @@ def test_loyalty_dose_is_found_per_doubling_with_a_rising_curve(spark, tmp_path)
 def test_null_dose_is_silent(spark, tmp_path):
     found, _, result = _audit(spark, tmp_path, "null", 60_000, edit=lambda t: t.replace("materiality = 0.01", "materiality = 0.02"))
     assert not any(f.flagged for f in result.findings)
-    assert found[("dose", "per doubling", "price")].verdict in ("cleared", "inconclusive")
+    assert found[("dose", "per doubling", "price_per_doubling")].verdict in ("cleared", "inconclusive")
     # Large enough for a 2 % margin: the group comparisons are cleared, not merely "not flagged".
     assert found[("group", "ios", "price")].verdict == "cleared"
 
