@@ -36,7 +36,7 @@ def test_spark_submit_on_standalone_cluster_matches_local(spark, tmp_path):
         done = cluster.submit(JOB, "--config", str(made.config_path), "--out", str(tmp_path / "cluster-out"))
     assert done.returncode == 0, done.stderr[-3000:]
     # spark-submit's PythonRunner merges the driver's stderr into its stdout.
-    assert "estimate: 5 comparisons, 2 flagged" in done.stdout
+    assert "estimate: 5 findings, 2 flagged" in done.stdout
     submitted = json.loads((tmp_path / "cluster-out" / "findings.json").read_text())
     assert submitted["audit"]["spark_master"] == cluster.url
     assert_same_findings(json.loads((tmp_path / "local" / "findings.json").read_text()), submitted)
