@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyspark.errors import AnalysisException
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -34,6 +34,11 @@ REASONS = (
 # Internal names for the role columns (platform columns keep their own names).
 TID, USER, TS, PRICE = "__tid", "__user", "__ts", "__price"
 _CORRUPT, _FILE, _ORDER, _REASON = "__corrupt_record", "__source_file", "__order", "__reason"
+_FIRST, _COPIES = "__first_copy", "__copies"
+
+# Up to this many duplicated ids are broadcast to the scan (a few tens of MB on the
+# driver); beyond it they are joined by a shuffle, so the driver stays bounded.
+BROADCAST_DUPLICATE_IDS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -75,10 +80,10 @@ class Ingested:
     quality: DataQuality
     inputs: tuple[InputFile, ...]
     segment_values: dict[str, dict[str, int]]  # column -> {configured value: accepted rows}
-    cached: DataFrame  # the classified rows, persisted once and read by every later step
+    cached: DataFrame  # the duplicated transaction ids, persisted once and read by every later step
 
     def release(self) -> None:
-        """Free the cached rows once the audit is done with them."""
+        """Free what ingest cached once the audit is done with it."""
         self.cached.unpersist()
 
 
@@ -165,13 +170,22 @@ def _column_keys(config: AuditConfig):
 
 
 def ingest(spark: SparkSession, config: AuditConfig, inputs: tuple[InputFile, ...] | None = None) -> Ingested:
-    """Read the log, classify every row, and count the outcome in one pass."""
+    """Read the log, classify every row, and count the outcome.
+
+    Two passes over the input and no cache: one narrow shuffle finds the
+    transaction ids with more than one valid copy, one aggregation counts every
+    row by outcome. Later steps re-read the input (a columnar scan is cheaper
+    than caching every row), and a rejected row is rejected the same way each time.
+    """
     if inputs is None:
         inputs = list_input_files(config.input.path)
     schema = input_schema(spark, config)
     check_columns(schema, config)
     raw = _read(spark, config, schema)
-    classified = _classify(raw, schema, config, nanosecond_columns(inputs, config)).persist()
+    typed = _classify(raw, schema, config, nanosecond_columns(inputs, config))
+    duplicated = _duplicated_ids(typed).persist()
+    broadcast = duplicated.count() <= BROADCAST_DUPLICATE_IDS
+    classified = _mark_duplicates(typed, duplicated, broadcast)
 
     counts = _count(classified, config)
     rows_read = counts.pop("__rows_read")
@@ -189,7 +203,7 @@ def ingest(spark: SparkSession, config: AuditConfig, inputs: tuple[InputFile, ..
         F.col(_REASON).alias("reason"), F.col(_FILE).alias("source_file"), *[
             F.col(_q(c)).cast("string").alias(c) for c in config.used_columns], F.col(_CORRUPT).alias("raw_record"))
     return Ingested(accepted=accepted, rejected=rejected_rows, quality=quality, inputs=inputs,
-                    segment_values=segment_values, cached=classified)
+                    segment_values=segment_values, cached=duplicated)
 
 
 def _q(name: str) -> str:
@@ -295,15 +309,34 @@ def _classify(raw: DataFrame, schema: T.StructType, config: AuditConfig, nanos: 
         *[numbers[name].alias(f"__bin:{name}") for name, _ in config.match.bins],
         reason.alias(_REASON),
     )
-    # The first valid copy of a transaction id (in file order) is kept; later valid copies are duplicates.
-    first = Window.partitionBy(TID, F.col(_REASON).isNull()).orderBy(_FILE, _ORDER)
-    typed = typed.withColumn(_REASON, F.when(
-        F.col(_REASON).isNull() & (F.row_number().over(first) > 1), F.lit("duplicate_transaction_id"))
-        .otherwise(F.col(_REASON)))
     # Segments are compared as text (config values are text); binned columns as parsed numbers.
     replaced = {seg_col: F.col(_q(seg_col)).cast("string") for seg_col in config.segment_columns}
     replaced.update({name: F.col(f"`__bin:{name}`") for name, _ in config.match.bins})
     return typed.withColumns(replaced).drop(*[f"__bin:{name}" for name, _ in config.match.bins])
+
+
+def _position():
+    """Where a row sits in the input: file, then order within the file (deterministic across scans)."""
+    return F.struct(F.col(_FILE).alias("file"), F.col(_ORDER).alias("order"))
+
+
+def _duplicated_ids(typed: DataFrame) -> DataFrame:
+    """Transaction ids with more than one valid copy, and where the first copy sits.
+
+    Only the id and the row's position cross the shuffle, not the row: dedup is
+    the one step that must see every id together.
+    """
+    return (typed.filter(F.col(_REASON).isNull()).select(TID, _position().alias(_FIRST))
+            .groupBy(TID).agg(F.count(F.lit(1)).alias(_COPIES), F.min(_FIRST).alias(_FIRST))
+            .filter(F.col(_COPIES) > 1).select(TID, _FIRST))
+
+
+def _mark_duplicates(typed: DataFrame, duplicated: DataFrame, broadcast: bool) -> DataFrame:
+    """A later valid copy of a transaction id (in file order) is rejected; the first is kept."""
+    joined = typed.join(F.broadcast(duplicated) if broadcast else duplicated, on=TID, how="left")
+    later_copy = F.col(_REASON).isNull() & F.col(_FIRST).isNotNull() & (_position() != F.col(_FIRST))
+    return joined.withColumn(_REASON, F.when(later_copy, F.lit("duplicate_transaction_id"))
+                             .otherwise(F.col(_REASON))).drop(_FIRST)
 
 
 def _count(classified: DataFrame, config: AuditConfig) -> dict[str, int]:
