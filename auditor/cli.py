@@ -41,7 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run)
 
     gen = sub.add_parser("generate", help="write synthetic platform logs with planted premiums, and their audit.toml")
-    gen.add_argument("--scenario", default="rides", help="log scenario (default: rides)")
+    gen.add_argument("--scenario", default="rides", help=(
+        "log scenario (default: rides): rides (iOS and loyalty premiums, a Simpson trap), hotel (diamond "
+        "list-price premium), reseller (a channel markup, not a premium), coupons (equal list prices, unequal "
+        "coupons), quotes (quote and purchase rows, drift after the quote), steering (pricier car levels, equal "
+        "prices), loyalty (price rises with prior orders), null (nothing planted)"))
     gen.add_argument("--rows", type=int, default=300_000, help="rows to write (default: 300000)")
     gen.add_argument("--seed", type=int, default=2026, help="random seed (default: 2026)")
     gen.add_argument("--format", default="parquet", choices=("parquet", "csv", "json"))

@@ -23,13 +23,15 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 # Keys each table accepts; anything else is a typo we would rather name than ignore.
 _KNOWN = {
-    "": ("audit", "input", "columns", "match", "segments", "test", "report"),
+    "": ("audit", "input", "columns", "match", "segments", "test", "report", "steering"),
     "audit": ("name", "platform", "period"),
     "input": ("path", "format", "timezone", "csv_delimiter"),
     "columns": ROLES,
     "match": ("exact", "time_bucket", "bins"),
-    "segments": ("name", "column", "reference", "groups"),
-    "test": ("alpha", "materiality", "confidence", "max_clusters"),
+    "segments": ("name", "column", "reference", "groups", "kind", "bands"),
+    "test": ("alpha", "materiality", "confidence", "max_clusters", "power", "min_cells", "min_users",
+             "rank_test", "placebo_splits", "seed"),
+    "steering": ("column", "order", "context"),
     "report": ("language", "min_cell_size"),
 }
 
@@ -75,12 +77,35 @@ class MatchSpec:
 
 @dataclass(frozen=True)
 class Segment:
-    """A user attribute whose groups are each compared with one reference group."""
+    """A user attribute compared across its values.
+
+    kind "group": each group is compared with the reference group.
+    kind "dose": a numeric attribute (e.g. prior orders); the premium per doubling
+    of (1 + value), and a curve over bands of the value against the lowest band.
+    """
 
     name: str
     column: str
-    reference: str
-    groups: tuple[str, ...]
+    reference: str = ""
+    groups: tuple[str, ...] = ()
+    kind: str = "group"
+    bands: tuple[float, ...] = ()  # dose: lower edges of the bands, the first is the reference band
+
+    def band_label(self, i: int) -> str:
+        low = self.bands[i]
+        if i + 1 < len(self.bands):
+            high = self.bands[i + 1]
+            return f"{low:g}" if high - low == 1 else f"{low:g}–{high - 1:g}" if float(low).is_integer() else f"{low:g}–{high:g}"
+        return f"{low:g}+"
+
+
+@dataclass(frozen=True)
+class Steering:
+    """The option column whose tiers (cheapest first) are compared within the same request context."""
+
+    column: str
+    order: tuple[str, ...]
+    context: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -91,6 +116,12 @@ class TestSpec:
     materiality: float = 0.01  # smallest |premium| worth flagging
     confidence: float = 0.95  # level of the reported intervals
     max_clusters: int = 200_000  # user scores beyond this are pooled into hash buckets
+    power: float = 0.8  # for the minimum detectable effect
+    min_cells: int = 5  # fewer matched cells than this: insufficient data
+    min_users: int = 30  # fewer matched users than this: insufficient data
+    rank_test: bool = True  # the stratified (van Elteren) rank test beside the mean premium
+    placebo_splits: int = 4  # self-check: users split at random by a seeded hash, tested alike
+    seed: int = 20260901  # seeds the placebo splits
 
 
 @dataclass(frozen=True)
@@ -113,6 +144,7 @@ class AuditConfig:
     segments: tuple[Segment, ...]
     test: TestSpec = field(default_factory=TestSpec)
     report: ReportSpec = field(default_factory=ReportSpec)
+    steering: Steering | None = None
     period: str | None = None
     source_path: str | None = None
     source_text: str = ""
@@ -131,12 +163,26 @@ class AuditConfig:
 
     @property
     def segment_columns(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(s.column for s in self.segments))
+        cols = [s.column for s in self.segments]
+        if self.steering:
+            cols.append(self.steering.column)
+        return tuple(dict.fromkeys(c for c in cols if c not in self.match.exact))
+
+    @property
+    def dose_columns(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(s.column for s in self.segments if s.kind == "dose"))
+
+    @property
+    def context_columns(self) -> tuple[str, ...]:
+        """Steering context columns not already read as match keys."""
+        if not self.steering:
+            return ()
+        return tuple(c for c in self.steering.context if c not in self.required_columns)
 
     @property
     def used_columns(self) -> tuple[str, ...]:
         """Every input column the audit reads (all others are pruned at the scan)."""
-        return tuple(dict.fromkeys(self.required_columns + self.segment_columns))
+        return tuple(dict.fromkeys(self.required_columns + self.segment_columns + self.context_columns))
 
 
 def load_config(path: str | Path) -> AuditConfig:
@@ -175,6 +221,7 @@ def parse_config(text: str, base_dir: Path | None = None, source_path: str | Non
         segments=_segments(raw),
         test=_test(test),
         report=_report(report),
+        steering=_steering(raw, match),
         source_path=source_path,
         source_text=text,
     )
@@ -309,6 +356,12 @@ def _segments(raw: dict) -> tuple[Segment, ...]:
         _check_keys(item, "segments")
         name = _string(item, where, "name")
         column = _string(item, where, "column")
+        kind = item.get("kind", "group")
+        if kind not in ("group", "dose"):
+            raise AuditConfigError(f"[{where}] kind = {kind!r} is not known: use \"group\" (compare groups with a reference) or \"dose\" (a numeric attribute)")
+        if kind == "dose":
+            segments.append(_dose_segment(item, where, name, column))
+            continue
         reference = item.get("reference")
         if reference is None or isinstance(reference, (bool, dict, list)):
             raise AuditConfigError(f"[{where}] reference is missing: name the group the others are compared with, e.g. reference = \"android\"")
@@ -327,15 +380,58 @@ def _segments(raw: dict) -> tuple[Segment, ...]:
     return tuple(segments)
 
 
+def _dose_segment(item: dict, where: str, name: str, column: str) -> Segment:
+    for key in ("reference", "groups"):
+        if key in item:
+            raise AuditConfigError(f"[{where}] {key} is for kind = \"group\"; a dose segment uses bands instead (or none for the default)")
+    bands = item.get("bands", [0, 1, 4, 16, 64, 256])
+    if (not isinstance(bands, list) or len(bands) < 2 or any(isinstance(b, bool) or not isinstance(b, (int, float)) for b in bands)
+            or any(b >= c for b, c in zip(bands, bands[1:])) or bands[0] < 0):
+        raise AuditConfigError(f"[{where}] bands must be at least two increasing non-negative numbers (lower band edges), e.g. bands = [0, 1, 4, 16, 64]")
+    return Segment(name=name, column=column, kind="dose", bands=tuple(float(b) for b in bands))
+
+
+def _steering(raw: dict, match: dict) -> Steering | None:
+    table = raw.get("steering")
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise AuditConfigError("[steering] must be a table with column, order and context")
+    _check_keys(table, "steering")
+    column = _string(table, "steering", "column", hint='the option offered or taken, e.g. column = "car_level"')
+    order = table.get("order")
+    if not isinstance(order, list) or len(order) < 2 or not all(isinstance(o, str) for o in order) or len(set(order)) != len(order):
+        raise AuditConfigError('[steering] order must list the options cheapest first, at least two, e.g. order = ["economy", "comfort", "premium"]')
+    default = [c for c in match.get("exact", []) if c != column]
+    context = table.get("context", default)
+    if not isinstance(context, list) or not all(isinstance(c, str) and c for c in context):
+        raise AuditConfigError('[steering] context must be a list of columns that define the same request, e.g. context = ["city", "start_grid"]')
+    if column in context:
+        raise AuditConfigError(f"[steering] the option column {column!r} cannot be part of its own context: remove it from context")
+    return Steering(column=column, order=tuple(order), context=tuple(context))
+
+
 def _test(table: dict) -> TestSpec:
     max_clusters = table.get("max_clusters", TestSpec.max_clusters)
     if isinstance(max_clusters, bool) or not isinstance(max_clusters, int) or max_clusters < 1000:
         raise AuditConfigError(f"[test] max_clusters must be an integer of at least 1000, got {max_clusters!r}")
+    counts = {}
+    for key, default, low in (("min_cells", 5, 1), ("min_users", 30, 2), ("placebo_splits", 4, 0), ("seed", 20260901, 0)):
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise AuditConfigError(f"[test] {key} must be an integer of at least {low}, got {value!r}")
+        counts[key] = value
+    rank_test = table.get("rank_test", True)
+    if not isinstance(rank_test, bool):
+        raise AuditConfigError(f"[test] rank_test must be true or false, got {rank_test!r}")
     return TestSpec(
         alpha=_number(table, "test", "alpha", 0.05, 0, 1, low_open=True, high_open=True),
         materiality=_number(table, "test", "materiality", 0.01, 0, 10),
         confidence=_number(table, "test", "confidence", 0.95, 0, 1, low_open=True, high_open=True),
         max_clusters=max_clusters,
+        power=_number(table, "test", "power", 0.8, 0.5, 1, high_open=True),
+        rank_test=rank_test,
+        **counts,
     )
 
 
@@ -354,6 +450,10 @@ def _check_overlaps(config: AuditConfig) -> None:
     if len(roles) != len(ROLES):
         raise AuditConfigError("[columns] each role needs its own column: two roles name the same column")
     match_cols = set(config.match.exact) | {name for name, _ in config.match.bins}
+    kinds = {}
+    for i, seg in enumerate(config.segments):
+        if kinds.setdefault(seg.column, seg.kind) != seg.kind:
+            raise AuditConfigError(f"[segments[{i}]] column {seg.column!r} is used both as a group and a dose segment: use one kind per column")
     for i, seg in enumerate(config.segments):
         if seg.column in match_cols:
             raise AuditConfigError(

@@ -193,6 +193,8 @@ def ingest(spark: SparkSession, config: AuditConfig, inputs: tuple[InputFile, ..
     rejected = sum(by_reason.values())
     segment_values = {}
     for seg in config.segments:
+        if seg.kind != "group":
+            continue
         segment_values.setdefault(seg.column, {})
         for value in (seg.reference, *seg.groups):
             segment_values[seg.column][value] = counts[f"{seg.column}={value}"]
@@ -212,7 +214,8 @@ def _q(name: str) -> str:
 
 
 def _key_and_segment_columns(config: AuditConfig) -> list[str]:
-    return [*config.match.exact, *(name for name, _ in config.match.bins), *config.segment_columns]
+    return [*config.match.exact, *(name for name, _ in config.match.bins), *config.segment_columns,
+            *config.context_columns]
 
 
 def nanosecond_columns(inputs: tuple[InputFile, ...], config: AuditConfig) -> frozenset[str]:
@@ -309,8 +312,10 @@ def _classify(raw: DataFrame, schema: T.StructType, config: AuditConfig, nanos: 
         *[numbers[name].alias(f"__bin:{name}") for name, _ in config.match.bins],
         reason.alias(_REASON),
     )
-    # Segments are compared as text (config values are text); binned columns as parsed numbers.
+    # Group segments are compared as text (config values are text); dose segments and
+    # binned columns as parsed numbers (an unparseable dose leaves the row out of that segment only).
     replaced = {seg_col: F.col(_q(seg_col)).cast("string") for seg_col in config.segment_columns}
+    replaced.update({name: _as_number(name, types[name]) for name in config.dose_columns})
     replaced.update({name: F.col(f"`__bin:{name}`") for name, _ in config.match.bins})
     return typed.withColumns(replaced).drop(*[f"__bin:{name}" for name, _ in config.match.bins])
 
@@ -346,7 +351,7 @@ def _count(classified: DataFrame, config: AuditConfig) -> dict[str, int]:
     exprs += [F.count(F.when(F.col(_REASON) == r, 1)).alias(f"__reason:{r}") for r in REASONS]
     seen = set()
     for seg in config.segments:
-        for value in (seg.reference, *seg.groups):
+        for value in (seg.reference, *seg.groups) if seg.kind == "group" else ():
             if (seg.column, value) not in seen:
                 seen.add((seg.column, value))
                 exprs.append(F.count(F.when(accepted & (F.col(_q(seg.column)) == value), 1)).alias(f"{seg.column}={value}"))
@@ -357,6 +362,8 @@ def _count(classified: DataFrame, config: AuditConfig) -> dict[str, int]:
 def check_segments(ingested: Ingested, config: AuditConfig) -> None:
     """A configured group or reference that never occurs is a config error, not an empty finding."""
     for i, seg in enumerate(config.segments):
+        if seg.kind != "group":
+            continue
         counts = ingested.segment_values[seg.column]
         for key, value in [("reference", seg.reference), *(("groups", g) for g in seg.groups)]:
             if counts[value] == 0:

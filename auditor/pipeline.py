@@ -12,7 +12,7 @@ from pyspark.sql import SparkSession
 
 from auditor import __version__
 from auditor.config import AuditConfig
-from auditor.estimate import summarize
+from auditor.estimate import plan, summarize
 from auditor.findings import AuditFindings, AuditRecord, build_findings
 from auditor.ingest import check_segments, ingest, list_input_files
 from auditor.match import with_cells
@@ -43,16 +43,21 @@ def run(config: AuditConfig, spark: SparkSession, out: Path, overwrite: bool = F
         progress.phase("match", f"cells by {config.match.description}")
         matched = with_cells(ingested.accepted, config.match)
 
-        progress.phase("estimate", "within-cell premiums with user-clustered errors")
-        data = summarize(matched, config)
-        findings = build_findings(data, config)
-        progress.say(f"{len(findings)} comparisons, {sum(f.flagged for f in findings)} flagged")
+        comparisons = plan(config)
+        progress.phase("estimate", f"{len(comparisons)} comparisons (placebo checks included), "
+                                   "within-cell premiums with user-clustered jackknife errors")
+        data = summarize(matched, config, comparisons)
+        findings, placebo = build_findings(data, config)
+        progress.say(f"{len(findings)} findings, {sum(f.flagged for f in findings)} flagged")
+        notes = _notes(placebo)
 
         progress.phase("report")
         result = AuditFindings(
             audit=_record(config, ingested.inputs, spark, started, command),
             data_quality=quality,
             findings=findings,
+            placebo=placebo,
+            notes=notes,
         )
         result.write(staging / "findings.json")
         write_report(result, staging / "report.html")
@@ -76,4 +81,14 @@ def _record(config: AuditConfig, inputs, spark: SparkSession, started: str, comm
         auditor_version=__version__, python_version=platform.python_version(),
         started_at=started, finished_at=_now(),
         command=command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        language=config.report.language, min_cell_size=config.report.min_cell_size,
     )
+
+
+def _notes(placebo: dict | None) -> tuple[str, ...]:
+    """Warnings a reader must see before the findings."""
+    if placebo and placebo["warning"]:
+        return (f"Self-check failed: {placebo['rejections']} of {placebo['tested']} random placebo splits of "
+                f"{placebo['population']} were found significant (about {placebo['expected']:.2f} expected by chance). "
+                "The inference is not reliable on this data; treat p-values and flags with caution.",)
+    return ()

@@ -76,7 +76,7 @@ def test_zero_materiality_is_kept_not_replaced_by_default():
     (('[input]\npath = "data/rides.parquet"        # a file, folder or glob\n', "[input]\n"),
      '[input] path is missing: the log file, folder or glob, e.g. path = "data/rides.parquet"'),
     (('name = "Device"', 'name = "Device"\nunit = "x"'),
-     "unknown config key [segments] unit: known keys: name, column, reference, groups"),
+     "unknown config key [segments] unit: known keys: name, column, reference, groups, kind, bands"),
     (("[audit]", "[audit\n"), None),
 ])
 def test_bad_config_names_key_and_fix(edit, message):

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from statsmodels.stats.multitest import multipletests
 
 from auditor.stats.multiple import bh_qvalues
-from auditor.stats.premium import ComparisonSummary, cluster_robust, user_scores
+from auditor.stats.premium import (ComparisonSummary, cluster_robust, equivalence_p, jackknife, minimum_detectable,
+                                   user_scores)
 
 
 def _panel(seed: int, users: int = 60, cells: int = 12, premium: float = 0.03, switchers: bool = False):
@@ -33,8 +34,7 @@ def _panel(seed: int, users: int = 60, cells: int = 12, premium: float = 0.03, s
 
 
 def _summary(df: pd.DataFrame) -> ComparisonSummary:
-    a, b, rows, cells = user_scores(df.user, df.cell, df.x, df.y)
-    return ComparisonSummary(scores_a=a, scores_b=b, rows=rows, cells=cells, users=a.size)
+    return user_scores(df.user, df.cell, df.x, df.y)
 
 
 def _supported(df: pd.DataFrame) -> pd.DataFrame:
@@ -95,4 +95,45 @@ def test_bh_properties(p):
         assert np.all(q[ok] >= p[ok] - 1e-15) and np.all(q[ok] <= 1)
         order = np.argsort(p[ok], kind="mergesort")
         assert np.all(np.diff(q[ok][order]) >= -1e-15)  # monotone in p
-        np.testing.assert_allclose(q[ok], multipletests(p[ok], method="fdr_bh")[1], rtol=1e-12)
+        np.testing.assert_allclose(q[ok], multipletests(p[ok], method="fdr_bh")[1], rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("seed,switchers", [(7, False), (8, True)])
+def test_jackknife_deletions_equal_refits_without_each_user(seed, switchers):
+    df = _panel(seed, users=40, cells=6, switchers=switchers)
+    summary = _summary(df)
+    beta = summary.scores_a.sum() / summary.scores_b.sum()
+    users = sorted(_supported(df).user.unique())
+    refits = []
+    for u in users:
+        rest = _supported(df[df.user != u])
+        rest = rest[rest.groupby("cell").x.transform("mean").between(1e-9, 1 - 1e-9)]
+        refits.append(smf.ols("y ~ x + C(cell)", data=rest).fit().params["x"])
+    loo = (summary.scores_a.sum() - summary.delta_a) / (summary.scores_b.sum() - summary.delta_b)
+    np.testing.assert_allclose(loo, refits, rtol=1e-9, atol=1e-12)
+    g = len(users)
+    expected_se = math.sqrt((g - 1) / g * np.sum((np.array(refits) - beta) ** 2))
+    assert jackknife(summary).se == pytest.approx(expected_se, rel=1e-9)
+
+
+def test_dose_slope_equals_statsmodels_with_continuous_regressor():
+    rng = np.random.default_rng(3)
+    df = _panel(9, users=80)
+    df["x"] = np.log2(1 + rng.integers(0, 300, df.user.max() + 1))[df.user]
+    df["y"] = df.y + 0.015 * df.x
+    ols = smf.ols("y ~ x + C(cell)", data=df).fit(cov_type="cluster", cov_kwds={"groups": df.user})
+    ours = cluster_robust(_summary(df))
+    assert ours.beta == pytest.approx(ols.params["x"], rel=1e-9)
+    assert ours.se == pytest.approx(ols.bse["x"], rel=1e-8)
+
+
+def test_minimum_detectable_effect_and_equivalence_closed_forms():
+    est = jackknife(_summary(_panel(10, users=300)))
+    from scipy import stats
+    shift = stats.t.ppf(0.975, est.dof) + stats.t.ppf(0.8, est.dof)
+    assert minimum_detectable(est, 0.05) == pytest.approx(math.expm1(shift * est.se), rel=1e-12)
+    # An estimate at the margin's edge gives TOST p = 0.5; far inside, p -> 0.
+    edge = type(est)(math.log1p(0.01), 0.002, 1000, 0.0, 0.0, 0.0, "x")
+    assert equivalence_p(edge, 0.01) == pytest.approx(0.5, abs=1e-12)
+    inside = type(est)(0.0, 0.002, 1000, 1.0, 0.0, 0.0, "x")
+    assert equivalence_p(inside, 0.01) < 1e-5

@@ -1,15 +1,20 @@
 """The matched premium and its user-clustered inference, from per-user scores.
 
-Model (one comparison): log price_t = alpha_cell(t) + beta * x_t + e_t, with
-cell fixed effects and x_t = 1 for the group, 0 for the reference. Within
-cells, x~ = x - mean_cell(x) and y~ = y - mean_cell(y). For each user i,
+Model (one comparison): y_t = alpha_cell(t) + beta * x_t + e_t, with cell fixed
+effects; x_t = 1 for the group and 0 for the reference (or a dose such as
+log2(1 + prior orders)); y_t = log price (or another outcome). Within cells,
+x~ = x - mean_cell(x) and y~ = y - mean_cell(y). For each user i,
 
-    A_i = sum_t x~_t y~_t      B_i = sum_t x~_t^2
+    A_i = sum_t x~_t y~_t        B_i = sum_t x~_t^2
 
 so beta = sum A / sum B (Frisch–Waugh–Lovell), and the user's score at beta is
-s_i = A_i - beta * B_i. Spark reduces the rows to (A_i, B_i) per user; all the
-inference here needs only those, which is what makes it scale: the same
-numbers come from 1,000 rows or 10^9.
+s_i = A_i - beta * B_i. Deleting user i changes sum A and sum B by dA_i and dB_i,
+computed exactly (the cell means are recomputed without the user), so the
+leave-one-user-out estimates beta_(i) = (sum A - dA_i) / (sum B - dB_i) are
+those of refitting the regression without that user.
+
+Spark reduces the rows to (A_i, B_i, dA_i, dB_i) per user; all inference here
+needs only those, so the same numbers come from 1,000 rows or 10^9.
 """
 
 from __future__ import annotations
@@ -20,13 +25,18 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+# Users at or past this share of a cell's weight leave their cell without support when deleted.
+_EPS = 1e-12
+
 
 @dataclass(frozen=True)
 class ComparisonSummary:
-    """What Spark hands back for one group-vs-reference comparison."""
+    """What Spark hands back for one comparison and one outcome."""
 
     scores_a: np.ndarray  # per user (or user bucket): sum of x~ y~
     scores_b: np.ndarray  # per user (or user bucket): sum of x~^2
+    delta_a: np.ndarray  # exact change in sum A when the user is deleted
+    delta_b: np.ndarray  # exact change in sum B when the user is deleted
     rows: int  # rows in cells with common support
     cells: int  # cells with common support (fixed effects absorbed)
     users: int  # distinct users in those cells
@@ -38,13 +48,13 @@ class ComparisonSummary:
 
 @dataclass(frozen=True)
 class PremiumEstimate:
-    """A premium with its interval and test, on the price scale (exp(beta) - 1)."""
+    """A premium with its interval and test; beta on the log scale."""
 
     beta: float
     se: float
     dof: int
     p_value: float
-    ci_low: float
+    ci_low: float  # premium scale, exp(.) - 1
     ci_high: float
     method: str
 
@@ -52,35 +62,93 @@ class PremiumEstimate:
     def premium(self) -> float:
         return math.expm1(self.beta)
 
+    @property
+    def defined(self) -> bool:
+        return not math.isnan(self.p_value)
+
+
+def undefined(method: str, dof: int = 0) -> PremiumEstimate:
+    nan = math.nan
+    return PremiumEstimate(nan, nan, dof, nan, nan, nan, method)
+
 
 def cluster_robust(summary: ComparisonSummary, confidence: float = 0.95) -> PremiumEstimate:
-    """Cell fixed-effects premium with CR1 user-clustered errors and t(G-1) tests.
+    """Analytic CR1 user-clustered errors with t(G-1) tests.
 
     The small-sample factor G/(G-1) * (N-1)/(N-K) counts the absorbed cells in K
-    (K = cells + 1), as a regression with explicit cell dummies would (it is the
-    factor statsmodels and Stata apply); without it the variance is too small
-    when cells are many and small.
+    (K = cells + 1), as a regression with explicit cell dummies would (the factor
+    statsmodels and Stata apply).
     """
     a, b = summary.scores_a, summary.scores_b
     g, n, k = summary.clusters, summary.rows, summary.cells + 1
     sum_b = float(b.sum())
-    if g < 2 or sum_b <= 0 or n <= k:
-        return PremiumEstimate(math.nan, math.nan, max(g - 1, 0), math.nan, math.nan, math.nan, "cr1")
+    if g < 2 or sum_b <= _EPS or n <= k:
+        return undefined("cr1", max(g - 1, 0))
     beta = float(a.sum()) / sum_b
     scores = a - beta * b
     factor = g / (g - 1) * (n - 1) / (n - k)
     se = math.sqrt(factor * float(scores @ scores)) / sum_b
-    dof = g - 1
-    return _with_t(beta, se, dof, confidence, "cr1")
+    return with_t(beta, se, g - 1, confidence, "cr1")
 
 
-def _with_t(beta: float, se: float, dof: int, confidence: float, method: str) -> PremiumEstimate:
-    if not se > 0:
+def jackknife(summary: ComparisonSummary, confidence: float = 0.95) -> PremiumEstimate:
+    """Leave-one-user-out jackknife (CV3) errors with t(G-1) tests.
+
+    V = (G-1)/G * sum_i (beta_(i) - beta)^2 over exact deletions (MacKinnon,
+    Nielsen & Webb 2023). Unlike CR1 it sees how much each user moves the
+    estimate, including through the cell means they share with others, which is
+    what keeps its level when a few heavy users dominate or cells are tiny
+    (docs/validation.md).
+    """
+    a, b = summary.scores_a, summary.scores_b
+    g = summary.clusters
+    sum_a, sum_b = float(a.sum()), float(b.sum())
+    if g < 2 or sum_b <= _EPS:
+        return undefined("cv3_jackknife", max(g - 1, 0))
+    beta = sum_a / sum_b
+    remaining = sum_b - summary.delta_b
+    if np.any(remaining <= _EPS * max(sum_b, 1.0)):
+        # Some single user carries all the support: no deletion estimate exists.
+        return undefined("cv3_jackknife", g - 1)
+    loo = (sum_a - summary.delta_a) / remaining
+    se = math.sqrt((g - 1) / g * float(np.sum((loo - beta) ** 2)))
+    return with_t(beta, se, g - 1, confidence, "cv3_jackknife")
+
+
+def with_t(beta: float, se: float, dof: int, confidence: float, method: str) -> PremiumEstimate:
+    """Two-sided t test of beta = 0 and a t interval, reported on the premium scale."""
+    if not se > 0 or dof < 1:
         return PremiumEstimate(beta, se, dof, math.nan, math.nan, math.nan, method)
-    t = beta / se
-    p = float(2 * stats.t.sf(abs(t), dof))
+    p = float(2 * stats.t.sf(abs(beta / se), dof))
     crit = float(stats.t.ppf(0.5 + confidence / 2, dof))
     return PremiumEstimate(beta, se, dof, p, math.expm1(beta - crit * se), math.expm1(beta + crit * se), method)
+
+
+def minimum_detectable(estimate: PremiumEstimate, alpha: float, power: float = 0.8) -> float:
+    """Smallest premium this data detects with the given power at two-sided level alpha.
+
+    MDE = (t_{1-alpha/2} + t_{power}) * se on the log scale (Bloom 1995), as a
+    premium. It uses the same standard error as the test, so "not flagged" can be
+    read against it.
+    """
+    if not estimate.se > 0 or estimate.dof < 1:
+        return math.nan
+    shift = float(stats.t.ppf(1 - alpha / 2, estimate.dof) + stats.t.ppf(power, estimate.dof))
+    return math.expm1(shift * estimate.se)
+
+
+def equivalence_p(estimate: PremiumEstimate, materiality: float) -> float:
+    """Two one-sided tests (Schuirmann 1987) that the premium lies within ±materiality.
+
+    Small values support equivalence: the data rule out a premium (or discount)
+    as large as the materiality threshold.
+    """
+    if not estimate.se > 0 or estimate.dof < 1 or not 0 < materiality < 1:
+        return math.nan
+    low, high = math.log1p(-materiality), math.log1p(materiality)
+    p_low = stats.t.sf((estimate.beta - low) / estimate.se, estimate.dof)
+    p_high = stats.t.cdf((estimate.beta - high) / estimate.se, estimate.dof)
+    return float(max(p_low, p_high))
 
 
 def raw_premium(mean_log_group: float, mean_log_reference: float) -> float:
@@ -88,24 +156,55 @@ def raw_premium(mean_log_group: float, mean_log_reference: float) -> float:
     return math.expm1(mean_log_group - mean_log_reference)
 
 
-def user_scores(user, cell, x, y) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """Per-user (A, B) from row arrays, restricted to cells with common support.
+def user_scores(user, cell, x, y) -> ComparisonSummary:
+    """Per-user scores and exact deletion deltas from row arrays (the numpy twin of Spark).
 
-    The numpy twin of the Spark reduction (used by tests and simulations):
-    returns A, B ordered by user id, rows and cells with support.
+    Cells hold support when x varies within them; users are ordered by id.
+    Used by tests and by the simulation study; Spark computes the same sums.
     """
     user = np.asarray(user)
-    cell = np.asarray(cell)
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
-    cell_ids, cell_index = np.unique(cell, return_inverse=True)
-    n_cell = np.bincount(cell_index)
-    mean_x = np.bincount(cell_index, x) / n_cell
-    mean_y = np.bincount(cell_index, y) / n_cell
-    supported = ((mean_x > 0) & (mean_x < 1))[cell_index]
-    xt = (x - mean_x[cell_index])[supported]
-    yt = (y - mean_y[cell_index])[supported]
-    _, user_index = np.unique(user[supported], return_inverse=True)
-    a = np.bincount(user_index, xt * yt)
-    b = np.bincount(user_index, xt * xt)
-    return a, b, int(supported.sum()), int(np.unique(cell_index[supported]).size)
+    _, cell_index = np.unique(np.asarray(cell), return_inverse=True)
+    user_ids, user_index = np.unique(user, return_inverse=True)
+    pair = cell_index.astype(np.int64) * user_ids.size + user_index
+    pair_ids, pair_index = np.unique(pair, return_inverse=True)
+    cu_cell, cu_user = pair_ids // user_ids.size, pair_ids % user_ids.size
+
+    def per_pair(values):
+        return np.bincount(pair_index, values, minlength=pair_ids.size)
+
+    n, sx, sy = per_pair(np.ones_like(x)), per_pair(x), per_pair(y)
+    sxy, sxx = per_pair(x * y), per_pair(x * x)
+    a, b, da, db, supported = cell_user_scores(n, sx, sy, sxy, sxx, cu_cell)
+    used = np.bincount(cu_user, supported, minlength=user_ids.size) > 0
+    totals = [np.bincount(cu_user, v * supported, minlength=user_ids.size)[used] for v in (a, b, da, db)]
+    cells_supported = np.unique(cu_cell[supported > 0]).size
+    return ComparisonSummary(*totals, rows=int(n[supported > 0].sum()), cells=int(cells_supported),
+                             users=int(used.sum()))
+
+
+def cell_user_scores(n, sx, sy, sxy, sxx, cell):
+    """Scores of each (cell, user) pair from its sums and its cell's sums.
+
+    Returns A, B (the pair's share of sum x~y~ and sum x~^2), dA, dB (the change in
+    the cell's A and B when the user's rows leave it) and a support flag (1.0/0.0).
+    """
+    n_c, sx_c, sy_c = (np.bincount(cell, v) for v in (n, sx, sy))
+    sxy_c, sxx_c = np.bincount(cell, sxy), np.bincount(cell, sxx)
+    a_cell = sxy_c - sx_c * sy_c / n_c
+    b_cell = sxx_c - sx_c ** 2 / n_c
+    supported = b_cell > _EPS * np.maximum(sxx_c, 1.0)
+    mx, my = (sx_c / n_c)[cell], (sy_c / n_c)[cell]
+    a = sxy - mx * sy - my * sx + n * mx * my
+    b = sxx - 2 * mx * sx + n * mx * mx
+    rest_n = n_c[cell] - n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rest_sx, rest_sy = sx_c[cell] - sx, sy_c[cell] - sy
+        a_rest = np.where(rest_n > 0, (sxy_c[cell] - sxy) - rest_sx * rest_sy / rest_n, 0.0)
+        b_rest = np.where(rest_n > 0, (sxx_c[cell] - sxx) - rest_sx ** 2 / rest_n, 0.0)
+    rest_supported = b_rest > _EPS * np.maximum(sxx_c[cell] - sxx, 1.0)
+    da = a_cell[cell] - np.where(rest_supported, a_rest, 0.0)
+    db = b_cell[cell] - np.where(rest_supported, b_rest, 0.0)
+    keep = supported[cell].astype(float)
+    return a * keep, b * keep, da * keep, db * keep, keep
