@@ -252,10 +252,23 @@ def _read(spark: SparkSession, config: AuditConfig, schema: T.StructType) -> Dat
                         F.input_file_name().alias(_FILE), F.monotonically_increasing_id().alias(_ORDER))
 
 
+# Around a value, these count as blank: ASCII whitespace, no-break and ideographic (full-width) spaces.
+BLANK = " \t\n\r\f\x0b\u00a0\u3000"
+# A plain decimal number, optionally signed, with an exponent. Spark's cast alone also
+# accepts Java's forms ('12.5d', '12.5f', '0x1p3'), which no price log means.
+_DECIMAL = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+
+
+def _stripped(column: str):
+    """The value as text without blank edges."""
+    return F.trim(F.col(_q(column)).cast("string"), F.lit(BLANK))
+
+
 def _as_number(column: str, dtype: T.DataType):
     if isinstance(dtype, T.NumericType):
         return F.col(_q(column)).cast("double")
-    return F.expr(f"try_cast(trim(cast({_q(column)} as string)) as double)")
+    text = _stripped(column)
+    return F.when(text.rlike(_DECIMAL), text.try_cast("double"))
 
 
 def _as_timestamp(column: str, dtype: T.DataType, nanos: bool = False):
@@ -266,15 +279,15 @@ def _as_timestamp(column: str, dtype: T.DataType, nanos: bool = False):
         return col.cast("timestamp")
     if isinstance(dtype, T.NumericType):  # epoch seconds
         return F.timestamp_seconds(col.cast("double"))
-    text = F.trim(col.cast("string"))
+    text = _stripped(column)
     # Spark turns 'yesterday', 'now', 'epoch' into real timestamps; a log never means those.
-    return F.when(text.rlike(r"^[0-9]{4}-"), F.expr(f"try_cast(trim(cast({_q(column)} as string)) as timestamp)"))
+    return F.when(text.rlike(r"^[0-9]{4}-"), text.try_cast("timestamp"))
 
 
 def _is_missing(column: str, dtype: T.DataType):
     col = F.col(_q(column))
     if isinstance(dtype, T.StringType):
-        return col.isNull() | (F.trim(col) == "")
+        return col.isNull() | (_stripped(column) == "")
     return col.isNull()
 
 
@@ -305,8 +318,8 @@ def _classify(raw: DataFrame, schema: T.StructType, config: AuditConfig, nanos: 
               .when(numbers[cols.price] <= 0, "nonpositive_price"))
     typed = raw.select(
         "*",
-        F.trim(F.col(_q(cols.transaction_id)).cast("string")).alias(TID),
-        F.trim(F.col(_q(cols.user_id)).cast("string")).alias(USER),
+        _stripped(cols.transaction_id).alias(TID),
+        _stripped(cols.user_id).alias(USER),
         timestamp.alias(TS),
         numbers[cols.price].alias(PRICE),
         *[numbers[name].alias(f"__bin:{name}") for name, _ in config.match.bins],
