@@ -15,7 +15,7 @@ from functools import reduce
 from pathlib import Path
 
 from pyspark.errors import AnalysisException
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -38,6 +38,11 @@ TID, USER, TS, PRICE = "__tid", "__user", "__ts", "__price"
 LIST, DISCOUNT, NET, QUOTED, EVENT, REQUEST, DECLARED = (
     "__list", "__discount", "__net", "__quoted", "__event", "__request", "__declared")
 _CORRUPT, _FILE, _ORDER, _REASON = "__corrupt_record", "__source_file", "__order", "__reason"
+_FIRST, _COPIES = "__first_copy", "__copies"
+
+# Up to this many duplicated ids are broadcast to the scan (a few tens of MB on the
+# driver); beyond it they are joined by a shuffle, so the driver stays bounded.
+BROADCAST_DUPLICATE_IDS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -79,10 +84,10 @@ class Ingested:
     quality: DataQuality
     inputs: tuple[InputFile, ...]
     segment_values: dict[str, dict[str, int]]  # column -> {configured value: accepted rows}
-    cached: DataFrame  # the classified rows, persisted once and read by every later step
+    cached: DataFrame  # the duplicated transaction ids, persisted once and read by every later step
 
     def release(self) -> None:
-        """Free the cached rows once the audit is done with them."""
+        """Free what ingest cached once the audit is done with it."""
         self.cached.unpersist()
 
 
@@ -182,13 +187,22 @@ def _column_keys(config: AuditConfig):
 
 
 def ingest(spark: SparkSession, config: AuditConfig, inputs: tuple[InputFile, ...] | None = None) -> Ingested:
-    """Read the log, classify every row, and count the outcome in one pass."""
+    """Read the log, classify every row, and count the outcome.
+
+    Two passes over the input and no cache: one narrow shuffle finds the
+    transaction ids with more than one valid copy, one aggregation counts every
+    row by outcome. Later steps re-read the input (a columnar scan is cheaper
+    than caching every row), and a rejected row is rejected the same way each time.
+    """
     if inputs is None:
         inputs = list_input_files(config.input.path)
     schema = input_schema(spark, config)
     check_columns(schema, config)
     raw = _read(spark, config, schema)
-    classified = _classify(raw, schema, config, nanosecond_columns(inputs, config)).persist()
+    typed = _classify(raw, schema, config, nanosecond_columns(inputs, config))
+    duplicated = _duplicated_ids(typed).persist()
+    broadcast = duplicated.count() <= BROADCAST_DUPLICATE_IDS
+    classified = _mark_duplicates(typed, duplicated, broadcast)
 
     counts = _count(classified, config)
     rows_read = counts.pop("__rows_read")
@@ -209,7 +223,7 @@ def ingest(spark: SparkSession, config: AuditConfig, inputs: tuple[InputFile, ..
         F.col(_REASON).alias("reason"), F.col(_FILE).alias("source_file"), *[
             F.col(_q(c)).cast("string").alias(c) for c in config.used_columns], F.col(_CORRUPT).alias("raw_record"))
     return Ingested(accepted=accepted, rejected=rejected_rows, quality=quality, inputs=inputs,
-                    segment_values=segment_values, cached=classified)
+                    segment_values=segment_values, cached=duplicated)
 
 
 def _q(name: str) -> str:
@@ -256,10 +270,23 @@ def _read(spark: SparkSession, config: AuditConfig, schema: T.StructType) -> Dat
                         F.input_file_name().alias(_FILE), F.monotonically_increasing_id().alias(_ORDER))
 
 
+# Around a value, these count as blank: ASCII whitespace, no-break and ideographic (full-width) spaces.
+BLANK = " \t\n\r\f\x0b\u00a0\u3000"
+# A plain decimal number, optionally signed, with an exponent. Spark's cast alone also
+# accepts Java's forms ('12.5d', '12.5f', '0x1p3'), which no price log means.
+_DECIMAL = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+
+
+def _stripped(column: str):
+    """The value as text without blank edges."""
+    return F.trim(F.col(_q(column)).cast("string"), F.lit(BLANK))
+
+
 def _as_number(column: str, dtype: T.DataType):
     if isinstance(dtype, T.NumericType):
         return F.col(_q(column)).cast("double")
-    return F.expr(f"try_cast(trim(cast({_q(column)} as string)) as double)")
+    text = _stripped(column)
+    return F.when(text.rlike(_DECIMAL), text.try_cast("double"))
 
 
 def _as_timestamp(column: str, dtype: T.DataType, nanos: bool = False):
@@ -270,15 +297,15 @@ def _as_timestamp(column: str, dtype: T.DataType, nanos: bool = False):
         return col.cast("timestamp")
     if isinstance(dtype, T.NumericType):  # epoch seconds
         return F.timestamp_seconds(col.cast("double"))
-    text = F.trim(col.cast("string"))
+    text = _stripped(column)
     # Spark turns 'yesterday', 'now', 'epoch' into real timestamps; a log never means those.
-    return F.when(text.rlike(r"^[0-9]{4}-"), F.expr(f"try_cast(trim(cast({_q(column)} as string)) as timestamp)"))
+    return F.when(text.rlike(r"^[0-9]{4}-"), text.try_cast("timestamp"))
 
 
 def _is_missing(column: str, dtype: T.DataType):
     col = F.col(_q(column))
     if isinstance(dtype, T.StringType):
-        return col.isNull() | (F.trim(col) == "")
+        return col.isNull() | (_stripped(column) == "")
     return col.isNull()
 
 
@@ -320,19 +347,14 @@ def _classify(raw: DataFrame, schema: T.StructType, config: AuditConfig, nanos: 
               .when(nonpositive, "nonpositive_price"))
     typed = raw.select(
         "*",
-        F.trim(F.col(_q(cols.transaction_id)).cast("string")).alias(TID),
-        F.trim(F.col(_q(cols.user_id)).cast("string")).alias(USER),
+        _stripped(cols.transaction_id).alias(TID),
+        _stripped(cols.user_id).alias(USER),
         timestamp.alias(TS),
         numbers[cols.price].alias(PRICE),
         *[numbers[name].alias(f"__bin:{name}") for name, _ in config.match.bins],
         *[value.alias(name) for name, value in {**parts, **_extras(config, types)}.items()],
         reason.alias(_REASON),
     )
-    # The first valid copy of a transaction id (in file order) is kept; later valid copies are duplicates.
-    first = Window.partitionBy(TID, F.col(_REASON).isNull()).orderBy(_FILE, _ORDER)
-    typed = typed.withColumn(_REASON, F.when(
-        F.col(_REASON).isNull() & (F.row_number().over(first) > 1), F.lit("duplicate_transaction_id"))
-        .otherwise(F.col(_REASON)))
     # Group segments are compared as text (config values are text); dose segments and
     # binned columns as parsed numbers (an unparseable dose leaves the row out of that segment only).
     replaced = {seg_col: F.col(_q(seg_col)).cast("string") for seg_col in config.segment_columns}
@@ -388,6 +410,30 @@ def optional_internal_columns(config: AuditConfig) -> list[str]:
     if config.adjustments:
         cols.append(DECLARED)
     return cols
+
+
+def _position():
+    """Where a row sits in the input: file, then order within the file (deterministic across scans)."""
+    return F.struct(F.col(_FILE).alias("file"), F.col(_ORDER).alias("order"))
+
+
+def _duplicated_ids(typed: DataFrame) -> DataFrame:
+    """Transaction ids with more than one valid copy, and where the first copy sits.
+
+    Only the id and the row's position cross the shuffle, not the row: dedup is
+    the one step that must see every id together.
+    """
+    return (typed.filter(F.col(_REASON).isNull()).select(TID, _position().alias(_FIRST))
+            .groupBy(TID).agg(F.count(F.lit(1)).alias(_COPIES), F.min(_FIRST).alias(_FIRST))
+            .filter(F.col(_COPIES) > 1).select(TID, _FIRST))
+
+
+def _mark_duplicates(typed: DataFrame, duplicated: DataFrame, broadcast: bool) -> DataFrame:
+    """A later valid copy of a transaction id (in file order) is rejected; the first is kept."""
+    joined = typed.join(F.broadcast(duplicated) if broadcast else duplicated, on=TID, how="left")
+    later_copy = F.col(_REASON).isNull() & F.col(_FIRST).isNotNull() & (_position() != F.col(_FIRST))
+    return joined.withColumn(_REASON, F.when(later_copy, F.lit("duplicate_transaction_id"))
+                             .otherwise(F.col(_REASON))).drop(_FIRST)
 
 
 def _count(classified: DataFrame, config: AuditConfig) -> dict[str, int]:

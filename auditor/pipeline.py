@@ -29,14 +29,17 @@ def run(config: AuditConfig, spark: SparkSession, out: Path, overwrite: bool = F
     progress = progress or Progress(quiet=True)
     started = _now()
     spark.conf.set("spark.sql.session.timeZone", config.input.timezone)
+    progress.phase("inputs", f"listing and fingerprinting {config.input.path}")
     inputs = list_input_files(config.input.path)
-    size_shuffles(spark, sum(f.bytes for f in inputs))
+    input_bytes = sum(f.bytes for f in inputs)
+    partitions = size_shuffles(spark, input_bytes)
+    progress.say(f"{len(inputs):,} files, {input_bytes / 2**20:,.1f} MiB; {partitions} shuffle partitions")
     with staged_output(out, overwrite) as staging:
         progress.phase("ingest", f"reading {config.input.format} from {config.input.path}")
         ingested = ingest(spark, config, inputs)
         quality = ingested.quality
-        progress.say(f"{quality.rows_read:,} rows read, {quality.rows_accepted:,} accepted, "
-                     f"{quality.rows_rejected:,} rejected")
+        progress.say(f"{quality.rows_read:,} rows read ({progress.rate(quality.rows_read)}), "
+                     f"{quality.rows_accepted:,} accepted, {quality.rows_rejected:,} rejected")
         check_segments(ingested, config)
         if quality.rows_rejected:
             ingested.rejected.write.parquet(str(staging / "rejected"))
@@ -50,7 +53,8 @@ def run(config: AuditConfig, spark: SparkSession, out: Path, overwrite: bool = F
                                    "within-cell premiums with user-clustered jackknife errors")
         data = summarize(matched, config, comparisons)
         findings, placebo = build_findings(data, config)
-        progress.say(f"{len(findings)} findings, {sum(f.flagged for f in findings)} flagged")
+        progress.say(f"{len(findings)} findings, {sum(f.flagged for f in findings)} flagged, "
+                     f"from {quality.rows_accepted:,} accepted rows ({progress.rate(quality.rows_accepted)})")
         if any(f.flagged for f in findings):
             progress.phase("sensitivity", "re-estimating flagged findings under changed keys and bins")
             findings = sensitivity(accepted, config, comparisons, findings)

@@ -29,6 +29,11 @@ class Progress:
             elapsed = time.monotonic() - self.started
             print(f"[{elapsed:7.1f}s] {self._phase or 'audit'}: {message}", file=self.stream, flush=True)
 
+    def rate(self, rows: int) -> str:
+        """Rows per second since the current phase started, for a progress line."""
+        seconds = time.monotonic() - self.phase_started
+        return f"{rows / seconds:,.0f} rows/s" if seconds > 0 else "instant"
+
     def done(self) -> dict[str, float]:
         """Close the last phase; return seconds per phase."""
         self._close()
