@@ -31,6 +31,12 @@ from auditor.stats.premium import ComparisonSummary
 
 K, X, Y, Y2, LOGP, C1, C2 = "__k", "__x", "__y", "__y2", "__logp", "__c1", "__c2"
 CONVERTED = "__converted"
+_CELL1, _CELL2, _CTX1, _CTX2 = "__cell1", "__cell2", "__ctx1", "__ctx2"
+# A user's scores: A, B and their deletion deltas, for the primary and the secondary outcome.
+_SCORES = ("a", "b", "da", "db", "a2", "da2")
+# Per-comparison totals, summed over users (each cell's own terms sit on its first user).
+_TOTALS = ("n_all", "sx_all", "sy_all", "sxy_all", "n_sup", "sx_sup", "sy_sup", "sxy_sup", "cells", "b_total",
+           "price_part", "mh_ad", "mh_bc")
 _EPS = 1e-12
 
 # Comparison kinds. Only "group" and "dose" enter the audit's multiple-testing family;
@@ -143,7 +149,7 @@ def outcomes(config: AuditConfig) -> tuple[str, ...]:
 
 def _outcome(outcome: str, config: AuditConfig):
     """(y, rows it applies to) for one outcome."""
-    logp = F.log(F.col(PRICE))
+    logp = F.col(LOGP)  # computed once per row by explode()
     quotes = config.quotes
     quote_rows = (F.col(EVENT) == quotes.quote_value) if quotes else F.lit(True)
     if outcome == "price":
@@ -186,7 +192,7 @@ def _member_of(c: Comparison, config: AuditConfig, cells, context):
         return F.struct(F.lit(c.id).alias("k"), x.cast("double").alias("x"), y.alias("y"),
                         cell[0].alias("c1"), cell[1].alias("c2"))
 
-    logp = F.log(F.col(PRICE))
+    logp = F.col(LOGP)
     if c.kind == GROUP:
         y, applies = _outcome(c.outcome, config)
         return F.when(applies & (value == c.group), entry(F.lit(1), y, cells)).when(
@@ -219,15 +225,24 @@ def _band_index(value, edges):
 
 
 def explode(frame: DataFrame, config: AuditConfig, items: tuple[Comparison, ...], keep: list[str] = ()) -> DataFrame:
-    """One row per (purchase, comparison it takes part in)."""
-    cells = _cell_hash(cell_columns(config.match))
-    context = cells
+    """One row per (purchase, comparison it takes part in).
+
+    Cell ids and log price are computed once per row, before the explode: inside
+    the per-comparison structs Spark would hash the keys again for each comparison.
+    The array is exploded whole and its nulls dropped after, which keeps the stage
+    in generated code (a higher-order filter on the array would be interpreted).
+    """
+    hashed = {_CELL1: _cell_hash(cell_columns(config.match))[0], _CELL2: _cell_hash(cell_columns(config.match))[1]}
     if config.steering:
         extra = [c for c in cell_columns(config.match) if c not in config.match.exact]
-        context = _cell_hash([*config.steering.context, *extra])
-    members = F.filter(F.array(*[_member(c, config, cells, context) for c in items]), lambda e: e.isNotNull())
-    return (frame.select(F.col(USER), F.log(F.col(PRICE)).alias(LOGP), *[F.col(f"`{k}`") for k in keep],
-                         F.explode(members).alias("m"))
+        context_hash = _cell_hash([*config.steering.context, *extra])
+        hashed.update({_CTX1: context_hash[0], _CTX2: context_hash[1]})
+    cells = (F.col(_CELL1), F.col(_CELL2))
+    context = (F.col(_CTX1), F.col(_CTX2)) if config.steering else cells
+    members = F.array(*[_member(c, config, cells, context) for c in items])
+    return (frame.withColumns({LOGP: F.log(F.col(PRICE)), **hashed})
+            .select(F.col(USER), F.col(LOGP), *[F.col(f"`{k}`") for k in keep], F.explode(members).alias("m"))
+            .filter(F.col("m").isNotNull())
             .select(F.col("m.k").alias(K), F.col("m.x").alias(X), F.col("m.y").alias(Y),
                     F.col("m.c1").alias(C1), F.col("m.c2").alias(C2), USER, LOGP, *[F.col(f"`{k}`") for k in keep]))
 
@@ -254,14 +269,17 @@ def summarize(frame: DataFrame, config: AuditConfig, items: tuple[Comparison, ..
         # A quote converted when its request also has a purchase row.
         purchased = (F.col(EVENT) == config.quotes.purchase_value).cast("int")
         frame = frame.withColumn(CONVERTED, F.max(purchased).over(Window.partitionBy(REQUEST)))
-    rows = explode(frame, config, items).repartition(K, C1, C2)
+    # The cell hash leads every partitioning and sort key: Spark's sorts compare an 8-byte
+    # prefix of the first key first, and the comparison number (a handful of values) as
+    # prefix would send nearly every comparison to the slow full-row path.
+    rows = explode(frame, config, items).repartition(C1, C2, K)
 
-    cell = Window.partitionBy(K, C1, C2)
+    cell = Window.partitionBy(C1, C2, K)
     if config.test.rank_test or steering_ids:
         # Second outcome: the within-cell mid-rank scaled by (n + 1), whose fixed-effects
         # slope is van Elteren's stratified rank statistic; for steering, the mean log
         # price of the offered tier in its context, whose slope is the implied price gap.
-        tie = Window.partitionBy(K, C1, C2, Y)
+        tie = Window.partitionBy(C1, C2, K, Y)
         mid_rank = (F.rank().over(cell.orderBy(Y)) + (F.count(F.lit(1)).over(tie) - 1) / 2) / (F.count(F.lit(1)).over(cell) + 1)
         second = F.when(F.col(K).isin(steering_ids), F.avg(LOGP).over(tie)).otherwise(mid_rank) \
             if steering_ids else mid_rank
@@ -269,7 +287,7 @@ def summarize(frame: DataFrame, config: AuditConfig, items: tuple[Comparison, ..
     else:
         rows = rows.withColumn(Y2, F.lit(0.0))
 
-    pairs = rows.groupBy(K, C1, C2, USER).agg(
+    pairs = rows.groupBy(C1, C2, K, USER).agg(
         F.count(F.lit(1)).alias("n"), F.sum(X).alias("sx"), F.sum(F.col(X) * F.col(X)).alias("sxx"),
         F.sum(Y).alias("sy"), F.sum(F.col(X) * F.col(Y)).alias("sxy"),
         F.sum(Y2).alias("sy2"), F.sum(F.col(X) * F.col(Y2)).alias("sxy2"))
@@ -291,14 +309,18 @@ def summarize(frame: DataFrame, config: AuditConfig, items: tuple[Comparison, ..
     }).withColumns({
         "db": F.col("b_cell") - F.when(F.col("rest_supported"), b_rest).otherwise(0.0),
         **_scores("", "sy", "sxy"), **_scores("2", "sy2", "sxy2"),
-    }).persist()
+    })
 
-    totals = _totals(pairs)
-    users = pairs.filter("supported").groupBy(K, USER).agg(
-        *[F.sum(c).alias(c) for c in ("a", "b", "da", "db", "a2", "da2")])
-    scores, user_counts = _collect_scores(users, config.test.max_clusters)
-    cells_found = _evidence(frame, pairs, config, items, totals) if evidence else {}
-    pairs.unpersist()
+    # Everything the driver needs is additive over users, so one aggregation by
+    # (comparison, user) carries it, and only that table (a row per user, not per
+    # purchase) is cached for the few small reads below.
+    evidence_ids = [c.id for c in items if (c.kind == GROUP and c.outcome == "price") or c.kind == STEERING] \
+        if evidence else []
+    users = _per_user(pairs, evidence_ids).persist()
+    totals = _totals(users)
+    scores, user_counts = _collect_scores(users.filter("clustered").select(K, USER, *_SCORES), config.test.max_clusters)
+    cells_found = _evidence(frame, users, config, items, totals, evidence_ids) if evidence_ids else {}
+    users.unpersist()
 
     out = {}
     for c in items:
@@ -345,13 +367,14 @@ def _minus(a, b):
     return None if a is None or b is None else a - b
 
 
-def _totals(pairs: DataFrame) -> dict[int, dict]:
-    """Row counts, raw means and the Kitagawa price part per comparison, in one aggregation."""
+def _per_user(pairs: DataFrame, evidence_ids: list[int]) -> DataFrame:
+    """One row per (comparison, user): scores over supported cells, the user's share of the
+    totals, and (for evidence) the cells whose first user they are."""
     sup = F.col("supported")
     first_sup = F.col("first") & sup
     group_mean = F.col("c_sxy") / F.col("c_sx")
     reference_mean = (F.col("c_sy") - F.col("c_sxy")) / (F.col("c_n") - F.col("c_sx"))
-    table = pairs.groupBy(K).agg(
+    parts = [
         F.sum("n").alias("n_all"), F.sum("sx").alias("sx_all"), F.sum("sy").alias("sy_all"), F.sum("sxy").alias("sxy_all"),
         F.sum(F.when(sup, F.col("n"))).alias("n_sup"), F.sum(F.when(sup, F.col("sx"))).alias("sx_sup"),
         F.sum(F.when(sup, F.col("sy"))).alias("sy_sup"), F.sum(F.when(sup, F.col("sxy"))).alias("sxy_sup"),
@@ -364,7 +387,19 @@ def _totals(pairs: DataFrame) -> dict[int, dict]:
                      / F.col("c_n"))).alias("mh_ad"),
         F.sum(F.when(first_sup, (F.col("c_sx") - F.col("c_sxy")) * (F.col("c_sy") - F.col("c_sxy"))
                      / F.col("c_n"))).alias("mh_bc"),
-    ).collect()
+        # A user is a cluster of the comparison when any of their cells has support.
+        (F.max(sup.cast("int")) == 1).alias("clustered"),
+        *[F.sum(F.when(sup, F.col(c))).alias(c) for c in _SCORES],
+    ]
+    if evidence_ids:
+        parts.append(F.collect_list(F.when(first_sup & F.col(K).isin(evidence_ids), F.struct(
+            C1, C2, "c_n", "c_sx", "users_g", "users_r", "b_cell"))).alias("cell_list"))
+    return pairs.groupBy(K, USER).agg(*parts)
+
+
+def _totals(users: DataFrame) -> dict[int, dict]:
+    """Row counts, raw means and the Kitagawa price part per comparison."""
+    table = users.groupBy(K).agg(*[F.sum(c).alias(c) for c in _TOTALS]).collect()
     return {int(r[K]): r.asDict() for r in table}
 
 
@@ -388,18 +423,16 @@ def _collect_scores(users: DataFrame, max_clusters: int) -> tuple[dict[int, dict
     return scores, counts
 
 
-def _evidence(frame: DataFrame, pairs: DataFrame, config: AuditConfig, items, totals, top: int = 5, scan: int = 25):
+def _evidence(frame: DataFrame, users: DataFrame, config: AuditConfig, items, totals, wanted: list[int],
+              top: int = 5, scan: int = 25):
     """The heaviest matched cells of each group comparison, with medians and key values.
 
     Cells with fewer than report.min_cell_size distinct users on either side are
     withheld (counted, not shown), so no published cell singles anyone out.
     """
-    wanted = [c.id for c in items if (c.kind == GROUP and c.outcome == "price") or c.kind == STEERING]
-    if not wanted:
-        return {}
     minimum = config.report.min_cell_size
     heavy = Window.partitionBy(K).orderBy(F.desc("b_cell"), C1, C2)
-    candidates = (pairs.filter(F.col("first") & F.col("supported") & F.col(K).isin(wanted))
+    candidates = (users.select(K, F.explode("cell_list").alias("cell")).select(K, "cell.*")
                   .select(K, C1, C2, "c_n", "c_sx", "users_g", "users_r", "b_cell", F.row_number().over(heavy).alias("rank"))
                   .filter(F.col("rank") <= scan).collect())
     chosen, suppressed = [], {}

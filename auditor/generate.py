@@ -53,7 +53,10 @@ import pyarrow.parquet as pq
 
 SCENARIOS = ("rides", "hotel", "reseller", "coupons", "quotes", "steering", "loyalty", "null")
 EXTENSIONS = {"parquet": "parquet", "csv": "csv", "json": "jsonl"}
-CHUNK_ROWS = 1_000_000  # one parquet row group per chunk
+CHUNK_ROWS = 1_000_000
+# Parquet row groups of ~128k rows (~3 MB here), as DuckDB writes them: readers split work by
+# row group, so one row group per million rows would leave all but one core idle on small logs.
+ROW_GROUP_ROWS = 131_072
 RIDES_PER_PASSENGER = 40
 WEEK_START_S = 1_788_739_200  # 2026-09-07T00:00:00Z in epoch seconds
 DAYS = 7
@@ -676,7 +679,7 @@ class _Writer:
     def write(self, table: pa.Table) -> None:
         if self._fmt == "parquet":
             self._parquet = self._parquet or pq.ParquetWriter(self._path, table.schema)
-            self._parquet.write_table(table, row_group_size=len(table))
+            self._parquet.write_table(table, row_group_size=ROW_GROUP_ROWS)
         elif self._fmt == "csv":
             self._csv = self._csv or pcsv.CSVWriter(self._path, table.schema)
             self._csv.write_table(table)
