@@ -21,9 +21,30 @@ def main(argv: list[str] | None = None) -> int:
     except AuditError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        reason = spark_failure(exc)
+        if reason is None:
+            raise
+        # Spark gave up (lost executors past retry, an unreadable file, the JVM gone): the staged
+        # output was removed, so say so plainly instead of printing a Java stack.
+        print(f"error: Spark failed during the audit, and no output was written: {reason}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted: no output was written", file=sys.stderr)
         return 130
+
+
+def spark_failure(exc: BaseException) -> str | None:
+    """The first line of a Spark or Py4J error, or None for any other exception (a bug: show its trace)."""
+    from py4j.protocol import Py4JError
+    from pyspark.errors import PySparkException
+
+    if not isinstance(exc, (PySparkException, Py4JError)):
+        return None
+    java = getattr(exc, "java_exception", None)
+    text = str(java.toString()) if java is not None else str(exc)
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0][:500] if lines else type(exc).__name__
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,8 +92,10 @@ def _run(args, progress: Progress) -> int:
 
 def _audit(config, out: Path, master: str | None, overwrite: bool, progress: Progress) -> int:
     from auditor import pipeline
+    from auditor.output import check_target
     from auditor.session import spark_session
 
+    check_target(out, overwrite)  # refuse an existing --out before Spark starts
     progress.phase("spark", "starting Spark")
     spark = spark_session(master)
     progress.say(f"Spark {spark.version} on {spark.sparkContext.master}")

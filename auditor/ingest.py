@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from functools import reduce
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
@@ -98,8 +99,6 @@ def list_input_files(path: str) -> tuple[InputFile, ...]:
     local = path.removeprefix("file://")
     if glob.has_magic(local):
         candidates = sorted(glob.glob(local, recursive=True))
-    elif os.path.isdir(local):
-        candidates = sorted(str(p) for p in Path(local).rglob("*") if p.is_file())
     elif os.path.exists(local):
         candidates = [local]
     else:
@@ -107,14 +106,39 @@ def list_input_files(path: str) -> tuple[InputFile, ...]:
     files = []
     for name in candidates:
         if os.path.isdir(name):
-            files += [str(p) for p in sorted(Path(name).rglob("*")) if p.is_file()]
-        else:
+            files += [str(p) for p in sorted(Path(name).rglob("*"))
+                      if p.is_file() and not any(map(_hidden, p.relative_to(name).parts))]
+        else:  # a file named or matched by a glob is read even if its name looks hidden
             files.append(name)
-    # Spark skips hidden and bookkeeping files (_SUCCESS, .crc); so do we.
-    files = [f for f in files if not any(part.startswith(("_", ".")) for part in Path(f).relative_to(Path(f).anchor).parts[-1:])]
     if not files:
         raise AuditInputError(f"[input] path: no files match {path}: check the path or glob")
     return tuple(InputFile(path=f, bytes=os.path.getsize(f), sha256=_sha256(f)) for f in files)
+
+
+def _hidden(name: str) -> bool:
+    """Spark's rule for files and folders it skips: bookkeeping (_SUCCESS, _temporary) and hidden (.crc)
+    names, but not partition folders such as _source=x, nor Parquet's summary files."""
+    if name.startswith(("_common_metadata", "_metadata")):
+        return False
+    return (name.startswith("_") and "=" not in name) or name.startswith(".") or name.endswith("._COPYING_")
+
+
+def check_files_read(frame: DataFrame, inputs: tuple[InputFile, ...]) -> None:
+    """The files Spark is about to read must be the files listed and fingerprinted.
+
+    A file that lands in (or leaves) the input folder between the two would be
+    audited without a fingerprint (or fingerprinted without being audited).
+    """
+    if not inputs:  # remote input: Spark's listing is the only one
+        return
+    seen = {os.path.realpath(unquote(urlparse(uri).path)) for uri in frame.inputFiles()}
+    listed = {os.path.realpath(f.path) for f in inputs}
+    extra, missing = sorted(seen - listed), sorted(listed - seen)
+    if extra or missing:
+        example = f"e.g. {extra[0]} is read but was not listed" if extra else f"e.g. {missing[0]} was listed but is not read"
+        raise AuditInputError(
+            f"[input] path: the input changed while the audit started ({len(listed):,} files listed and "
+            f"fingerprinted, {len(seen):,} about to be read; {example}): re-run once the input is complete")
 
 
 def _sha256(path: str) -> str:
@@ -199,6 +223,7 @@ def ingest(spark: SparkSession, config: AuditConfig, inputs: tuple[InputFile, ..
     schema = input_schema(spark, config)
     check_columns(schema, config)
     raw = _read(spark, config, schema)
+    check_files_read(raw, inputs)
     typed = _classify(raw, schema, config, nanosecond_columns(inputs, config))
     duplicated = _duplicated_ids(typed).persist()
     broadcast = duplicated.count() <= BROADCAST_DUPLICATE_IDS

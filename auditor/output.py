@@ -15,15 +15,21 @@ from pathlib import Path
 from auditor.errors import AuditOutputError
 
 
-@contextmanager
-def staged_output(target: Path, overwrite: bool = False):
-    """Yield a staging folder; on success it becomes `target` atomically."""
+def check_target(target: Path, overwrite: bool) -> Path:
+    """The resolved output folder, if it may be written: new, or an existing folder with --overwrite."""
     target = Path(target).resolve()
     if target.exists() and not overwrite:
         raise AuditOutputError(
             f"--out {target} already exists: choose a new folder, or pass --overwrite to replace it")
     if target.exists() and not target.is_dir():
         raise AuditOutputError(f"--out {target} is a file, not a folder: choose a folder path")
+    return target
+
+
+@contextmanager
+def staged_output(target: Path, overwrite: bool = False):
+    """Yield a staging folder; on success it becomes `target` atomically."""
+    target = check_target(target, overwrite)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = target.parent / f".{target.name}.incomplete-{uuid.uuid4().hex[:8]}"

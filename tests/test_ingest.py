@@ -150,3 +150,39 @@ def test_missing_input_is_a_clear_error(spark, tmp_path):
         ingest(spark, _config(tmp_path, tmp_path / "nowhere.csv", "csv"))
     with pytest.raises(AuditInputError, match=r"^\[input\] path: no files match"):
         ingest(spark, _config(tmp_path, tmp_path / "*.csv", "csv"))
+
+
+def _folder_of_logs(tmp_path: Path, days: int) -> Path:
+    """A folder of Hive-style day partitions, one CSV file each, with distinct order numbers."""
+    folder = tmp_path / "logs"
+    rows = [line for line, reason in CSV_ROWS if reason is None]
+    for i in range(days):
+        day = folder / f"day=2026-09-0{i + 1}"
+        day.mkdir(parents=True)
+        (day / "part-0.csv").write_text(HEADER + "\n" + "\n".join(r.replace("o", f"d{i}o", 1) for r in rows) + "\n")
+    return folder
+
+
+def test_hidden_and_bookkeeping_files_are_skipped_as_spark_skips_them(spark, tmp_path):
+    folder = _folder_of_logs(tmp_path, 2)
+    (folder / "_SUCCESS").write_text("")
+    (folder / "day=2026-09-01" / ".part-0.csv.crc").write_text("crc")
+    (folder / "_temporary" / "0").mkdir(parents=True)
+    (folder / "_temporary" / "0" / "part-9.csv").write_text(HEADER + "\n" + CSV_ROWS[0][0] + "\n")
+    got = ingest(spark, _config(tmp_path, folder, "csv"))
+    assert sorted(str(Path(f.path).relative_to(folder)) for f in got.inputs) == [
+        "day=2026-09-01/part-0.csv", "day=2026-09-02/part-0.csv"]
+    assert got.quality.rows_read == 2 * sum(1 for _, reason in CSV_ROWS if reason is None)
+
+
+def test_a_file_arriving_after_fingerprinting_stops_the_audit(spark, tmp_path):
+    from auditor.ingest import list_input_files
+
+    folder = _folder_of_logs(tmp_path, 2)
+    config = _config(tmp_path, folder, "csv")
+    listed = list_input_files(config.input.path)
+    (folder / "day=2026-09-02" / "part-1.csv").write_text(HEADER + "\n" + CSV_ROWS[0][0] + "\n")
+    with pytest.raises(AuditInputError, match=(
+            r"^\[input\] path: the input changed while the audit started \(2 files listed and fingerprinted, "
+            r"3 about to be read; e\.g\. .*part-1\.csv is read but was not listed\): re-run once the input is complete$")):
+        ingest(spark, config, listed)

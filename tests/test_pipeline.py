@@ -178,3 +178,22 @@ def test_cli_bad_config_prints_one_line_and_exits_2(tmp_path, capsys):
     assert main(["run", "--config", str(config), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert err == "error: [input] format = 'excel' is not supported: use one of parquet, csv, json\n"
+
+
+def test_cli_spark_failure_mid_audit_is_one_clear_line_and_no_output(spark, tmp_path, capsys):
+    """A file Spark cannot decode fails the scan mid-run: one line, exit 1, nothing left behind."""
+    _, config = _null_log(tmp_path, users=200, seed=3)
+    data = tmp_path / "null.parquet"
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    data.rename(folder / "part-0.parquet")
+    # The schema comes from the first file's footer; the last one is garbage, found only by the scan.
+    (folder / "part-9.parquet").write_bytes(b"PAR1" + b"\x00" * 64 + b"PAR1")
+    path = tmp_path / "audit.toml"
+    path.write_text(config.source_text.replace(str(data), str(folder)))
+    out = tmp_path / "out"
+    assert main(["run", "--config", str(path), "--out", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: Spark failed during the audit, and no output was written: ")
+    assert "part-9.parquet" in err and err.count("\n") == 1, err
+    assert not out.exists() and not list(tmp_path.glob(".out.*"))
