@@ -40,7 +40,7 @@ from auditor.progress import Progress
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "performance.md"
 SEED = 2026
-PHASES = ("inputs", "ingest", "match", "estimate", "report")
+PHASES = ("inputs", "ingest", "match", "estimate", "sensitivity", "report")
 
 
 class PhaseGroups(Progress):
@@ -172,7 +172,7 @@ def agreement(ios, kernel) -> dict:
     }
 
 
-def run_sizes(sizes: list[int], repeat: int, data_root: Path, driver_memory: str) -> dict:
+def run_sizes(repeats: dict[int, int], data_root: Path, driver_memory: str) -> dict:
     from bench.kernels import duckdb_premium, scan_floor
     from auditor.session import spark_session
 
@@ -183,11 +183,11 @@ def run_sizes(sizes: list[int], repeat: int, data_root: Path, driver_memory: str
     spark_start = time.monotonic() - started
     results = {"machine": machine(), "spark_start_s": spark_start, "driver_memory": driver_memory, "sizes": {}}
     scratch = data_root / "out"
-    for rows in sizes:
+    for rows in sorted(repeats):
         config_path, data_path = dataset(rows, data_root)
         config = bench_config(config_path, rows)
         runs = []
-        for i in range(repeat):
+        for i in range(repeats[rows]):
             run = f"n{rows}-r{i}"
             audit = time_audit(spark, config, rows, scratch, run)
             t0 = time.monotonic()
@@ -210,7 +210,7 @@ def run_sizes(sizes: list[int], repeat: int, data_root: Path, driver_memory: str
             "phases_s": {p: statistics.median(r["audit"]["phases"].get(p, 0.0) for r in runs) for p in PHASES},
             "audit_rows_per_s": rows / audit_s, "duckdb_rows_per_s": rows / duck_s, "scan_rows_per_s": rows / scan_s,
             "ratio_duckdb": audit_s / duck_s, "ratio_scan": audit_s / scan_s,
-            "all_audit_s": [r["audit"]["total"] for r in runs],
+            "all_audit_s": [r["audit"]["total"] for r in runs], "repeats": len(runs),
             "agreement": check, "profile": spark_profile(spark, median_run["run"]),
         }
         s = results["sizes"][rows]
@@ -283,7 +283,7 @@ def sizes_markdown(results: dict) -> str:
         "",
         f"Audit: `auditor.pipeline.run` in one local[2] session, driver memory {results['driver_memory']}; "
         f"Spark start-up ({results['spark_start_s']:.1f} s) is excluded. DuckDB: 2 threads. "
-        "Seconds are medians of the repeats.",
+        "Seconds are medians of the repeats (the last column lists every repeat).",
         "",
         "| rows | audit s | audit rows/s | DuckDB s | DuckDB rows/s | scan floor s | scan rows/s "
         "| audit / DuckDB | audit / scan floor | s per M rows |",
@@ -368,7 +368,8 @@ def write_doc(section: str, body: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, nargs="*", default=[], help="log sizes to time")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, nargs="*", default=[3],
+                        help="repeats: one number for every size, or one per size (in --rows order)")
     parser.add_argument("--data", type=Path, default=Path("/tmp/auditor-bench"), help="where logs are generated")
     parser.add_argument("--driver-memory", default="4g", help="driver memory of the timed local[2] session")
     parser.add_argument("--driver-check", type=int, metavar="ROWS",
@@ -377,7 +378,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.data.mkdir(parents=True, exist_ok=True)
     if args.rows:
-        results = run_sizes(sorted(args.rows), args.repeat, args.data, args.driver_memory)
+        if len(args.repeat) not in (1, len(args.rows)):
+            parser.error("--repeat: give one number, or one per size in --rows")
+        repeats = dict(zip(args.rows, args.repeat * len(args.rows) if len(args.repeat) == 1 else args.repeat))
+        results = run_sizes(repeats, args.data, args.driver_memory)
         (args.data / "results.json").write_text(json.dumps(results, indent=2, default=str))
         if not args.no_doc:
             write_doc("sizes", sizes_markdown(results))

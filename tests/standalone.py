@@ -89,14 +89,23 @@ class StandaloneCluster:
         """Kill a worker and its executors (the whole process group), as a lost machine would."""
         os.killpg(self.workers[i].pid, signal.SIGKILL)
 
-    def submit(self, script: Path, *args: str, conf: dict[str, str] | None = None,
-               timeout: float = 600) -> subprocess.CompletedProcess:
+    def command(self, script: Path, *args: str, conf: dict[str, str] | None = None) -> list[str]:
         command = [str(SPARK_HOME / "bin" / "spark-submit"), "--master", self.url,
                    "--conf", "spark.ui.enabled=false", "--conf", "spark.executor.memory=768m"]
         for key, value in (conf or {}).items():
             command += ["--conf", f"{key}={value}"]
-        return subprocess.run([*command, str(script), *args], env=self.env(), capture_output=True,
+        return [*command, str(script), *args]
+
+    def submit(self, script: Path, *args: str, conf: dict[str, str] | None = None,
+               timeout: float = 600) -> subprocess.CompletedProcess:
+        """Run a job to completion; its output is captured."""
+        return subprocess.run(self.command(script, *args, conf=conf), env=self.env(), capture_output=True,
                               text=True, timeout=timeout)
+
+    def launch(self, script: Path, *args: str, conf: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start a job and return at once; its stdout and stderr arrive merged on `.stdout`."""
+        return subprocess.Popen(self.command(script, *args, conf=conf), env=self.env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
 
     def __exit__(self, *exc) -> None:
         for proc in [*self.workers, self.master]:
