@@ -367,9 +367,32 @@ def _minus(a, b):
     return None if a is None or b is None else a - b
 
 
+_EVIDENCE = ("c_n", "c_sx", "users_g", "users_r", "b_cell")
+
+
 def _per_user(pairs: DataFrame, evidence_ids: list[int]) -> DataFrame:
-    """One row per (comparison, user): scores over supported cells, the user's share of the
-    totals, and (for evidence) the cells whose first user they are."""
+    """One row per (comparison, user): scores over supported cells and the user's share of
+    the totals; and, for evidence, one row per supported cell (with a null user).
+
+    The cell rows ride along in the same aggregation so the (comparison, cell, user)
+    pairs are computed once; every aggregate is a plain sum, count or max, which
+    Spark's hash aggregation spills to disk under memory pressure.
+    """
+    if evidence_ids:
+        is_cell = F.col("first") & F.col("supported") & F.col(K).isin(evidence_ids)
+        copies = F.explode(F.array(F.lit(False), F.when(is_cell, F.lit(True)))).alias("__cell_row")
+        pairs = pairs.select("*", copies).filter(F.col("__cell_row").isNotNull())
+        cell_row = F.col("__cell_row")
+        pairs = pairs.select(
+            K, F.when(~cell_row, F.col(USER)).alias(USER),
+            F.when(cell_row, F.col(C1)).alias(C1), F.when(cell_row, F.col(C2)).alias(C2),
+            *[F.when(~cell_row, F.col(c)).alias(c) for c in (
+                "n", "sx", "sy", "sxy", "c_n", "c_sx", "c_sy", "c_sxy", "first", "supported", "b_cell", *_SCORES)],
+            *[F.when(cell_row, F.col(c)).alias(f"e_{c}") for c in _EVIDENCE])
+        keys = [K, USER, C1, C2]
+        cells = [F.max(f"e_{c}").alias(f"e_{c}") for c in _EVIDENCE]
+    else:
+        keys, cells = [K, USER], []
     sup = F.col("supported")
     first_sup = F.col("first") & sup
     group_mean = F.col("c_sxy") / F.col("c_sx")
@@ -388,13 +411,11 @@ def _per_user(pairs: DataFrame, evidence_ids: list[int]) -> DataFrame:
         F.sum(F.when(first_sup, (F.col("c_sx") - F.col("c_sxy")) * (F.col("c_sy") - F.col("c_sxy"))
                      / F.col("c_n"))).alias("mh_bc"),
         # A user is a cluster of the comparison when any of their cells has support.
-        (F.max(sup.cast("int")) == 1).alias("clustered"),
+        F.coalesce(F.max(sup.cast("int")) == 1, F.lit(False)).alias("clustered"),
         *[F.sum(F.when(sup, F.col(c))).alias(c) for c in _SCORES],
+        *cells,
     ]
-    if evidence_ids:
-        parts.append(F.collect_list(F.when(first_sup & F.col(K).isin(evidence_ids), F.struct(
-            C1, C2, "c_n", "c_sx", "users_g", "users_r", "b_cell"))).alias("cell_list"))
-    return pairs.groupBy(K, USER).agg(*parts)
+    return pairs.groupBy(*keys).agg(*parts)
 
 
 def _totals(users: DataFrame) -> dict[int, dict]:
@@ -432,8 +453,9 @@ def _evidence(frame: DataFrame, users: DataFrame, config: AuditConfig, items, to
     """
     minimum = config.report.min_cell_size
     heavy = Window.partitionBy(K).orderBy(F.desc("b_cell"), C1, C2)
-    candidates = (users.select(K, F.explode("cell_list").alias("cell")).select(K, "cell.*")
-                  .select(K, C1, C2, "c_n", "c_sx", "users_g", "users_r", "b_cell", F.row_number().over(heavy).alias("rank"))
+    candidates = (users.filter(F.col(USER).isNull())
+                  .select(K, C1, C2, *[F.col(f"e_{c}").alias(c) for c in _EVIDENCE])
+                  .select(K, C1, C2, *_EVIDENCE, F.row_number().over(heavy).alias("rank"))
                   .filter(F.col("rank") <= scan).collect())
     chosen, suppressed = [], {}
     for row in sorted(candidates, key=lambda r: (r[K], r["rank"])):

@@ -62,13 +62,16 @@ def size_shuffles(spark, input_bytes: int) -> int:
     """Shuffle partitions from the input's size, unless the user set them.
 
     Spark's default of 200 costs more in task overhead than the work itself on
-    small inputs; one partition per ~64 MB of input (at least two per core)
-    keeps tasks few on a laptop and plentiful on a cluster.
+    small inputs. The estimate's exchange carries each row once per comparison
+    it takes part in (5-10 in a typical audit), decompressed, so one partition
+    per ~8 MB of compressed input (at least two per core) keeps each task's
+    sorts and windows in memory; adaptive execution merges partitions that
+    turn out small.
     """
     conf = spark.sparkContext.getConf()
     if conf.contains("spark.sql.shuffle.partitions"):
         return int(conf.get("spark.sql.shuffle.partitions"))
     cores = spark.sparkContext.defaultParallelism
-    partitions = max(2 * cores, min(4000, input_bytes // (64 << 20) + 1))
+    partitions = max(2 * cores, min(4000, input_bytes // (8 << 20) + 1))
     spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
     return partitions
