@@ -270,7 +270,7 @@ def driver_check(rows: int, data_root: Path, driver_memory: str = "1g") -> dict:
 
 
 def _fmt_rate(rate: float) -> str:
-    return f"{rate / 1e6:.2f} M"
+    return f"{rate / 1e6:.2f} M" if rate >= 1e5 else f"{rate / 1e3:.1f} k"
 
 
 def sizes_markdown(results: dict) -> str:
