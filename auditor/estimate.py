@@ -232,11 +232,10 @@ def explode(frame: DataFrame, config: AuditConfig, items: tuple[Comparison, ...]
     The array is exploded whole and its nulls dropped after, which keeps the stage
     in generated code (a higher-order filter on the array would be interpreted).
     """
-    hashed = {_CELL1: _cell_hash(cell_columns(config.match))[0], _CELL2: _cell_hash(cell_columns(config.match))[1]}
+    hashed = dict(zip((_CELL1, _CELL2), _cell_hash(cell_columns(config.match))))
     if config.steering:
         extra = [c for c in cell_columns(config.match) if c not in config.match.exact]
-        context_hash = _cell_hash([*config.steering.context, *extra])
-        hashed.update({_CTX1: context_hash[0], _CTX2: context_hash[1]})
+        hashed.update(zip((_CTX1, _CTX2), _cell_hash([*config.steering.context, *extra])))
     cells = (F.col(_CELL1), F.col(_CELL2))
     context = (F.col(_CTX1), F.col(_CTX2)) if config.steering else cells
     members = F.array(*[_member(c, config, cells, context) for c in items])

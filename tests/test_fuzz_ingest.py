@@ -26,32 +26,11 @@ from auditor.config import parse_config
 from auditor.errors import AuditError
 from auditor.ingest import ingest
 
+from test_ingest import CONFIG  # the ingest tests' columns, roles, cells and segment
+
 COLUMNS = ("order_no", "passenger_id", "req_time", "fare", "city", "km", "os")
 REQUIRED = ("order_no", "passenger_id", "req_time", "fare", "city", "km")
 NUMBERS = ("fare", "km")
-
-CONFIG = '''
-[audit]
-name = "fuzz"
-platform = "T"
-[input]
-path = "{path}"
-format = "{fmt}"
-[columns]
-transaction_id = "order_no"
-user_id = "passenger_id"
-timestamp = "req_time"
-price = "fare"
-[match]
-exact = ["city"]
-time_bucket = "1h"
-bins = {{ km = 2 }}
-[[segments]]
-name = "Device"
-column = "os"
-reference = "android"
-groups = ["ios"]
-'''
 
 # Blank means only these around a value (ASCII whitespace, no-break and ideographic spaces).
 BLANK = " \t\n\r\f\x0b\u00a0\u3000"
