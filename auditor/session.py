@@ -58,20 +58,58 @@ def spark_session(master: str | None = None, app_name: str = "price-discriminati
 
 
 
+MIB = 1 << 20
+
+
+def shuffle_plan(input_bytes: int, task_memory: int, slots: int) -> tuple[int, int]:
+    """Shuffle partitions and adaptive execution's advisory partition size, in bytes.
+
+    The estimate's exchange carries each row once per comparison it takes part
+    in (5-10 in a typical audit): 8 MB of compressed Parquet becomes ~55 MB of
+    compressed shuffle per partition, and several times that once a task sorts,
+    windows and aggregates it. One partition per 8 MB of input (at least two per
+    core) suits a task with a GiB of execution memory; a task with less gets
+    proportionally smaller partitions (a 30M-row audit under a 1 GiB local
+    driver ran out of execution memory at 8 MB), and adaptive execution is told
+    not to merge them back beyond eight times that.
+    """
+    per_partition = max(MIB, min(8 * MIB, task_memory // 128))
+    partitions = max(2 * slots, min(4000, input_bytes // per_partition + 1))
+    return partitions, min(64 * MIB, 8 * per_partition)
+
+
+def task_memory(spark) -> tuple[int, int]:
+    """Execution memory one task can count on, and the tasks an executor runs at once.
+
+    Spark's unified pool is (heap - 300 MB) x spark.memory.fraction, shared by an
+    executor's concurrent tasks. In local mode the executor is this driver's JVM.
+    """
+    sc = spark.sparkContext
+    conf = sc.getConf()
+    if sc.master.startswith("local"):
+        heap = sc._jvm.java.lang.Runtime.getRuntime().maxMemory()
+        slots = sc.defaultParallelism
+    else:
+        heap = sc._jvm.org.apache.spark.network.util.JavaUtils.byteStringAsBytes(
+            conf.get("spark.executor.memory", "1g"))
+        slots = int(conf.get("spark.executor.cores", "1")) // int(conf.get("spark.task.cpus", "1"))
+    fraction = float(conf.get("spark.memory.fraction", "0.6"))
+    return int(max(0, heap - 300 * MIB) * fraction / max(1, slots)), max(1, sc.defaultParallelism)
+
+
 def size_shuffles(spark, input_bytes: int) -> int:
-    """Shuffle partitions from the input's size, unless the user set them.
+    """Shuffle partitions (and the size adaptive execution merges them to) from the
+    input's size and the executors' memory, unless the user set them.
 
     Spark's default of 200 costs more in task overhead than the work itself on
-    small inputs. The estimate's exchange carries each row once per comparison
-    it takes part in (5-10 in a typical audit), decompressed, so one partition
-    per ~8 MB of compressed input (at least two per core) keeps each task's
-    sorts and windows in memory; adaptive execution merges partitions that
-    turn out small.
+    small inputs; see shuffle_plan for the sizing.
     """
     conf = spark.sparkContext.getConf()
     if conf.contains("spark.sql.shuffle.partitions"):
         return int(conf.get("spark.sql.shuffle.partitions"))
-    cores = spark.sparkContext.defaultParallelism
-    partitions = max(2 * cores, min(4000, input_bytes // (8 << 20) + 1))
+    memory, cores = task_memory(spark)
+    partitions, advisory = shuffle_plan(input_bytes, memory, cores)
     spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
+    if not conf.contains("spark.sql.adaptive.advisoryPartitionSizeInBytes"):
+        spark.conf.set("spark.sql.adaptive.advisoryPartitionSizeInBytes", str(advisory))
     return partitions
