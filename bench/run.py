@@ -1,6 +1,7 @@
 """Benchmark: the full audit against a DuckDB kernel and the Parquet scan floor.
 
     python -m bench.run --rows 1000000 10000000 30000000 --repeat 3
+    python -m bench.run --rows 30000000 --repeat 1 --add   # add a size to the last run's table
     python -m bench.run --driver-check 30000000        # spark-submit --driver-memory 1g, peak RSS
 
 For each size a synthetic ride-hailing log is generated once (not timed), then
@@ -184,6 +185,8 @@ def run_sizes(repeats: dict[int, int], data_root: Path, driver_memory: str) -> d
     results = {"machine": machine(), "spark_start_s": spark_start, "driver_memory": driver_memory, "sizes": {}}
     scratch = data_root / "out"
     for rows in sorted(repeats):
+        measured = {"measured": time.strftime("started %Y-%m-%d %H:%M %Z"), "load_average_at_start": os.getloadavg(),
+                    "spark_start_s": spark_start}
         config_path, data_path = dataset(rows, data_root)
         config = bench_config(config_path, rows)
         runs = []
@@ -211,7 +214,7 @@ def run_sizes(repeats: dict[int, int], data_root: Path, driver_memory: str) -> d
             "audit_rows_per_s": rows / audit_s, "duckdb_rows_per_s": rows / duck_s, "scan_rows_per_s": rows / scan_s,
             "ratio_duckdb": audit_s / duck_s, "ratio_scan": audit_s / scan_s,
             "all_audit_s": [r["audit"]["total"] for r in runs], "repeats": len(runs),
-            "agreement": check, "profile": spark_profile(spark, median_run["run"]),
+            "agreement": check, "profile": spark_profile(spark, median_run["run"]), **measured,
         }
         s = results["sizes"][rows]
         print(f"{rows:>11,} rows  median: audit {audit_s:.1f}s = {rows / audit_s:,.0f} rows/s; "
@@ -275,14 +278,18 @@ def _fmt_rate(rate: float) -> str:
 
 def sizes_markdown(results: dict) -> str:
     m = results["machine"]
+    when = "; ".join(f"{int(rows):,} rows {s.get('measured', 'at an unrecorded time')} (load average "
+                     f"{', '.join(f'{x:.2f}' for x in s.get('load_average_at_start', []))}, "
+                     f"Spark start-up {s.get('spark_start_s', results['spark_start_s']):.1f} s)"
+                     for rows, s in results["sizes"].items())
     lines = [
-        f"Measured {time.strftime('%Y-%m-%d %H:%M %Z')} by `python -m bench.run` on: {m['nproc']} cores "
+        f"Measured by `python -m bench.run` on: {m['nproc']} cores "
         f"({m['cpu']}), {m['memory_gib']} GiB RAM, {m['os']}; Python {m['python']}, PySpark {m['pyspark']}, "
-        f"{m['java']}, DuckDB {m['duckdb']}, pyarrow {m['pyarrow']}. Load average at start: "
-        f"{', '.join(map(str, m['load_average_at_start']))} (the machine is shared: compare ratios within a run).",
+        f"{m['java']}, DuckDB {m['duckdb']}, pyarrow {m['pyarrow']}. When: {when}. "
+        "The machine is shared: compare ratios within a row.",
         "",
         f"Audit: `auditor.pipeline.run` in one local[2] session, driver memory {results['driver_memory']}; "
-        f"Spark start-up ({results['spark_start_s']:.1f} s) is excluded. DuckDB: 2 threads. "
+        "Spark start-up is excluded. DuckDB: 2 threads. "
         "Seconds are medians of the repeats (the last column lists every repeat).",
         "",
         "| rows | audit s | audit rows/s | DuckDB s | DuckDB rows/s | scan floor s | scan rows/s "
@@ -338,6 +345,11 @@ def targets_markdown(results: dict) -> str:
         growth = sizes[large]["audit_s"] / sizes[small]["audit_s"]
         lines.append(f"- Time from {small:,} to {large:,} rows grows {growth:.1f}x for {large / small:.0f}x the rows — "
                      f"{'no worse than linear (met)' if growth <= large / small else 'worse than linear (missed)'}.")
+        ordered = sorted(sizes)
+        if len(ordered) > 2:  # a super-linear step can hide inside a linear whole
+            lines += [f"  - {a:,} to {b:,} rows: {sizes[b]['audit_s'] / sizes[a]['audit_s']:.2f}x for {b / a:.0f}x "
+                      f"({sizes[a]['audit_s'] / a * 1e6:.0f} to {sizes[b]['audit_s'] / b * 1e6:.0f} s per million rows)"
+                      for a, b in zip(ordered, ordered[1:])]
     return "\n".join(lines)
 
 
@@ -374,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--driver-memory", default="4g", help="driver memory of the timed local[2] session")
     parser.add_argument("--driver-check", type=int, metavar="ROWS",
                         help="also run spark-submit --driver-memory 1g on ROWS rows and report peak RSS")
+    parser.add_argument("--add", action="store_true",
+                        help="keep the other sizes of the last run (results.json) and add or replace these")
     parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/performance.md alone")
     args = parser.parse_args(argv)
     args.data.mkdir(parents=True, exist_ok=True)
@@ -382,6 +396,13 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--repeat: give one number, or one per size in --rows")
         repeats = dict(zip(args.rows, args.repeat * len(args.rows) if len(args.repeat) == 1 else args.repeat))
         results = run_sizes(repeats, args.data, args.driver_memory)
+        previous = args.data / "results.json"
+        if args.add and previous.exists():
+            last = json.loads(previous.read_text())
+            if (last["machine"]["cpu"], last["driver_memory"]) != (results["machine"]["cpu"], results["driver_memory"]):
+                parser.error("--add: the last run was on another machine or driver memory; time every size again")
+            kept = {int(k): v for k, v in last["sizes"].items()}
+            results["sizes"] = dict(sorted({**kept, **results["sizes"]}.items()))
         (args.data / "results.json").write_text(json.dumps(results, indent=2, default=str))
         if not args.no_doc:
             write_doc("sizes", sizes_markdown(results))
