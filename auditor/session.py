@@ -57,7 +57,6 @@ def spark_session(master: str | None = None, app_name: str = "price-discriminati
     return spark
 
 
-
 MIB = 1 << 20
 
 
@@ -79,9 +78,9 @@ def shuffle_plan(input_bytes: int, task_memory: int, slots: int) -> tuple[int, i
 
 
 def task_memory(spark) -> tuple[int, int]:
-    """Execution memory one task can count on, and the tasks an executor runs at once.
+    """Execution memory one task can count on, and the application's cores.
 
-    Spark's unified pool is (heap - 300 MB) x spark.memory.fraction, shared by an
+    Spark's unified pool is (heap - 300 MiB) x spark.memory.fraction, shared by an
     executor's concurrent tasks. In local mode the executor is this driver's JVM.
     """
     sc = spark.sparkContext

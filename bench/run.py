@@ -395,14 +395,15 @@ def main(argv: list[str] | None = None) -> int:
         if len(args.repeat) not in (1, len(args.rows)):
             parser.error("--repeat: give one number, or one per size in --rows")
         repeats = dict(zip(args.rows, args.repeat * len(args.rows) if len(args.repeat) == 1 else args.repeat))
-        results = run_sizes(repeats, args.data, args.driver_memory)
         previous = args.data / "results.json"
-        if args.add and previous.exists():
+        kept = {}
+        if args.add and previous.exists():  # checked before timing: a 30M-row size takes most of an hour
             last = json.loads(previous.read_text())
-            if (last["machine"]["cpu"], last["driver_memory"]) != (results["machine"]["cpu"], results["driver_memory"]):
+            if (last["machine"]["cpu"], last["driver_memory"]) != (machine()["cpu"], args.driver_memory):
                 parser.error("--add: the last run was on another machine or driver memory; time every size again")
             kept = {int(k): v for k, v in last["sizes"].items()}
-            results["sizes"] = dict(sorted({**kept, **results["sizes"]}.items()))
+        results = run_sizes(repeats, args.data, args.driver_memory)
+        results["sizes"] = dict(sorted({**kept, **results["sizes"]}.items()))
         (args.data / "results.json").write_text(json.dumps(results, indent=2, default=str))
         if not args.no_doc:
             write_doc("sizes", sizes_markdown(results))

@@ -16,16 +16,17 @@ def test_a_task_with_a_gib_keeps_eight_mb_of_input_per_partition():
 
 
 def test_a_small_driver_gets_smaller_partitions_that_stay_small():
-    # 1 GiB local[2] driver: ~206 MiB of execution memory per task.
+    # 1 GiB local[2] driver: ~206 MiB of execution memory per task, a fifth of a GiB,
+    # so about five times the 103 partitions, and merged back to no more than ~13 MB.
     partitions, advisory = shuffle_plan(821 * MIB, 206 * MIB, 2)
-    assert partitions == 821 * MIB // (206 * MIB // 128) + 1
-    assert advisory == 8 * (206 * MIB // 128) < 64 * MIB
+    assert 500 <= partitions <= 520
+    assert 12 * MIB <= advisory <= 14 * MIB
 
 
 @given(st.integers(0, 10**13), st.integers(0, 64 * GIB), st.integers(1, 512))
 def test_partitions_grow_with_input_and_shrink_with_memory(input_bytes, memory, slots):
     partitions, advisory = shuffle_plan(input_bytes, memory, slots)
-    assert 2 * slots <= partitions or partitions == 4000
+    assert 2 * slots <= partitions
     assert partitions <= max(4000, 2 * slots)
     assert MIB * 8 <= advisory <= 64 * MIB
     assert shuffle_plan(input_bytes + 64 * MIB, memory, slots)[0] >= partitions
