@@ -1,14 +1,25 @@
-"""Spark side of estimation: reduce matched rows to per-user scores and per-comparison sums.
+"""The Spark engine: reduce purchases to per-user scores and per-comparison sums.
 
-Every comparison of the audit is computed in the same pass: each row is
-exploded to the comparisons it takes part in (a reference row serves all of its
-segment's groups), then
+The engine answers one question — given the plan (auditor.summaries), what are
+the per-comparison summaries — and keeps the Spark plan to few exchanges:
 
-    one exchange by (comparison, cell)  -> within-cell ranks, the (cell, user)
-                                           sums and the cell sums, all on that
-                                           partitioning
-    one exchange by (comparison, user)  -> per-user scores A, B and their exact
-                                           deletion deltas
+    rows      each purchase exploded to the comparisons it takes part in, with
+              its cell as a 96-bit hash (cells of another matching rule, for
+              sensitivity, hash other keys of the same row)
+    exchange  by (cell, comparison): ranked comparisons (group findings and
+              doses) get within-cell mid-ranks from one ordered window; the
+              others (bands, placebos, sensitivity variants) need no sort
+    pairs     (cell, user) sums by hash aggregation on that partitioning; cell
+              sums by a second aggregation joined back on the same partitioning
+              (a shuffled hash join, no new exchange)
+    exchange  by (comparison, user, left-out key value): each user's scores,
+              exact deletion deltas and share of the totals; evidence cells ride
+              along as plain sums and maxima
+
+That last table is small (a row per user and key value, not per purchase) and
+is kept: the totals, the user scores and every leave-one-key-value-out
+re-estimate are read from it without touching the purchases again (deletion
+deltas add over cells, and a key value's cells are its own).
 
 What comes back to the driver is bounded: a few numbers per comparison, a few
 evidence cells, and at most `test.max_clusters` user scores per comparison.
@@ -17,141 +28,121 @@ evidence cells, and at most `test.max_clusters` user scores per comparison.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from functools import reduce
 
 import numpy as np
-from pyspark.sql import DataFrame, Window
+import pandas as pd
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from auditor.config import AuditConfig
-from auditor.ingest import DECLARED, DISCOUNT, EVENT, LIST, PRICE, QUOTED, REQUEST, USER
-from auditor.match import TIME_BUCKET, cell_columns
+from auditor.config import AuditConfig, MatchSpec
+from auditor.ingest import DECLARED, DISCOUNT, EVENT, LIST, PRICE, QUOTED, REQUEST, TS, USER
+from auditor.match import TIME_BUCKET, bucket_start, cell_columns
 from auditor.stats.premium import ComparisonSummary
+# The plan and the summary types live in auditor.summaries (no Spark there); they are
+# re-exported so that the engine's callers need one import.
+from auditor.summaries import (BAND, DOSE, GROUP, PLACEBO, SHARE_OUTCOMES, STEERING, TIME_POSITION,  # noqa: F401
+                               Comparison, ComparisonData, EvidenceCell, LeftOut, outcomes, plan)
 
-K, X, Y, Y2, LOGP, C1, C2 = "__k", "__x", "__y", "__y2", "__logp", "__c1", "__c2"
+K, X, Y, Y2, LOGP, C1, C2, V = "__k", "__x", "__y", "__y2", "__logp", "__c1", "__c2", "__v"
 CONVERTED = "__converted"
-_CELL1, _CELL2, _CTX1, _CTX2 = "__cell1", "__cell2", "__ctx1", "__ctx2"
 # A user's scores: A, B and their deletion deltas, for the primary and the secondary outcome.
 _SCORES = ("a", "b", "da", "db", "a2", "da2")
 # Per-comparison totals, summed over users (each cell's own terms sit on its first user).
 _TOTALS = ("n_all", "sx_all", "sy_all", "sxy_all", "n_sup", "sx_sup", "sy_sup", "sxy_sup", "cells", "b_total",
            "price_part", "mh_ad", "mh_bc")
 _EPS = 1e-12
-
-# Comparison kinds. Only "group" and "dose" enter the audit's multiple-testing family;
-# bands draw the dose curve, steering has its own test, placebos check the method.
-GROUP, DOSE, BAND, STEERING, PLACEBO = "group", "dose", "band", "steering", "placebo"
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """One thing compared: a group with its reference, a dose slope, a band, a steering or placebo split."""
-
-    id: int
-    kind: str
-    segment: str
-    column: str
-    group: str
-    reference: str
-    segment_index: int = -1
-    outcome: str = "price"
-    exclude: tuple[str, str] | None = None  # (column, value) left out, for sensitivity re-estimates
-
-    @property
-    def in_family(self) -> bool:
-        """Whether the comparison counts in the audit's false-discovery-rate family."""
-        return self.kind in (GROUP, DOSE, STEERING)
+# Sums per (cell, user) pair, and the name of the same sum over the pair's cell.
+# Cell sums carry a c_ prefix: Spark column names are case-insensitive.
+_PAIR_SUMS = ("n", "sx", "sxx", "sy", "sxy", "sy2", "sxy2")
 
 
-@dataclass(frozen=True)
-class EvidenceCell:
-    """A matched cell that carries much of a comparison's weight (for the report)."""
+class SparkEngine:
+    """Estimates the plan's comparisons on the accepted purchases of one audit.
 
-    keys: dict
-    time_bucket: int | None  # epoch seconds of the bucket start
-    rows_group: int
-    rows_reference: int
-    users_group: int
-    users_reference: int
-    median_group: float
-    median_reference: float
-    weight_share: float
+    `estimate` runs the main pass and keeps its per-user table for `left_out`;
+    `release` frees it. Every method returns plain summaries (auditor.summaries).
+    """
+
+    def __init__(self, accepted: DataFrame, config: AuditConfig):
+        self.accepted = accepted
+        self.config = config
+        self._users: DataFrame | None = None
+        self._user_counts: dict[int, int] = {}
+
+    def estimate(self, items: tuple[Comparison, ...], evidence: bool = True) -> dict[int, ComparisonData]:
+        """The main pass: every comparison of the plan, with evidence cells for the report."""
+        leave_out = self.config.sensitivity.leave_out
+        data, users, counts = _summarize(self.accepted, self.config, items, evidence=evidence, split_by=leave_out)
+        self.release()
+        self._users, self._user_counts = users, counts
+        return data
+
+    def variants(self, items: tuple[Comparison, ...]) -> dict[int, ComparisonData]:
+        """Re-estimates under other matching rules or of balance measures: one lean pass, nothing kept."""
+        data, users, _ = _summarize(self.accepted, self.config, items, evidence=False, split_by=None)
+        users.unpersist()
+        return data
+
+    def common_values(self, column: str, limit: int) -> list[str]:
+        """The most common values of a column among the accepted purchases, commonest first."""
+        rows = (self.accepted.groupBy(F.col(_q(column)).cast("string").alias("value")).count()
+                .orderBy(F.desc("count"), "value").limit(limit).collect())
+        return [r["value"] for r in rows if r["value"] is not None]
+
+    def left_out(self, items: tuple[Comparison, ...], values: list[str]) -> list[LeftOut]:
+        """Each comparison re-estimated without the cells of each value of the leave-out key.
+
+        Read from the main pass's per-user table: a key value's cells hold only its
+        own rows, so removing them removes exactly their terms from each user's scores
+        and deletion deltas (as re-running the pass without those rows would).
+        """
+        if self._users is None or not items or not values:
+            return []
+        ids = [c.id for c in items]
+        pooled = [k for k in ids if self._user_counts.get(k, 0) > self.config.test.max_clusters]
+        cluster = _cluster_id(pooled, self.config.test.max_clusters)
+        value = F.when(F.col(V).isin(values), F.col(V))  # other values stay in every variant
+        table = (self._users.filter(F.col("clustered") & F.col(K).isin(ids))
+                 .groupBy(K, cluster.alias(USER), value.alias(V))
+                 .agg(*[F.sum(c).alias(c) for c in ("a", "b", "da", "db", "n_sup", "cells")])
+                 .toPandas())
+        out = []
+        for c in items:
+            mine = table[table[K] == c.id]
+            for v in values:
+                kept = mine[mine[V] != v]  # a null value (any other) is never v
+                per_user = kept.groupby(USER, sort=True)[["a", "b", "da", "db"]].sum()
+                summary = ComparisonSummary(*(per_user[s].to_numpy(float) for s in ("a", "b", "da", "db")),
+                                            rows=int(kept["n_sup"].sum()), cells=int(kept["cells"].sum()),
+                                            users=int(per_user.shape[0]))
+                out.append(LeftOut(comparison=c, value=v, summary=summary))
+        return out
+
+    def release(self) -> None:
+        """Free the kept per-user table."""
+        if self._users is not None:
+            self._users.unpersist()
+            self._users = None
 
 
-@dataclass(frozen=True)
-class ComparisonData:
-    """All Spark computed for one comparison."""
-
-    comparison: Comparison
-    primary: ComparisonSummary  # log price (steering: tier index)
-    secondary: ComparisonSummary | None  # within-cell rank (steering: tier's mean log price)
-    rows_group: int  # group rows in cells with support (dose: all rows in such cells)
-    rows_reference: int
-    rows_group_all: int
-    rows_reference_all: int
-    mean_group_all: float  # mean outcome of all group rows (raw comparison)
-    mean_reference_all: float
-    mean_group_matched: float  # the same, over cells with support only
-    mean_reference_matched: float
-    price_gap_matched: float  # Kitagawa price part: group-weighted within-cell gap
-    pooled_clusters: bool
-    odds_ratio: float = math.nan  # Mantel–Haenszel, for 0/1 outcomes
-    evidence: tuple[EvidenceCell, ...] = field(default=())
-    evidence_suppressed: int = 0
-
-    @property
-    def coverage(self) -> float:
-        """Share of the compared rows that fall in cells with support."""
-        total = self.rows_group_all + self.rows_reference_all
-        return (self.rows_group + self.rows_reference) / total if total else 0.0
+def summarize(accepted: DataFrame, config: AuditConfig, items: tuple[Comparison, ...] | None = None,
+              evidence: bool = True) -> dict[int, ComparisonData]:
+    """Per-comparison summaries of the accepted purchases (one pass, nothing kept)."""
+    data, users, _ = _summarize(accepted, config, items if items is not None else plan(config), evidence, None)
+    users.unpersist()
+    return data
 
 
-def plan(config: AuditConfig) -> tuple[Comparison, ...]:
-    """The audit's comparisons, numbered in config order."""
-    items: list[tuple] = []
-    for i, seg in enumerate(config.segments):
-        if seg.kind == "dose":
-            items.append((DOSE, seg.name, seg.column, "per doubling", f"log2(1 + {seg.column})", i))
-            items += [(BAND, seg.name, seg.column, seg.band_label(j), seg.band_label(0), i) for j in range(1, len(seg.bands))]
-        else:
-            items += [(GROUP, seg.name, seg.column, g, seg.reference, i, o) for g in seg.groups for o in outcomes(config)]
-    if config.steering:
-        for i, seg in enumerate(config.segments):
-            if seg.kind == "group":
-                items += [(STEERING, seg.name, seg.column, g, seg.reference, i) for g in seg.groups]
-    first = next((i for i, s in enumerate(config.segments) if s.kind == "group"), None)
-    if first is not None:
-        seg = config.segments[first]
-        items += [(PLACEBO, "Placebo", seg.column, f"split {s + 1}", f"{seg.reference} users", first)
-                  for s in range(config.test.placebo_splits)]
-    return tuple(Comparison(i, *item) for i, item in enumerate(items))
-
-
-# Outcomes compared for each group. Shares (0/1 outcomes) are compared as differences in
-# percentage points; the others as ratios (differences in logs).
-SHARE_OUTCOMES = ("coupon_incidence", "conversion")
-
-
-def outcomes(config: AuditConfig) -> tuple[str, ...]:
-    """What is compared for each group, given the columns the log has."""
-    out = ["price"]
-    if config.parts.complete:
-        out += ["list_price", "coupon_incidence", "coupon_amount"]
-    if config.adjustments:
-        out.append("price_undeclared")
-    if config.quotes and config.quotes.quoted_price:
-        out.append("quote_drift")
-    if config.quotes and config.quotes.request_id:
-        out.append("conversion")
-    return tuple(out)
+def _q(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
 
 
 def _outcome(outcome: str, config: AuditConfig):
     """(y, rows it applies to) for one outcome."""
     logp = F.col(LOGP)  # computed once per row by explode()
-    quotes = config.quotes
-    quote_rows = (F.col(EVENT) == quotes.quote_value) if quotes else F.lit(True)
+    quote_rows = _quote_rows(config)
     if outcome == "price":
         return logp, quote_rows
     if outcome == "list_price":
@@ -163,58 +154,95 @@ def _outcome(outcome: str, config: AuditConfig):
     if outcome == "price_undeclared":
         return logp, quote_rows & ~F.col(DECLARED)
     if outcome == "quote_drift":
+        quotes = config.quotes
         return F.log(F.col(PRICE) / F.col(QUOTED)), (F.col(EVENT) == quotes.purchase_value) & (F.col(QUOTED) > 0)
     if outcome == "conversion":
         return F.col(CONVERTED).cast("double"), quote_rows
     raise ValueError(outcome)
 
 
-def _cell_hash(columns: list[str]):
+def _quote_rows(config: AuditConfig) -> Column:
+    """Rows whose price is compared: in a quote log the quotes (a purchase price may have drifted
+    after the quote, which quote_drift measures on its own); otherwise every row."""
+    quotes = config.quotes
+    return (F.col(EVENT) == quotes.quote_value) if quotes else F.lit(True)
+
+
+def _cell_hash(keys: list[Column]) -> tuple[Column, Column]:
     """A 96-bit cell id from the key values (collisions ~1e-11 even at 10^9 cells)."""
-    cols = [F.col(f"`{c}`") for c in columns]
-    return F.xxhash64(*cols), F.hash(*cols)
+    return F.xxhash64(*keys), F.hash(*keys)
 
 
-def _member(c: Comparison, config: AuditConfig, cells, context):
+def cell_keys(match: MatchSpec) -> list[Column]:
+    """The values that name a row's cell under a matching rule, from the accepted (unbinned) columns.
+
+    The same expressions as match.with_cells, so the audit's cells hash alike either way.
+    """
+    keys = [F.col(_q(c)) for c in match.exact]
+    if match.time_bucket_seconds:
+        keys.append(bucket_start(match.time_bucket_seconds))
+    keys += [F.floor(F.col(_q(name)) / width) * width for name, width in match.bins]
+    return keys
+
+
+def _position(measure: str, match: MatchSpec) -> Column:
+    """Where a row sits within its time bucket or its bin, from 0 (start) to 1 (end)."""
+    if measure == TIME_POSITION:
+        width = match.time_bucket_seconds
+        return (F.unix_seconds(F.col(TS)) - bucket_start(width)) / F.lit(float(width))
+    width = dict(match.bins)[measure]
+    value = F.col(_q(measure))
+    return (value - F.floor(value / width) * width) / F.lit(float(width))
+
+
+def _member(c: Comparison, config: AuditConfig, cells: dict[MatchSpec, tuple[str, str]], context):
     """The struct a row contributes to comparison c, or null if it takes no part."""
     member = _member_of(c, config, cells, context)
     if c.exclude is None:
         return member
     column, left_out = c.exclude
-    return F.when(F.col(f"`{column}`").cast("string") != left_out, member)
+    return F.when(F.col(_q(column)).cast("string") != left_out, member)
 
 
 def _member_of(c: Comparison, config: AuditConfig, cells, context):
     seg = config.segments[c.segment_index]
-    value = F.col(f"`{c.column}`")
+    value = F.col(_q(c.column))
+    match = c.match or config.match
+    cell = tuple(F.col(name) for name in cells[match])
+    quote_rows = _quote_rows(config)
 
-    def entry(x, y, cell):
+    def entry(x, y, where=cell):
         return F.struct(F.lit(c.id).alias("k"), x.cast("double").alias("x"), y.alias("y"),
-                        cell[0].alias("c1"), cell[1].alias("c2"))
+                        where[0].alias("c1"), where[1].alias("c2"))
 
     logp = F.col(LOGP)
     if c.kind == GROUP:
         y, applies = _outcome(c.outcome, config)
-        return F.when(applies & (value == c.group), entry(F.lit(1), y, cells)).when(
-            applies & (value == c.reference), entry(F.lit(0), y, cells))
+        if c.balance is not None:
+            measure, power = c.balance
+            y = _position(measure, match) ** power
+        return F.when(applies & (value == c.group), entry(F.lit(1), y)).when(
+            applies & (value == c.reference), entry(F.lit(0), y))
     if c.kind == DOSE:
-        return F.when(value >= 0, entry(F.log2(value + 1), logp, cells))
+        return F.when(quote_rows & (value >= 0), entry(F.log2(value + 1), logp))
     if c.kind == BAND:
         band = _band_index(value, seg.bands)
         target = next(j for j in range(1, len(seg.bands)) if seg.band_label(j) == c.group)
-        return F.when(band == target, entry(F.lit(1), logp, cells)).when(band == 0, entry(F.lit(0), logp, cells))
+        return F.when(quote_rows & (band == target), entry(F.lit(1), logp)).when(
+            quote_rows & (band == 0), entry(F.lit(0), logp))
     if c.kind == STEERING:
         steering = config.steering
         tier = F.lit(None).cast("double")
-        option = F.col(f"`{steering.column}`").cast("string")
+        option = F.col(_q(steering.column)).cast("string")
         for rank, name in enumerate(steering.order):
             tier = F.when(option == name, F.lit(float(rank))).otherwise(tier)
-        known = reduce(lambda a, b: a & b, [F.col(f"`{k}`").isNotNull() for k in steering.context], tier.isNotNull())
+        known = reduce(lambda a, b: a & b, [F.col(_q(k)).isNotNull() for k in steering.context],
+                       quote_rows & tier.isNotNull())
         return F.when(known & (value == c.group), entry(F.lit(1), tier, context)).when(
             known & (value == c.reference), entry(F.lit(0), tier, context))
     # Placebo: the reference group's users split in two by a seeded hash of the user id.
-    split = F.pmod(F.xxhash64(F.col(USER), F.lit(config.test.seed + int(c.group.split()[-1]))), F.lit(2))
-    return F.when(value == seg.reference, entry(split, logp, cells))
+    split = F.pmod(F.xxhash64(F.col(USER), F.lit(config.test.seed + c.placebo_split)), F.lit(2))
+    return F.when(quote_rows & (value == seg.reference), entry(split, logp))
 
 
 def _band_index(value, edges):
@@ -224,26 +252,100 @@ def _band_index(value, edges):
     return index
 
 
-def explode(frame: DataFrame, config: AuditConfig, items: tuple[Comparison, ...], keep: list[str] = ()) -> DataFrame:
-    """One row per (purchase, comparison it takes part in).
+def explode(frame: DataFrame, config: AuditConfig, items: tuple[Comparison, ...], keep: list[str] = (),
+            split_by: str | None = None) -> DataFrame:
+    """One row per (purchase, comparison it takes part in), from the accepted purchases.
 
-    Cell ids and log price are computed once per row, before the explode: inside
-    the per-comparison structs Spark would hash the keys again for each comparison.
-    The array is exploded whole and its nulls dropped after, which keeps the stage
-    in generated code (a higher-order filter on the array would be interpreted).
+    Cell ids (one pair of hashes per matching rule in use) and log price are
+    computed once per row, before the explode: inside the per-comparison structs
+    Spark would hash the keys again for each comparison. The array is exploded
+    whole and its nulls dropped after, which keeps the stage in generated code (a
+    higher-order filter on the array would be interpreted).
     """
-    hashed = dict(zip((_CELL1, _CELL2), _cell_hash(cell_columns(config.match))))
+    rules = list(dict.fromkeys(c.match or config.match for c in items))
+    cells = {rule: (f"__c1_{i}", f"__c2_{i}") for i, rule in enumerate(rules)}
+    hashed = {}
+    for rule, (h1, h2) in cells.items():
+        hashed.update(zip((h1, h2), _cell_hash(cell_keys(rule))))
     if config.steering:
-        extra = [c for c in cell_columns(config.match) if c not in config.match.exact]
-        hashed.update(zip((_CTX1, _CTX2), _cell_hash([*config.steering.context, *extra])))
-    cells = (F.col(_CELL1), F.col(_CELL2))
-    context = (F.col(_CTX1), F.col(_CTX2)) if config.steering else cells
+        match = config.match
+        extra = [F.col(_q(c)) for c in config.steering.context]
+        extra += [k for c, k in zip(cell_columns(match), cell_keys(match)) if c not in match.exact]
+        hashed.update(zip(("__ctx1", "__ctx2"), _cell_hash(extra)))
+    context = (F.col("__ctx1"), F.col("__ctx2")) if config.steering else None
     members = F.array(*[_member(c, config, cells, context) for c in items])
+    carried = [F.col(_q(k)) for k in keep]
+    if split_by:
+        carried.append(F.col(_q(split_by)).cast("string").alias(V))
     return (frame.withColumns({LOGP: F.log(F.col(PRICE)), **hashed})
-            .select(F.col(USER), F.col(LOGP), *[F.col(f"`{k}`") for k in keep], F.explode(members).alias("m"))
+            .select(F.col(USER), F.col(LOGP), *carried, F.explode(members).alias("m"))
             .filter(F.col("m").isNotNull())
             .select(F.col("m.k").alias(K), F.col("m.x").alias(X), F.col("m.y").alias(Y),
-                    F.col("m.c1").alias(C1), F.col("m.c2").alias(C2), USER, LOGP, *[F.col(f"`{k}`") for k in keep]))
+                    F.col("m.c1").alias(C1), F.col("m.c2").alias(C2), USER, LOGP,
+                    *[F.col(_q(k)) for k in keep], *([V] if split_by else [])))
+
+
+def _with_conversion(frame: DataFrame, config: AuditConfig, items) -> DataFrame:
+    if not any(c.outcome == "conversion" for c in items):
+        return frame
+    # A quote converted when its request also has a purchase row.
+    purchased = (F.col(EVENT) == config.quotes.purchase_value).cast("int")
+    return frame.withColumn(CONVERTED, F.max(purchased).over(Window.partitionBy(REQUEST)))
+
+
+def _cell_sums(rows: DataFrame, ranked: bool, steering_ids: list[int]) -> DataFrame:
+    """Each row with its cell's sums, a flag on one row per cell, and (ranked) its second outcome.
+
+    The rows arrive partitioned by cell, and one sort orders each cell for every
+    window here: by outcome for ranked comparisons (the ranks need it), by user
+    for the others. Cell sums are unordered windows over that sort, so no second
+    sort, exchange or join is needed to bring them to the (cell, user) pairs.
+
+    The second outcome of ranked comparisons: for group findings and doses, the
+    within-cell mid-rank scaled by (n + 1), whose fixed-effects slope is van
+    Elteren's stratified rank statistic; for steering, the mean log price of the
+    offered tier in its context, whose slope is the implied price gap.
+    """
+    cell = Window.partitionBy(C1, C2, K)
+    x, y = F.col(X), F.col(Y)
+    sums = {"c_n": F.count(F.lit(1)).over(cell), "c_sx": F.sum(x).over(cell), "c_sxx": F.sum(x * x).over(cell),
+            "c_sy": F.sum(y).over(cell), "c_sxy": F.sum(x * y).over(cell)}
+    if not ranked:
+        return rows.withColumns({**sums, "first": F.row_number().over(cell.orderBy(USER)) == 1,
+                                 Y2: F.lit(0.0), "c_sy2": F.lit(0.0), "c_sxy2": F.lit(0.0)})
+    ordered = cell.orderBy(Y)
+    tie = ordered.rangeBetween(0, 0)  # the rows of equal outcome: a frame of the same sort, not a new one
+    mid_rank = (F.rank().over(ordered) + (F.count(F.lit(1)).over(tie) - 1) / 2) / (F.col("c_n") + 1)
+    second = F.when(F.col(K).isin(steering_ids), F.avg(LOGP).over(tie)).otherwise(mid_rank) \
+        if steering_ids else mid_rank
+    rows = rows.withColumns({**sums, "first": F.row_number().over(ordered) == 1}).withColumn(Y2, second)
+    return rows.withColumns({"c_sy2": F.sum(Y2).over(cell), "c_sxy2": F.sum(x * F.col(Y2)).over(cell)})
+
+
+def _pairs(rows: DataFrame, carried: list[str]) -> DataFrame:
+    """(cell, user) sums with their cell's sums, scores and deletion deltas (a hash aggregation
+    on the cell partitioning)."""
+    # A cell lies within one value of the leave-out key, so carrying it splits no pair.
+    pairs = rows.groupBy(C1, C2, K, USER, *carried).agg(
+        F.count(F.lit(1)).alias("n"), F.sum(X).alias("sx"), F.sum(F.col(X) * F.col(X)).alias("sxx"),
+        F.sum(Y).alias("sy"), F.sum(F.col(X) * F.col(Y)).alias("sxy"),
+        F.sum(Y2).alias("sy2"), F.sum(F.col(X) * F.col(Y2)).alias("sxy2"),
+        *[F.max(f"c_{s}").alias(f"c_{s}") for s in _PAIR_SUMS],
+        F.max("first").alias("first"))
+    b_cell = F.col("c_sxx") - F.col("c_sx") ** 2 / F.col("c_n")
+    rest_n = F.col("c_n") - F.col("n")
+    b_rest = F.when(rest_n > 0, (F.col("c_sxx") - F.col("sxx")) - (F.col("c_sx") - F.col("sx")) ** 2 / rest_n) \
+        .otherwise(0.0)
+    mx = F.col("c_sx") / F.col("c_n")
+    return pairs.withColumns({
+        "b_cell": b_cell,
+        "supported": b_cell > _EPS * F.greatest(F.col("c_sxx"), F.lit(1.0)),
+        "rest_supported": b_rest > _EPS * F.greatest(F.col("c_sxx") - F.col("sxx"), F.lit(1.0)),
+        "b": F.col("sxx") - 2 * mx * F.col("sx") + F.col("n") * mx * mx,
+    }).withColumns({
+        "db": F.col("b_cell") - F.when(F.col("rest_supported"), b_rest).otherwise(0.0),
+        **_scores("", "sy", "sxy"), **_scores("2", "sy2", "sxy2"),
+    })
 
 
 def _scores(prefix: str, y: str, xy: str):
@@ -259,68 +361,37 @@ def _scores(prefix: str, y: str, xy: str):
     return {f"a{prefix}": a, f"da{prefix}": da}
 
 
-def summarize(frame: DataFrame, config: AuditConfig, items: tuple[Comparison, ...] | None = None,
-              evidence: bool = True) -> dict[int, ComparisonData]:
-    """Per-comparison summaries from the matched rows (the frame with cell columns)."""
-    items = items if items is not None else plan(config)
-    steering_ids = [c.id for c in items if c.kind == STEERING]
-    if any(c.outcome == "conversion" for c in items):
-        # A quote converted when its request also has a purchase row.
-        purchased = (F.col(EVENT) == config.quotes.purchase_value).cast("int")
-        frame = frame.withColumn(CONVERTED, F.max(purchased).over(Window.partitionBy(REQUEST)))
+def _summarize(accepted: DataFrame, config: AuditConfig, items: tuple[Comparison, ...], evidence: bool,
+               split_by: str | None) -> tuple[dict[int, ComparisonData], DataFrame, dict[int, int]]:
+    """The pass itself: summaries, the persisted per-user table, and users per comparison."""
+    frame = _with_conversion(accepted, config, items)
+    ranked = tuple(c for c in items if c.ranked and (config.test.rank_test or c.kind == STEERING))
+    plain = tuple(c for c in items if c not in ranked)
     # The cell hash leads every partitioning and sort key: Spark's sorts compare an 8-byte
     # prefix of the first key first, and the comparison number (a handful of values) as
     # prefix would send nearly every comparison to the slow full-row path.
-    rows = explode(frame, config, items).repartition(C1, C2, K)
-
-    cell = Window.partitionBy(C1, C2, K)
-    if config.test.rank_test or steering_ids:
-        # Second outcome: the within-cell mid-rank scaled by (n + 1), whose fixed-effects
-        # slope is van Elteren's stratified rank statistic; for steering, the mean log
-        # price of the offered tier in its context, whose slope is the implied price gap.
-        tie = Window.partitionBy(C1, C2, K, Y)
-        mid_rank = (F.rank().over(cell.orderBy(Y)) + (F.count(F.lit(1)).over(tie) - 1) / 2) / (F.count(F.lit(1)).over(cell) + 1)
-        second = F.when(F.col(K).isin(steering_ids), F.avg(LOGP).over(tie)).otherwise(mid_rank) \
-            if steering_ids else mid_rank
-        rows = rows.withColumn(Y2, second)
-    else:
-        rows = rows.withColumn(Y2, F.lit(0.0))
-
-    pairs = rows.groupBy(C1, C2, K, USER).agg(
-        F.count(F.lit(1)).alias("n"), F.sum(X).alias("sx"), F.sum(F.col(X) * F.col(X)).alias("sxx"),
-        F.sum(Y).alias("sy"), F.sum(F.col(X) * F.col(Y)).alias("sxy"),
-        F.sum(Y2).alias("sy2"), F.sum(F.col(X) * F.col(Y2)).alias("sxy2"))
-    # Cell sums carry a c_ prefix: Spark column names are case-insensitive.
-    sums = {"c_n": "n", "c_sx": "sx", "c_sxx": "sxx", "c_sy": "sy", "c_sxy": "sxy", "c_sy2": "sy2", "c_sxy2": "sxy2"}
-    pairs = pairs.select("*", *[F.sum(v).over(cell).alias(k) for k, v in sums.items()],
-                         F.count(F.when(F.col("sx") > 0, 1)).over(cell).alias("users_g"),
-                         F.count(F.when(F.col("n") > F.col("sx"), 1)).over(cell).alias("users_r"),
-                         (F.row_number().over(cell.orderBy(USER)) == 1).alias("first"))
-    b_cell = F.col("c_sxx") - F.col("c_sx") ** 2 / F.col("c_n")
-    rest_n = F.col("c_n") - F.col("n")
-    b_rest = F.when(rest_n > 0, (F.col("c_sxx") - F.col("sxx")) - (F.col("c_sx") - F.col("sx")) ** 2 / rest_n).otherwise(0.0)
-    mx = F.col("c_sx") / F.col("c_n")
-    pairs = pairs.withColumns({
-        "b_cell": b_cell,
-        "supported": b_cell > _EPS * F.greatest(F.col("c_sxx"), F.lit(1.0)),
-        "rest_supported": b_rest > _EPS * F.greatest(F.col("c_sxx") - F.col("sxx"), F.lit(1.0)),
-        "b": F.col("sxx") - 2 * mx * F.col("sx") + F.col("n") * mx * mx,
-    }).withColumns({
-        "db": F.col("b_cell") - F.when(F.col("rest_supported"), b_rest).otherwise(0.0),
-        **_scores("", "sy", "sxy"), **_scores("2", "sy2", "sxy2"),
-    })
+    parts, carried = [], [V] if split_by else []
+    if ranked:
+        rows = explode(frame, config, ranked, split_by=split_by).repartition(C1, C2, K)
+        parts.append(_pairs(_cell_sums(rows, True, [c.id for c in ranked if c.kind == STEERING]), carried))
+    if plain:
+        rows = explode(frame, config, plain, split_by=split_by).repartition(C1, C2, K)
+        parts.append(_pairs(_cell_sums(rows, False, []), carried))
+    pairs = reduce(DataFrame.unionByName, parts)
 
     # Everything the driver needs is additive over users, so one aggregation by
-    # (comparison, user) carries it, and only that table (a row per user, not per
-    # purchase) is cached for the few small reads below.
-    evidence_ids = [c.id for c in items if (c.kind == GROUP and c.outcome == "price") or c.kind == STEERING] \
-        if evidence else []
-    users = _per_user(pairs, evidence_ids).persist()
+    # (comparison, user[, key value]) carries it, and only that table (a row per user,
+    # not per purchase) is kept for the small reads below and for leave-outs.
+    evidence_ids = [c.id for c in items if c.balance is None and c.match is None and c.exclude is None and (
+        (c.kind == GROUP and c.outcome == "price") or c.kind == STEERING)] if evidence else []
+    users = _per_user(pairs, evidence_ids, split_by is not None).persist(StorageLevel.MEMORY_AND_DISK)
     totals = _totals(users)
-    scores, user_counts = _collect_scores(users.filter("clustered").select(K, USER, *_SCORES), config.test.max_clusters)
-    cells_found = _evidence(frame, users, config, items, totals, evidence_ids) if evidence_ids else {}
-    users.unpersist()
+    scores, user_counts = _collect_scores(users, config.test.max_clusters)
+    cells_found = _evidence(accepted, users, config, items, totals, evidence_ids) if evidence_ids else {}
+    return _assemble(items, config, totals, scores, user_counts, cells_found), users, user_counts
 
+
+def _assemble(items, config: AuditConfig, totals, scores, user_counts, cells_found) -> dict[int, ComparisonData]:
     out = {}
     for c in items:
         t = totals.get(c.id, {})
@@ -344,7 +415,7 @@ def summarize(frame: DataFrame, config: AuditConfig, items: tuple[Comparison, ..
         out[c.id] = ComparisonData(
             comparison=c,
             primary=summary("a", "da"),
-            secondary=summary("a2", "da2") if (config.test.rank_test or c.kind == STEERING) else None,
+            secondary=summary("a2", "da2") if c.ranked and (config.test.rank_test or c.kind == STEERING) else None,
             rows_group=g_sup, rows_reference=r_sup, rows_group_all=g_all, rows_reference_all=r_all,
             mean_group_all=_ratio(t.get("sxy_all"), t.get("sx_all")),
             mean_reference_all=_ratio(_minus(t.get("sy_all"), t.get("sxy_all")), _minus(t.get("n_all"), t.get("sx_all"))),
@@ -366,32 +437,33 @@ def _minus(a, b):
     return None if a is None or b is None else a - b
 
 
-_EVIDENCE = ("c_n", "c_sx", "users_g", "users_r", "b_cell")
+_EVIDENCE = ("c_n", "c_sx", "b_cell")
 
 
-def _per_user(pairs: DataFrame, evidence_ids: list[int]) -> DataFrame:
-    """One row per (comparison, user): scores over supported cells and the user's share of
-    the totals; and, for evidence, one row per supported cell (with a null user).
+def _per_user(pairs: DataFrame, evidence_ids: list[int], split: bool) -> DataFrame:
+    """One row per (comparison, user[, key value]): scores over supported cells and the user's
+    share of the totals; and, for evidence, one row per supported cell (with a null user).
 
     The cell rows ride along in the same aggregation so the (comparison, cell, user)
     pairs are computed once; every aggregate is a plain sum, count or max, which
     Spark's hash aggregation spills to disk under memory pressure.
     """
+    split_keys = [V] if split else []
     if evidence_ids:
         is_cell = F.col("first") & F.col("supported") & F.col(K).isin(evidence_ids)
         copies = F.explode(F.array(F.lit(False), F.when(is_cell, F.lit(True)))).alias("__cell_row")
         pairs = pairs.select("*", copies).filter(F.col("__cell_row").isNotNull())
         cell_row = F.col("__cell_row")
         pairs = pairs.select(
-            K, F.when(~cell_row, F.col(USER)).alias(USER),
+            K, *split_keys, F.when(~cell_row, F.col(USER)).alias(USER),
             F.when(cell_row, F.col(C1)).alias(C1), F.when(cell_row, F.col(C2)).alias(C2),
             *[F.when(~cell_row, F.col(c)).alias(c) for c in (
                 "n", "sx", "sy", "sxy", "c_n", "c_sx", "c_sy", "c_sxy", "first", "supported", "b_cell", *_SCORES)],
             *[F.when(cell_row, F.col(c)).alias(f"e_{c}") for c in _EVIDENCE])
-        keys = [K, USER, C1, C2]
+        keys = [K, USER, *split_keys, C1, C2]
         cells = [F.max(f"e_{c}").alias(f"e_{c}") for c in _EVIDENCE]
     else:
-        keys, cells = [K, USER], []
+        keys, cells = [K, USER, *split_keys], []
     sup = F.col("supported")
     first_sup = F.col("first") & sup
     group_mean = F.col("c_sxy") / F.col("c_sx")
@@ -423,6 +495,14 @@ def _totals(users: DataFrame) -> dict[int, dict]:
     return {int(r[K]): r.asDict() for r in table}
 
 
+def _cluster_id(pooled: list[int], max_clusters: int) -> Column:
+    """The user, or for comparisons with more users than max_clusters, the user's hash bucket."""
+    if not pooled:
+        return F.col(USER)
+    return F.when(F.col(K).isin(pooled), F.pmod(F.xxhash64(USER), F.lit(max_clusters)).cast("string")) \
+        .otherwise(F.col(USER))
+
+
 def _collect_scores(users: DataFrame, max_clusters: int) -> tuple[dict[int, dict], dict[int, int]]:
     """User scores to the driver; beyond max_clusters users, pooled into hash buckets.
 
@@ -430,20 +510,19 @@ def _collect_scores(users: DataFrame, max_clusters: int) -> tuple[dict[int, dict
     is itself an independent cluster. For the jackknife, a bucket's deletion delta
     is the sum of its users' (exact when its users share no cell).
     """
-    counts = {int(r[K]): int(r["users"]) for r in users.groupBy(K).agg(F.count(F.lit(1)).alias("users")).collect()}
+    clustered = users.filter("clustered")
+    counts = {int(r[K]): int(r["users"]) for r in
+              clustered.groupBy(K).agg(F.countDistinct(USER).alias("users")).collect()}
     pooled = [k for k, n in counts.items() if n > max_clusters]
-    frame = users
-    if pooled:
-        bucket = F.when(F.col(K).isin(pooled), F.pmod(F.xxhash64(USER), F.lit(max_clusters)).cast("string")).otherwise(F.col(USER))
-        frame = users.groupBy(K, bucket.alias(USER)).agg(*[F.sum(c).alias(c) for c in ("a", "b", "da", "db", "a2", "da2")])
+    frame = clustered.groupBy(K, _cluster_id(pooled, max_clusters).alias(USER)).agg(
+        *[F.sum(c).alias(c) for c in _SCORES])
     # Sorted by cluster so results do not depend on how Spark partitioned the work.
     table = frame.toPandas().sort_values([K, USER], kind="stable")
-    scores = {int(k): {c: g[c].to_numpy(float) for c in ("a", "b", "da", "db", "a2", "da2")}
-              for k, g in table.groupby(K, sort=False)}
+    scores = {int(k): {c: g[c].to_numpy(float) for c in _SCORES} for k, g in table.groupby(K, sort=False)}
     return scores, counts
 
 
-def _evidence(frame: DataFrame, users: DataFrame, config: AuditConfig, items, totals, wanted: list[int],
+def _evidence(accepted: DataFrame, users: DataFrame, config: AuditConfig, items, totals, wanted: list[int],
               top: int = 5, scan: int = 25):
     """The heaviest matched cells of each group comparison, with medians and key values.
 
@@ -453,42 +532,51 @@ def _evidence(frame: DataFrame, users: DataFrame, config: AuditConfig, items, to
     minimum = config.report.min_cell_size
     heavy = Window.partitionBy(K).orderBy(F.desc("b_cell"), C1, C2)
     candidates = (users.filter(F.col(USER).isNull())
-                  .select(K, C1, C2, *[F.col(f"e_{c}").alias(c) for c in _EVIDENCE])
+                  .groupBy(K, C1, C2).agg(*[F.max(f"e_{c}").alias(c) for c in _EVIDENCE])
                   .select(K, C1, C2, *_EVIDENCE, F.row_number().over(heavy).alias("rank"))
                   .filter(F.col("rank") <= scan).collect())
-    chosen, suppressed = [], {}
-    for row in sorted(candidates, key=lambda r: (r[K], r["rank"])):
-        if row["users_g"] < minimum or row["users_r"] < minimum:
-            suppressed[row[K]] = suppressed.get(row[K], 0) + 1
-        elif sum(1 for c in chosen if c[K] == row[K]) < top:
-            chosen.append(row)
-    if not chosen:
-        return {k: ((), suppressed.get(k, 0)) for k in wanted}
-    keys = [c for c in cell_columns(config.match)]
+    if not candidates:
+        return {}
+    # Cell keys as the report shows them: the time bucket's start and each bin's lower edge
+    # (computed beside the raw columns, which the cell hash is taken from).
+    match = config.match
+    shown = {c: c for c in cell_columns(match)}
+    shown.update({name: f"__edge{i}" for i, (name, _) in enumerate(match.bins)})
     if config.steering:
-        keys = list(dict.fromkeys([*keys, *config.steering.context]))
-    spark = frame.sparkSession
-    picked = spark.createDataFrame([(int(r[K]), int(r[C1]), int(r[C2])) for r in chosen], [K, C1, C2])
-    detail = (explode(frame, config, tuple(c for c in items if c.id in wanted), keep=[*keys, PRICE])
+        shown.update({c: shown.get(c, c) for c in config.steering.context})
+    binned = {TIME_BUCKET: bucket_start(match.time_bucket_seconds)} if match.time_bucket_seconds else {}
+    binned.update({shown[name]: F.floor(F.col(_q(name)) / width) * width for name, width in match.bins})
+    frame = _with_conversion(accepted, config, items).withColumns(binned)
+    picked = frame.sparkSession.createDataFrame([(int(r[K]), int(r[C1]), int(r[C2])) for r in candidates],
+                                                [K, C1, C2])
+    keys = list(shown)
+    detail = (explode(frame, config, tuple(c for c in items if c.id in wanted),
+                      keep=[*dict.fromkeys(shown.values()), PRICE])
               .join(F.broadcast(picked), [K, C1, C2])
               .groupBy(K, C1, C2, X).agg(F.percentile_approx(PRICE, 0.5, 10000).alias("median"),
-                                         *[F.first(f"`{k}`").alias(k) for k in keys])
+                                         F.countDistinct(USER).alias("users"),
+                                         *[F.first(_q(shown[k])).alias(k) for k in keys])
               .collect())
     info = {}
     for r in detail:
         info.setdefault((r[K], r[C1], r[C2]), {})[r[X]] = r
-    out: dict[int, tuple] = {}
-    for row in chosen:
+    out: dict[int, list] = {}
+    suppressed: dict[int, int] = {}
+    for row in sorted(candidates, key=lambda r: (r[K], r["rank"])):
         sides = info.get((row[K], row[C1], row[C2]), {})
-        any_side = next(iter(sides.values()), None)
-        if any_side is None:
+        users_g, users_r = (int(sides[x]["users"]) if x in sides else 0 for x in (1.0, 0.0))
+        if users_g < minimum or users_r < minimum:
+            suppressed[row[K]] = suppressed.get(row[K], 0) + 1
             continue
-        cell_keys = {k: _plain(any_side[k]) for k in keys if k != TIME_BUCKET}
+        if len(out.get(row[K], ())) >= top:
+            continue
+        any_side = next(iter(sides.values()))
+        cell_keys_found = {k: _plain(any_side[k]) for k in keys if k != TIME_BUCKET}
         share = float(row["b_cell"]) / float(totals[row[K]]["b_total"]) if totals[row[K]]["b_total"] else math.nan
         out.setdefault(row[K], []).append(EvidenceCell(
-            keys=cell_keys, time_bucket=int(any_side[TIME_BUCKET]) if TIME_BUCKET in keys else None,
+            keys=cell_keys_found, time_bucket=int(any_side[TIME_BUCKET]) if TIME_BUCKET in keys else None,
             rows_group=int(row["c_sx"]), rows_reference=int(row["c_n"] - row["c_sx"]),
-            users_group=int(row["users_g"]), users_reference=int(row["users_r"]),
+            users_group=users_g, users_reference=users_r,
             median_group=float(sides[1.0]["median"]) if 1.0 in sides else math.nan,
             median_reference=float(sides[0.0]["median"]) if 0.0 in sides else math.nan,
             weight_share=share))

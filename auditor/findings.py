@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from scipy import stats
 
 from auditor.config import AuditConfig
-from auditor.estimate import BAND, DOSE, PLACEBO, SHARE_OUTCOMES, STEERING, ComparisonData, EvidenceCell
+from auditor.summaries import BAND, DOSE, PLACEBO, SHARE_OUTCOMES, STEERING, ComparisonData, EvidenceCell
 from auditor.ingest import DataQuality, InputFile
 from auditor.stats.multiple import bh_qvalues
 from auditor.stats.premium import (PremiumEstimate, cluster_robust, equivalence_p, jackknife, minimum_detectable,

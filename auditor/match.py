@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from auditor.config import MatchSpec
@@ -20,6 +20,21 @@ def cell_columns(match: MatchSpec) -> list[str]:
     return cols
 
 
+def bucket_start(width: int) -> Column:
+    """Epoch seconds at the start of a purchase's time bucket of `width` seconds.
+
+    Buckets of a day or less are aligned to local midnight (the session's time zone
+    is the config's), so '1h' means a clock hour and '1d' a calendar day.
+    """
+    seconds = F.unix_seconds(F.col(TS))
+    if width <= 86400:
+        midnight = F.unix_seconds(F.date_trunc("DAY", F.col(TS)))
+        start = midnight + F.floor((seconds - midnight) / width) * width
+    else:
+        start = F.floor(seconds / width) * width
+    return start.cast("long")
+
+
 def with_cells(accepted: DataFrame, match: MatchSpec) -> DataFrame:
     """Add the time bucket and replace binned columns by their bin's lower edge.
 
@@ -29,13 +44,7 @@ def with_cells(accepted: DataFrame, match: MatchSpec) -> DataFrame:
     frame = accepted
     width = match.time_bucket_seconds
     if width:
-        seconds = F.unix_seconds(F.col(TS))
-        if width <= 86400:
-            midnight = F.unix_seconds(F.date_trunc("DAY", F.col(TS)))
-            start = midnight + F.floor((seconds - midnight) / width) * width
-        else:
-            start = F.floor(seconds / width) * width
-        frame = frame.withColumn(TIME_BUCKET, start.cast("long"))
+        frame = frame.withColumn(TIME_BUCKET, bucket_start(width))
     if match.bins:
         frame = frame.withColumns({
             name: F.floor(F.col(f"`{name}`") / width) * width for name, width in match.bins})

@@ -12,10 +12,9 @@ from pyspark.sql import SparkSession
 
 from auditor import __version__
 from auditor.config import AuditConfig
-from auditor.estimate import plan, summarize
+from auditor.estimate import SparkEngine, plan
 from auditor.findings import AuditFindings, AuditRecord, build_findings
 from auditor.ingest import check_segments, ingest, list_input_files
-from auditor.match import with_cells
 from auditor.output import staged_output
 from auditor.progress import Progress
 from auditor.report import write_report
@@ -44,20 +43,19 @@ def run(config: AuditConfig, spark: SparkSession, out: Path, overwrite: bool = F
         if quality.rows_rejected:
             ingested.rejected.write.parquet(str(staging / "rejected"))
 
-        progress.phase("match", f"cells by {config.match.description}")
-        accepted = ingested.accepted
-        matched = with_cells(accepted, config.match)
-
         comparisons = plan(config)
-        progress.phase("estimate", f"{len(comparisons)} comparisons (placebo checks included), "
-                                   "within-cell premiums with user-clustered jackknife errors")
-        data = summarize(matched, config, comparisons)
+        progress.phase("estimate", f"{len(comparisons)} comparisons (placebo checks included) in cells by "
+                                   f"{config.match.description}: within-cell premiums with user-clustered "
+                                   "jackknife errors")
+        engine = SparkEngine(ingested.accepted, config)
+        data = engine.estimate(comparisons)
         findings, placebo = build_findings(data, config)
         progress.say(f"{len(findings)} findings, {sum(f.flagged for f in findings)} flagged, "
                      f"from {quality.rows_accepted:,} accepted rows ({progress.rate(quality.rows_accepted)})")
         if any(f.flagged for f in findings):
             progress.phase("sensitivity", "re-estimating flagged findings under changed keys and bins")
-            findings = sensitivity(accepted, config, comparisons, findings)
+            findings = sensitivity(engine, config, comparisons, findings)
+        engine.release()
         notes = _notes(placebo)
 
         progress.phase("report")

@@ -41,7 +41,7 @@ from auditor.progress import Progress
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "performance.md"
 SEED = 2026
-PHASES = ("inputs", "ingest", "match", "estimate", "sensitivity", "report")
+PHASES = ("inputs", "ingest", "estimate", "sensitivity", "report")
 
 
 class PhaseGroups(Progress):
@@ -300,8 +300,8 @@ def sizes_markdown(results: dict) -> str:
         lines.append(f"| {int(rows):,} | {s['audit_s']:.1f} | {_fmt_rate(s['audit_rows_per_s'])} | {s['duckdb_s']:.2f} "
                      f"| {_fmt_rate(s['duckdb_rows_per_s'])} | {s['scan_s']:.2f} | {_fmt_rate(s['scan_rows_per_s'])} "
                      f"| {s['ratio_duckdb']:.1f}x | {s['ratio_scan']:.1f}x | {s['audit_s'] / int(rows) * 1e6:.2f} |")
-    lines += ["", "Audit phases (seconds, median; `inputs` is listing and SHA-256 fingerprinting the files, "
-              "`match` only builds the plan: its work runs inside `estimate`):", "",
+    lines += ["", "Audit phases (seconds, median; `inputs` is listing and SHA-256 fingerprinting the files; "
+              "`estimate` builds the cells and runs every comparison):", "",
               "| rows | " + " | ".join(PHASES) + " | all repeats (s) |", "|---:|" + "---:|" * (len(PHASES) + 1)]
     for rows, s in results["sizes"].items():
         lines.append(f"| {int(rows):,} | " + " | ".join(f"{s['phases_s'][p]:.1f}" for p in PHASES)

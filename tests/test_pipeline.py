@@ -15,7 +15,6 @@ from auditor.errors import AuditOutputError
 from auditor.estimate import summarize
 from auditor.generate import generate
 from auditor.ingest import ingest
-from auditor.match import with_cells
 from auditor.stats.premium import user_scores
 
 
@@ -122,8 +121,7 @@ max_clusters = 1000
 
 def test_null_log_with_strong_user_effects_is_not_flagged_and_spark_equals_numpy(spark, tmp_path):
     frame, config = _null_log(tmp_path)
-    matched = with_cells(ingest(spark, config).accepted, config.match)
-    data = summarize(matched, config)[0]
+    data = summarize(ingest(spark, config).accepted, config)[0]
     # The same reduction in numpy, from the rows themselves.
     cell = frame.route + "|" + (frame.ts.dt.floor("h")).astype(str)
     twin = user_scores(frame.uid, cell, (frame.os == "ios").astype(float), np.log(frame.price))
@@ -141,7 +139,7 @@ def test_null_log_with_strong_user_effects_is_not_flagged_and_spark_equals_numpy
 
 def test_spark_user_scores_equal_numpy_exactly_when_not_pooled(spark, tmp_path):
     frame, config = _null_log(tmp_path, users=400, seed=5)
-    data = summarize(with_cells(ingest(spark, config).accepted, config.match), config)[0]
+    data = summarize(ingest(spark, config).accepted, config)[0]
     cell = frame.route + "|" + (frame.ts.dt.floor("h")).astype(str)
     twin = user_scores(frame.uid, cell, (frame.os == "ios").astype(float), np.log(frame.price))
     # numpy orders users by id, Spark's collect is sorted by id too.
