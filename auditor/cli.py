@@ -91,7 +91,7 @@ def _run(args, progress: Progress) -> int:
 
 
 def _audit(config, out: Path, master: str | None, overwrite: bool, progress: Progress) -> int:
-    from auditor import pipeline
+    from auditor.api import Audit
     from auditor.output import check_target
     from auditor.session import spark_session
 
@@ -99,10 +99,11 @@ def _audit(config, out: Path, master: str | None, overwrite: bool, progress: Pro
     progress.phase("spark", "starting Spark")
     spark = spark_session(master)
     progress.say(f"Spark {spark.version} on {spark.sparkContext.master}")
-    result = pipeline.run(config, spark, out, overwrite=overwrite, progress=progress,
-                          command=shlex.join(["auditor", *sys.argv[1:]]))
-    flagged = sum(f.flagged for f in result.findings)
-    print(f"{len(result.findings)} comparisons, {flagged} flagged. Report: {Path(out).resolve() / 'report.html'}")
+    result = Audit(config).run(spark, progress=progress, command=shlex.join(["auditor", *sys.argv[1:]]))
+    result.write(out, overwrite=overwrite, progress=progress)
+    findings = result.document.findings
+    flagged = sum(f.flagged for f in findings)
+    print(f"{len(findings)} comparisons, {flagged} flagged. Report: {Path(out).resolve() / 'report.html'}")
     return 0
 
 

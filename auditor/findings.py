@@ -97,6 +97,7 @@ class AuditRecord:
     language: str = "en"
     min_cell_size: int = 10
     timings: dict = field(default_factory=dict)
+    table: dict | None = None  # a catalog table input: name, format, location, where, partitions read
 
     def to_json(self) -> dict:
         out = dict(self.__dict__)
