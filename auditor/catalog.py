@@ -8,7 +8,9 @@ the table that was audited, not an export of it.
 
 from __future__ import annotations
 
+import logging
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import unquote, urlparse
 
@@ -43,7 +45,8 @@ class TableSource:
 def scan(spark: SparkSession, spec: InputSpec) -> DataFrame:
     """The table, filtered by `where`; a missing table or a bad predicate is one clear line."""
     try:
-        frame = spark.table(spec.table)
+        with _quiet_analysis():
+            frame = spark.table(spec.table)
     except AnalysisException as exc:
         raise AuditInputError(
             f"[input] table = {spec.table!r}: no such table in the catalog ({_first_line(exc)}); "
@@ -51,8 +54,9 @@ def scan(spark: SparkSession, spec: InputSpec) -> DataFrame:
     if not spec.where:
         return frame
     try:
-        filtered = frame.filter(F.expr(spec.where))
-        filtered.schema  # analysis: unknown columns and non-boolean predicates fail here, before any scan
+        with _quiet_analysis():
+            filtered = frame.filter(F.expr(spec.where))
+            filtered.schema  # analysis: unknown columns and non-boolean predicates fail here, before any scan
     except PySparkException as exc:
         raise AuditConfigError(
             f"[input] where = {spec.where!r} is not a valid predicate on {spec.table}: {_first_line(exc)}") from None
@@ -93,6 +97,20 @@ def _partition_columns(spark: SparkSession, name: str) -> tuple[str, ...]:
         return tuple(c.name for c in spark.catalog.listColumns(name) if c.isPartition)
     except AnalysisException:
         return ()
+
+
+@contextmanager
+def _quiet_analysis():
+    """PySpark logs every analysis error with its stack before raising it; the one-line error says enough."""
+    loggers = [logging.getLogger(name) for name in ("DataFrameQueryContextLogger", "SQLQueryContextLogger")]
+    before = [logger.disabled for logger in loggers]
+    for logger in loggers:
+        logger.disabled = True
+    try:
+        yield
+    finally:
+        for logger, disabled in zip(loggers, before):
+            logger.disabled = disabled
 
 
 def local_path(uri: str) -> str | None:

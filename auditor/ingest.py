@@ -285,10 +285,13 @@ def nanosecond_columns(inputs: tuple[InputFile, ...], config: AuditConfig) -> fr
     import pyarrow.parquet as pq
 
     try:
-        schema = pq.read_schema(inputs[0].path)
+        stored = pq.ParquetFile(inputs[0].path).schema
     except (OSError, pa.ArrowException):
         return frozenset()
-    return frozenset(f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns")
+    # Only INT64 nanoseconds: Spark's own INT96 timestamps also surface in Arrow as "ns", and Spark reads them fine.
+    columns = (stored.column(i) for i in range(len(stored)))
+    return frozenset(c.name for c in columns if c.physical_type == "INT64"
+                     and "nanoseconds" in str(c.logical_type).lower() and "timestamp" in str(c.logical_type).lower())
 
 
 def _read(spark: SparkSession, config: AuditConfig, schema: T.StructType) -> DataFrame:

@@ -358,6 +358,7 @@ def build_view(doc: dict, language: str, min_cell_size: int) -> dict:
             "inputs": [{"path": str(i.get("path", "")), "bytes": i.get("bytes"), "sha256": i.get("sha256")}
                        for i in audit.get("inputs", [])],
             "input_format": audit.get("input_format", ""),
+            "table": _table_view(audit.get("table")),
             "alpha": audit.get("alpha"), "materiality": audit.get("materiality"),
             "confidence": audit.get("confidence", 0.95),
             "spark_version": audit.get("spark_version", ""), "spark_master": audit.get("spark_master", ""),
@@ -386,6 +387,15 @@ def build_view(doc: dict, language: str, min_cell_size: int) -> dict:
         "any_pooled": any(v["pooled_clusters"] for v in views),
         "schema_version": doc.get("schema_version"),
     }
+
+
+def _table_view(table: dict | None) -> dict | None:
+    """A catalog table input's provenance (findings.json `audit.table`), with every field defaulted."""
+    if not table:
+        return None
+    return {"name": str(table.get("name", "")), "qualified": str(table.get("qualified") or table.get("name", "")),
+            "format": str(table.get("format") or "—"), "location": table.get("location"),
+            "where": table.get("where"), "partitions": [str(p) for p in table.get("partitions") or []]}
 
 
 # --- rendering ----------------------------------------------------------------------------------
