@@ -114,6 +114,7 @@ def test_a_bad_where_is_one_line_naming_the_key_before_any_scan(spark, warehouse
         errors.append(str(caught.value))
 
     assert _jobs_started(spark, run) == 0
+    assert _jobs_started(spark, lambda: spark.table(table).where("day IS NOT NULL").count()) > 0  # the probe sees scans
     assert errors[0].startswith(f"[input] where = {where!r} is not a valid predicate on {table}: ")
     assert problem.lower() in errors[0].lower() and "\n" not in errors[0]
 
@@ -167,3 +168,16 @@ def test_table_names_accepted():
                'reference="a"\ngroups=["b"]\n'
         spec = parse_config(text).input
         assert (spec.table, spec.where, spec.format, spec.path) == (name, None, "table", None)
+
+
+def test_cli_bad_where_prints_one_line_and_exits_2(spark, warehouse, tmp_path, capfd):
+    from auditor.cli import main
+
+    _, made, table = warehouse
+    config = made.config_path.parent / "bad_where.toml"
+    config.write_text(_table_config(made, table, "dya > 1"))
+    assert main(["run", "--config", str(config), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    captured = capfd.readouterr()
+    assert captured.err.startswith(f"error: [input] where = 'dya > 1' is not a valid predicate on {table}: ")
+    assert captured.err.count("\n") == 1, captured.err
+    assert not (tmp_path / "out").exists()
