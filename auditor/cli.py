@@ -1,4 +1,4 @@
-"""Command line: `auditor run | generate | demo`."""
+"""Command line: `auditor run | generate | demo | compare | init`."""
 
 from __future__ import annotations
 
@@ -74,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--quiet", action="store_true")
     gen.set_defaults(handler=_generate)
 
+    compare = sub.add_parser("compare", help="compare an audit's findings with an earlier audit's")
+    compare.add_argument("old", type=Path, help="the earlier audit's findings.json")
+    compare.add_argument("new", type=Path, help="the later audit's findings.json")
+    compare.add_argument("--language", default="en", choices=("en", "zh-CN"), help="language of the sentences")
+    compare.set_defaults(handler=_compare)
+
     demo = sub.add_parser("demo", help="generate a sample, audit it, and print where the report is")
     demo.add_argument("--out", type=Path, default=Path("demo-out"), help="folder for the sample and the audit")
     demo.add_argument("--rows", type=int, default=300_000)
@@ -115,6 +121,19 @@ def _generate(args, progress: Progress) -> int:
     except ValueError as exc:
         raise AuditError(str(exc)) from None
     print(f"wrote {made.rows:,} rows to {made.data_path}\nconfig: {made.config_path}\ntruth: {made.truth_path}")
+    return 0
+
+
+def _compare(args, progress: Progress) -> int:
+    from auditor.compare import compare, load_findings
+    from auditor.report import change_sentences
+
+    before, after = load_findings(args.old, "OLD"), load_findings(args.new, "NEW")
+    changes = compare(before, after, before_path=str(args.old), after_path=str(args.new))
+    text = change_sentences(changes.to_json(), args.language)
+    lines = [text["earlier"], *(c["text"] for c in text["compared"]), *text["not_comparable"]]
+    lines += [line for line in (text["only_before"], text["only_after"]) if line]
+    print("\n".join(lines))
     return 0
 
 

@@ -114,6 +114,7 @@ class AuditFindings:
     findings: tuple[Finding, ...]
     placebo: dict | None = None
     notes: tuple[str, ...] = ()
+    baseline: dict | None = None  # the comparison with an earlier audit ([baseline] findings), see compare.py
 
     def to_json(self) -> dict:
         return _clean({
@@ -123,6 +124,7 @@ class AuditFindings:
             "findings": [f.to_json() for f in self.findings],
             "placebo": self.placebo,
             "notes": list(self.notes),
+            "baseline": self.baseline,
         })
 
     def write(self, path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 import shlex
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -13,6 +13,7 @@ from typing import Callable
 from pyspark.sql import DataFrame, SparkSession
 
 from auditor import __version__
+from auditor.compare import compare, load_findings
 from auditor.config import AuditConfig
 from auditor.estimate import plan, summarize
 from auditor.findings import AuditFindings, AuditRecord, build_findings
@@ -58,6 +59,7 @@ def audit(config: AuditConfig, spark: SparkSession, progress: Progress | None = 
     """Audit the configured log; nothing is written."""
     progress = progress or Progress(quiet=True)
     started = _now()
+    baseline = load_findings(config.baseline.findings) if config.baseline else None  # before any scan
     spark.conf.set("spark.sql.session.timeZone", config.input.timezone)
     progress.phase("inputs", f"listing and fingerprinting {config.input.table or config.input.path}")
     inputs, table = list_inputs(spark, config)
@@ -100,6 +102,9 @@ def audit(config: AuditConfig, spark: SparkSession, progress: Progress | None = 
         placebo=placebo,
         notes=_notes(placebo),
     )
+    if baseline is not None:
+        changes = compare(baseline, result.to_json(), before_path=config.baseline.findings)
+        result = replace(result, baseline=changes.to_json())
     return Audited(findings=result, rejected=ingested.rejected if quality.rows_rejected else None,
                    _release=ingested.release)
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from auditor import Audit
 from auditor.api import FINDING_COLUMNS, to_toml
+from auditor.config import parse_config
 from auditor.generate import generate
 
 
@@ -101,3 +102,20 @@ _values = st.one_of(_scalars, st.lists(_scalars, max_size=3), st.dictionaries(_n
     st.lists(st.dictionaries(_names, _values, min_size=1, max_size=3), min_size=1, max_size=2)), max_size=4))
 def test_to_toml_round_trips(settings):
     assert tomllib.loads(to_toml(settings)) == settings
+
+
+def test_baseline_of_the_same_data_shows_no_change_in_the_report(spark, audited, tmp_path):
+    _, made, _, first = audited
+    earlier = first.write(tmp_path / "2026-08")
+    text = made.config_path.read_text() + f'\n[baseline]\nfindings = "{earlier / "findings.json"}"\n'
+    again = Audit(parse_config(text, base_dir=made.config_path.parent)).run(spark)
+    changes = again.to_json()["baseline"]
+    defined = [f for f in first.to_json()["findings"] if f["premium"] is not None and f["se_log"] is not None]
+    assert len(changes["changes"]) == len(defined) > 0
+    assert all(c["change"] == 0 and not c["significant"] for c in changes["changes"])
+    assert changes["before"]["path"] == str(earlier / "findings.json")
+    html = again.report_html()
+    section = html[html.index('<section id="baseline">'):]
+    assert section.count("the difference is not significant") == len(defined)
+    assert "与此前审计的比较" in again.report_html(language="zh-CN")
+    assert first.to_json()["baseline"] is None

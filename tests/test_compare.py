@@ -99,3 +99,32 @@ def test_load_findings_names_the_key(tmp_path):
     (tmp_path / "x.json").write_text(json.dumps({"a": 1}))
     with pytest.raises(AuditInputError, match=r"is not a findings.json \(no audit and findings\)"):
         load_findings(tmp_path / "x.json")
+
+
+def test_compare_command_prints_both_languages(tmp_path, capsys):
+    from auditor.cli import main
+
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    old.write_text(json.dumps(_doc([_finding("ios", premium=0.052, se=0.01), _finding("harmonyos", premium=0.03),
+                                    _finding("web")])))
+    new.write_text(json.dumps(_doc([_finding("ios", premium=0.011, se=0.01), _finding("harmonyos", premium=0.028),
+                                    _finding("web", reference="ios")])))
+    assert main(["compare", str(old), str(new)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Earlier audit: Sept, run ")
+    assert lines[1].startswith("Device “ios” vs “android”, price: was +5.2%, now +1.1%: the difference is significant (change −3.9%, 95% CI ")
+    assert lines[2].startswith("Device “harmonyos” vs “android”, price: was +3.0%, now +2.8%: the difference is not significant")
+    assert lines[3] == "Device “web”, price: not comparable: reference was android, now ios."
+    assert len(lines) == 4
+    assert main(["compare", str(old), str(new), "--language", "zh-CN"]) == 0
+    zh = capsys.readouterr().out.splitlines()
+    assert "此前 +5.2%，现在 +1.1%：差异显著" in zh[1] and "差异不显著" in zh[2] and "不可比较" in zh[3]
+
+
+def test_compare_command_bad_file_is_one_line_exit_2(tmp_path, capsys):
+    from auditor.cli import main
+
+    (tmp_path / "new.json").write_text(json.dumps(_doc([])))
+    assert main(["compare", str(tmp_path / "old.json"), str(tmp_path / "new.json")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: OLD: {tmp_path / 'old.json'} does not exist: name the earlier audit's findings.json\n"
