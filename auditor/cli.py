@@ -80,6 +80,16 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--language", default="en", choices=("en", "zh-CN"), help="language of the sentences")
     compare.set_defaults(handler=_compare)
 
+    init = sub.add_parser("init", help="propose a commented starter config from a sample of a log")
+    init.add_argument("--input", required=True, help="the log: a file, folder or glob")
+    init.add_argument("--format", default=None, choices=("parquet", "csv", "json"),
+                      help="the log's format (default: from the file name)")
+    init.add_argument("--out", type=Path, default=Path("audit.toml"), help="the config to write (default: audit.toml)")
+    init.add_argument("--rows", type=int, default=20_000, help="rows to sample from the start (default: 20000)")
+    init.add_argument("--csv-delimiter", default=",", help="CSV field separator (default: ,)")
+    init.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    init.set_defaults(handler=_init)
+
     demo = sub.add_parser("demo", help="generate a sample, audit it, and print where the report is")
     demo.add_argument("--out", type=Path, default=Path("demo-out"), help="folder for the sample and the audit")
     demo.add_argument("--rows", type=int, default=300_000)
@@ -134,6 +144,26 @@ def _compare(args, progress: Progress) -> int:
     lines = [text["earlier"], *(c["text"] for c in text["compared"]), *text["not_comparable"]]
     lines += [line for line in (text["only_before"], text["only_after"]) if line]
     print("\n".join(lines))
+    return 0
+
+
+def _init(args, progress: Progress) -> int:
+    from auditor.config import load_config
+    from auditor.starter import guess_format, init
+
+    fmt = args.format or guess_format(args.input)
+    if args.rows < 100:
+        raise AuditError(f"--rows {args.rows}: sample at least 100 rows")
+    proposal = init(args.input, fmt, args.out, rows=args.rows, overwrite=args.overwrite,
+                    delimiter=args.csv_delimiter)
+    roles = ", ".join(f"{role} = {column or 'TODO'}" for role, column in proposal.roles.items())
+    print(f"wrote {args.out} from {proposal.sample_rows:,} sampled rows: {roles}")
+    try:
+        load_config(args.out)
+    except AuditError as exc:
+        print(f"to do before running: {exc}")
+    else:
+        print(f"check every proposal in {args.out}, then: auditor run --config {args.out} --out DIR")
     return 0
 
 
