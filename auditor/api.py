@@ -136,16 +136,17 @@ class AuditResult:
                 "notes": list(doc.notes)}
 
     def _rows(self) -> list[dict]:
-        def pct(value):
-            return "—" if value is None or not math.isfinite(value) else f"{value * 100:+.1f}%"
+        def pct(value, unit="%"):
+            return "—" if value is None or not math.isfinite(value) else f"{value * 100:+.1f}{unit}"
 
         def p(value):
             return "—" if value is None or not math.isfinite(value) else ("< 0.0001" if value < 1e-4 else f"{value:.3g}")
 
         return [{"segment": r.segment, "group": r.group, "reference": r.reference, "outcome": r.outcome,
-                 "premium": pct(r.premium) if r.scale == "ratio" else f"{r.premium * 100:+.1f} pp",
-                 "interval": f"{pct(r.ci_low)} … {pct(r.ci_high)}" if r.scale == "ratio"
-                 else f"{r.ci_low * 100:+.1f} … {r.ci_high * 100:+.1f} pp",
+                 # shares: a difference in percentage points, not a ratio
+                 "premium": pct(r.premium, "%" if r.scale == "ratio" else " pp"),
+                 "interval": f"{pct(r.ci_low, '%' if r.scale == 'ratio' else ' pp')} … "
+                             f"{pct(r.ci_high, '%' if r.scale == 'ratio' else ' pp')}",
                  "q_value": p(r.q_value), "verdict": r.verdict, "users": r.users}
                 for r in self.findings.itertuples()]
 
