@@ -1,4 +1,4 @@
-"""Command line: `auditor run | generate | demo`."""
+"""Command line: `auditor run | generate | demo | compare | init`."""
 
 from __future__ import annotations
 
@@ -74,6 +74,22 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--quiet", action="store_true")
     gen.set_defaults(handler=_generate)
 
+    compare = sub.add_parser("compare", help="compare an audit's findings with an earlier audit's")
+    compare.add_argument("old", type=Path, help="the earlier audit's findings.json")
+    compare.add_argument("new", type=Path, help="the later audit's findings.json")
+    compare.add_argument("--language", default="en", choices=("en", "zh-CN"), help="language of the sentences")
+    compare.set_defaults(handler=_compare)
+
+    init = sub.add_parser("init", help="propose a commented starter config from a sample of a log")
+    init.add_argument("--input", required=True, help="the log: a file, folder or glob")
+    init.add_argument("--format", default=None, choices=("parquet", "csv", "json"),
+                      help="the log's format (default: from the file name)")
+    init.add_argument("--out", type=Path, default=Path("audit.toml"), help="the config to write (default: audit.toml)")
+    init.add_argument("--rows", type=int, default=20_000, help="rows to sample from the start (default: 20000)")
+    init.add_argument("--csv-delimiter", default=",", help="CSV field separator (default: ,)")
+    init.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    init.set_defaults(handler=_init)
+
     demo = sub.add_parser("demo", help="generate a sample, audit it, and print where the report is")
     demo.add_argument("--out", type=Path, default=Path("demo-out"), help="folder for the sample and the audit")
     demo.add_argument("--rows", type=int, default=300_000)
@@ -91,7 +107,7 @@ def _run(args, progress: Progress) -> int:
 
 
 def _audit(config, out: Path, master: str | None, overwrite: bool, progress: Progress) -> int:
-    from auditor import pipeline
+    from auditor.api import Audit
     from auditor.output import check_target
     from auditor.session import spark_session
 
@@ -99,10 +115,11 @@ def _audit(config, out: Path, master: str | None, overwrite: bool, progress: Pro
     progress.phase("spark", "starting Spark")
     spark = spark_session(master)
     progress.say(f"Spark {spark.version} on {spark.sparkContext.master}")
-    result = pipeline.run(config, spark, out, overwrite=overwrite, progress=progress,
-                          command=shlex.join(["auditor", *sys.argv[1:]]))
-    flagged = sum(f.flagged for f in result.findings)
-    print(f"{len(result.findings)} comparisons, {flagged} flagged. Report: {Path(out).resolve() / 'report.html'}")
+    result = Audit(config).run(spark, progress=progress, command=shlex.join(["auditor", *sys.argv[1:]]))
+    result.write(out, overwrite=overwrite, progress=progress)
+    findings = result.document.findings
+    flagged = sum(f.flagged for f in findings)
+    print(f"{len(findings)} comparisons, {flagged} flagged. Report: {Path(out).resolve() / 'report.html'}")
     return 0
 
 
@@ -114,6 +131,39 @@ def _generate(args, progress: Progress) -> int:
     except ValueError as exc:
         raise AuditError(str(exc)) from None
     print(f"wrote {made.rows:,} rows to {made.data_path}\nconfig: {made.config_path}\ntruth: {made.truth_path}")
+    return 0
+
+
+def _compare(args, progress: Progress) -> int:
+    from auditor.compare import compare, load_findings
+    from auditor.report import change_sentences
+
+    before, after = load_findings(args.old, "OLD"), load_findings(args.new, "NEW")
+    changes = compare(before, after, before_path=str(args.old), after_path=str(args.new))
+    text = change_sentences(changes.to_json(), args.language)
+    lines = [text["earlier"], *(c["text"] for c in text["compared"]), *text["not_comparable"]]
+    lines += [line for line in (text["only_before"], text["only_after"]) if line]
+    print("\n".join(lines))
+    return 0
+
+
+def _init(args, progress: Progress) -> int:
+    from auditor.config import load_config
+    from auditor.starter import guess_format, init
+
+    fmt = args.format or guess_format(args.input)
+    if args.rows < 100:
+        raise AuditError(f"--rows {args.rows}: sample at least 100 rows")
+    proposal = init(args.input, fmt, args.out, rows=args.rows, overwrite=args.overwrite,
+                    delimiter=args.csv_delimiter)
+    roles = ", ".join(f"{role} = {column or 'TODO'}" for role, column in proposal.roles.items())
+    print(f"wrote {args.out} from {proposal.sample_rows:,} sampled rows: {roles}")
+    try:
+        load_config(args.out)
+    except AuditError as exc:
+        print(f"to do before running: {exc}")
+    else:
+        print(f"check every proposal in {args.out}, then: auditor run --config {args.out} --out DIR")
     return 0
 
 

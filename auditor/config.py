@@ -24,9 +24,10 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # Keys each table accepts; anything else is a typo we would rather name than ignore.
 _KNOWN = {
     "": ("audit", "input", "columns", "match", "segments", "test", "report", "steering", "quotes", "adjustments",
-         "sensitivity"),
+         "sensitivity", "baseline"),
     "audit": ("name", "platform", "period"),
-    "input": ("path", "format", "timezone", "csv_delimiter"),
+    "input": ("path", "format", "timezone", "csv_delimiter", "table", "where"),
+    "baseline": ("findings",),
     "columns": (*ROLES, "list_price", "discount", "net_price"),
     "quotes": ("event_column", "quote_value", "purchase_value", "quoted_price", "request_id"),
     "adjustments": ("name", "column", "value"),
@@ -40,14 +41,39 @@ _KNOWN = {
 }
 
 
+# A catalog table's input format: the table's own (Parquet, ORC, Delta, ...) comes from the catalog.
+TABLE = "table"
+
+
 @dataclass(frozen=True)
 class InputSpec:
-    """Where the log is and how to read it."""
+    """Where the log is and how to read it: files (path and format) or a catalog table (table, where)."""
 
-    path: str  # absolute path, folder or glob
-    format: str
+    path: str | None  # absolute path, folder or glob; None for a catalog table
+    format: str  # parquet | csv | json, or "table"
     timezone: str = "UTC"
     csv_delimiter: str = ","
+    table: str | None = None  # a catalog table, e.g. "db.rides"
+    where: str | None = None  # a Spark SQL predicate applied at the table's scan (partition pruning)
+
+    @property
+    def typed(self) -> bool:
+        """Columns arrive typed (Parquet, catalog tables), not as text to parse (CSV, JSON)."""
+        return self.format in ("parquet", TABLE)
+
+    @property
+    def description(self) -> str:
+        """What is read, in words, for progress lines and errors."""
+        if self.table:
+            return f"table {self.table}" + (f" where {self.where}" if self.where else "")
+        return f"{self.format} from {self.path}"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """An earlier audit's findings.json this audit is compared with."""
+
+    findings: str  # absolute path
 
 
 @dataclass(frozen=True)
@@ -199,6 +225,7 @@ class AuditConfig:
     adjustments: tuple[Adjustment, ...] = ()
     sensitivity: Sensitivity = field(default_factory=Sensitivity)
     period: str | None = None
+    baseline: Baseline | None = None
     source_path: str | None = None
     source_text: str = ""
 
@@ -288,6 +315,7 @@ def parse_config(text: str, base_dir: Path | None = None, source_path: str | Non
         quotes=_quotes(raw),
         adjustments=_adjustments(raw),
         sensitivity=_sensitivity(raw, match),
+        baseline=_baseline(raw, base_dir or Path.cwd()),
         source_path=source_path,
         source_text=text,
     )
@@ -351,21 +379,61 @@ def _number(table: dict, where: str, key: str, default: float, low: float, high:
 
 
 def _input(table: dict, base_dir: Path) -> InputSpec:
-    path = _string(table, "input", "path", hint='the log file, folder or glob, e.g. path = "data/rides.parquet"')
+    if "table" in table:
+        return _table_input(table)
+    if "where" in table:
+        raise AuditConfigError('[input] where filters a catalog table: use it with table = "db.name", not with path')
+    path = _string(table, "input", "path", hint='the log file, folder or glob, e.g. path = "data/rides.parquet", '
+                                                 'or a catalog table, e.g. table = "db.rides"')
     fmt = _string(table, "input", "format", hint=f"one of {', '.join(FORMATS)}")
     if fmt not in FORMATS:
         raise AuditConfigError(f"[input] format = {fmt!r} is not supported: use one of {', '.join(FORMATS)}")
     resolved = path if Path(path).is_absolute() or "://" in path else str(base_dir / path)
+    timezone = _timezone(table)
     delimiter = table.get("csv_delimiter", ",")
     if not isinstance(delimiter, str) or len(delimiter) != 1:
         raise AuditConfigError(f"[input] csv_delimiter must be one character, got {delimiter!r}")
+    return InputSpec(path=resolved, format=fmt, timezone=timezone, csv_delimiter=delimiter)
+
+
+def _timezone(table: dict) -> str:
     timezone = table.get("timezone", "UTC")
     try:
         ZoneInfo(timezone)
     except (TypeError, ValueError, ZoneInfoNotFoundError):
         raise AuditConfigError(
             f"[input] timezone = {timezone!r} is not a known time zone: use an IANA name such as \"UTC\" or \"Asia/Shanghai\"") from None
-    return InputSpec(path=resolved, format=fmt, timezone=timezone, csv_delimiter=delimiter)
+    return timezone
+
+
+def _table_input(table: dict) -> InputSpec:
+    """A catalog table: its name, and optionally a predicate (checked against the table before the scan)."""
+    for key in ("path", "format", "csv_delimiter"):
+        if key in table:
+            raise AuditConfigError(
+                f"[input] {key} is for files; a catalog table's location and format come from the catalog: "
+                f"remove {key}, or remove table to read files")
+    name = _string(table, "input", "table")
+    if not re.fullmatch(r"(`[^`]+`|[A-Za-z_][\w$]*)(\.(`[^`]+`|[A-Za-z_][\w$]*)){0,2}", name.strip()):
+        raise AuditConfigError(
+            f"[input] table = {name!r} is not a table name: use name, db.name or catalog.db.name "
+            "(quote odd names with backticks)")
+    where = _string(table, "input", "where", required=False)
+    return InputSpec(path=None, format=TABLE, timezone=_timezone(table), table=name.strip(),
+                     where=where.strip() if where else None)
+
+
+def _baseline(raw: dict, base_dir: Path) -> Baseline | None:
+    table = raw.get("baseline")
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise AuditConfigError('[baseline] must be a table, e.g. [baseline] findings = "../2026-08/findings.json"')
+    _check_keys(table, "baseline")
+    path = _string(table, "baseline", "findings",
+                   hint='the earlier audit\'s findings.json, e.g. findings = "../2026-08/findings.json"')
+    resolved = path if Path(path).is_absolute() else str(base_dir / path)
+    return Baseline(findings=resolved)
 
 
 def parse_duration(text: str) -> int:

@@ -97,6 +97,7 @@ class AuditRecord:
     language: str = "en"
     min_cell_size: int = 10
     timings: dict = field(default_factory=dict)
+    table: dict | None = None  # a catalog table input: name, format, location, where, partitions read
 
     def to_json(self) -> dict:
         out = dict(self.__dict__)
@@ -113,6 +114,7 @@ class AuditFindings:
     findings: tuple[Finding, ...]
     placebo: dict | None = None
     notes: tuple[str, ...] = ()
+    baseline: dict | None = None  # the comparison with an earlier audit ([baseline] findings), see compare.py
 
     def to_json(self) -> dict:
         return _clean({
@@ -122,6 +124,7 @@ class AuditFindings:
             "findings": [f.to_json() for f in self.findings],
             "placebo": self.placebo,
             "notes": list(self.notes),
+            "baseline": self.baseline,
         })
 
     def write(self, path: Path) -> None:

@@ -115,6 +115,15 @@ def list_input_files(path: str) -> tuple[InputFile, ...]:
     return tuple(InputFile(path=f, bytes=os.path.getsize(f), sha256=_sha256(f)) for f in files)
 
 
+def list_inputs(spark: SparkSession, config: AuditConfig):
+    """The files an audit reads, fingerprinted, and for a catalog table its provenance (else None)."""
+    if not config.input.table:
+        return list_input_files(config.input.path), None
+    from auditor.catalog import describe, scan
+    source, files = describe(spark, config.input, scan(spark, config.input))
+    return files, source
+
+
 def _hidden(name: str) -> bool:
     """Spark's rule for files and folders it skips: bookkeeping (_SUCCESS, _temporary) and hidden (.crc)
     names, but not partition folders such as _source=x, nor Parquet's summary files."""
@@ -159,6 +168,9 @@ def _reader(spark: SparkSession, config: AuditConfig):
 def input_schema(spark: SparkSession, config: AuditConfig) -> T.StructType:
     """The input's columns, read from footers or header, before any full scan."""
     spec = config.input
+    if spec.table:
+        from auditor.catalog import scan
+        return scan(spark, spec).schema
     try:
         if spec.format == "parquet":
             return spark.read.parquet(spec.path).schema
@@ -219,7 +231,7 @@ def ingest(spark: SparkSession, config: AuditConfig, inputs: tuple[InputFile, ..
     than caching every row), and a rejected row is rejected the same way each time.
     """
     if inputs is None:
-        inputs = list_input_files(config.input.path)
+        inputs = list_inputs(spark, config)[0]
     schema = input_schema(spark, config)
     check_columns(schema, config)
     raw = _read(spark, config, schema)
@@ -273,15 +285,21 @@ def nanosecond_columns(inputs: tuple[InputFile, ...], config: AuditConfig) -> fr
     import pyarrow.parquet as pq
 
     try:
-        schema = pq.read_schema(inputs[0].path)
+        stored = pq.ParquetFile(inputs[0].path).schema
     except (OSError, pa.ArrowException):
         return frozenset()
-    return frozenset(f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns")
+    # Only INT64 nanoseconds: Spark's own INT96 timestamps also surface in Arrow as "ns", and Spark reads them fine.
+    columns = (stored.column(i) for i in range(len(stored)))
+    return frozenset(c.name for c in columns if c.physical_type == "INT64"
+                     and "nanoseconds" in str(c.logical_type).lower() and "timestamp" in str(c.logical_type).lower())
 
 
 def _read(spark: SparkSession, config: AuditConfig, schema: T.StructType) -> DataFrame:
     spec = config.input
-    if spec.format == "parquet":
+    if spec.table:
+        from auditor.catalog import scan
+        frame = scan(spark, spec).withColumn(_CORRUPT, F.lit(None).cast("string"))
+    elif spec.format == "parquet":
         frame = spark.read.parquet(spec.path).withColumn(_CORRUPT, F.lit(None).cast("string"))
     else:
         # Text formats are read as strings so that a bad value is rejected with its
@@ -340,7 +358,7 @@ def _is_bad_number(parsed):
 
 def _classify(raw: DataFrame, schema: T.StructType, config: AuditConfig, nanos: frozenset[str]) -> DataFrame:
     types = {f.name: f.dataType for f in schema.fields}
-    if config.input.format != "parquet":
+    if not config.input.typed:
         types = {name: T.StringType() for name in types}
     cols = config.columns
     numbers = {cols.price: _as_number(cols.price, types[cols.price])}

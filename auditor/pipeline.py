@@ -1,78 +1,134 @@
-"""The audit, top to bottom: config -> ingest -> match -> estimate -> findings -> report."""
+"""The audit, top to bottom: config -> ingest -> estimate -> findings -> sensitivity -> report."""
 
 from __future__ import annotations
 
 import platform
 import shlex
 import sys
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from auditor import __version__
+from auditor.compare import compare, load_findings
 from auditor.config import AuditConfig
 from auditor.estimate import SparkEngine, plan
 from auditor.findings import AuditFindings, AuditRecord, build_findings
-from auditor.ingest import check_segments, ingest, list_input_files
-from auditor.output import staged_output
+from auditor.ingest import check_segments, ingest, list_inputs
+from auditor.output import check_target, staged_output
 from auditor.progress import Progress
 from auditor.report import write_report
 from auditor.sensitivity import sensitivity
 from auditor.session import size_shuffles
 
 
+@dataclass(frozen=True)
+class Audited:
+    """An audit's results, before anything is written.
+
+    `rejected` is the lazy Spark frame of rejected rows (None when none were):
+    writing it re-reads the input, so it needs the same live Spark session and
+    an unchanged input.
+    """
+
+    findings: AuditFindings
+    rejected: DataFrame | None
+    _release: Callable[[], None] = field(default=lambda: None, repr=False, compare=False)
+
+
 def run(config: AuditConfig, spark: SparkSession, out: Path, overwrite: bool = False,
         progress: Progress | None = None, command: str | None = None) -> AuditFindings:
     """Audit the configured log and write findings.json, report.html and rejected/ into `out`."""
     progress = progress or Progress(quiet=True)
+    check_target(out, overwrite)  # refuse an existing folder before the audit, not after it
+    audited = audit(config, spark, progress, command, keep_cache=True)
+    try:
+        write(audited, out, overwrite, progress)
+    finally:
+        release(audited)
+    progress.say(f"report written to {Path(out).resolve() / 'report.html'}")
+    return audited.findings
+
+
+def audit(config: AuditConfig, spark: SparkSession, progress: Progress | None = None,
+          command: str | None = None, keep_cache: bool = False) -> Audited:
+    """Audit the configured log; nothing is written."""
+    progress = progress or Progress(quiet=True)
     started = _now()
+    baseline = load_findings(config.baseline.findings) if config.baseline else None  # before any scan
     spark.conf.set("spark.sql.session.timeZone", config.input.timezone)
-    progress.phase("inputs", f"listing and fingerprinting {config.input.path}")
-    inputs = list_input_files(config.input.path)
+    progress.phase("inputs", f"listing and fingerprinting {config.input.table or config.input.path}")
+    inputs, table = list_inputs(spark, config)
     input_bytes = sum(f.bytes for f in inputs)
     partitions = size_shuffles(spark, input_bytes)
     progress.say(f"{len(inputs):,} files, {input_bytes / 2**20:,.1f} MiB; {partitions} shuffle partitions")
-    with staged_output(out, overwrite) as staging:
-        progress.phase("ingest", f"reading {config.input.format} from {config.input.path}")
-        ingested = ingest(spark, config, inputs)
+
+    progress.phase("ingest", f"reading {config.input.description}")
+    ingested = ingest(spark, config, inputs)
+    try:
         quality = ingested.quality
         progress.say(f"{quality.rows_read:,} rows read ({progress.rate(quality.rows_read)}), "
                      f"{quality.rows_accepted:,} accepted, {quality.rows_rejected:,} rejected")
         check_segments(ingested, config)
-        if quality.rows_rejected:
-            ingested.rejected.write.parquet(str(staging / "rejected"))
 
         comparisons = plan(config)
         progress.phase("estimate", f"{len(comparisons)} comparisons (placebo checks included) in cells by "
                                    f"{config.match.description}: within-cell premiums with user-clustered "
                                    "jackknife errors")
         engine = SparkEngine(ingested.accepted, config)
-        data = engine.estimate(comparisons)
-        findings, placebo = build_findings(data, config)
-        progress.say(f"{len(findings)} findings, {sum(f.flagged for f in findings)} flagged, "
-                     f"from {quality.rows_accepted:,} accepted rows ({progress.rate(quality.rows_accepted)})")
-        if any(f.flagged for f in findings):
-            progress.phase("sensitivity", "re-estimating flagged findings under changed keys and bins")
-            findings = sensitivity(engine, config, comparisons, findings)
-        engine.release()
-        notes = _notes(placebo)
-
-        progress.phase("report")
-        result = AuditFindings(
-            audit=_record(config, ingested.inputs, spark, started, command, progress.timings),
-            data_quality=quality,
-            findings=findings,
-            placebo=placebo,
-            notes=notes,
-        )
-        result.write(staging / "findings.json")
-        write_report(result.to_json(), staging / "report.html", config.report.language,
-                     config.report.min_cell_size)
+        try:
+            data = engine.estimate(comparisons)
+            findings, placebo = build_findings(data, config)
+            progress.say(f"{len(findings)} findings, {sum(f.flagged for f in findings)} flagged, "
+                         f"from {quality.rows_accepted:,} accepted rows ({progress.rate(quality.rows_accepted)})")
+            if any(f.flagged for f in findings):
+                progress.phase("sensitivity", "re-estimating flagged findings under changed keys, bins and "
+                                              "time buckets; balance checks")
+                findings = sensitivity(engine, config, comparisons, findings)
+        finally:
+            engine.release()
+    except BaseException:
         ingested.release()
+        raise
+    if not keep_cache:
+        ingested.release()  # writing rejected rows later recomputes the duplicated ids
     progress.done()
-    progress.say(f"report written to {Path(out).resolve() / 'report.html'}")
-    return result
+    result = AuditFindings(
+        audit=_record(config, ingested.inputs, spark, started, command, progress.timings, table),
+        data_quality=quality,
+        findings=findings,
+        placebo=placebo,
+        notes=_notes(placebo),
+    )
+    if baseline is not None:
+        changes = compare(baseline, result.to_json(), before_path=config.baseline.findings)
+        result = replace(result, baseline=changes.to_json())
+    return Audited(findings=result, rejected=ingested.rejected if quality.rows_rejected else None,
+                   _release=ingested.release)
+
+
+def write(audited: Audited, out: Path, overwrite: bool = False, progress: Progress | None = None) -> Path:
+    """Write findings.json, report.html and rejected/ into `out`, complete or not at all."""
+    progress = progress or Progress(quiet=True)
+    doc = audited.findings.to_json()
+    audit_record = audited.findings.audit
+    with staged_output(out, overwrite) as staging:
+        if audited.rejected is not None:
+            progress.phase("rejected", f"writing {audited.findings.data_quality.rows_rejected:,} rejected rows")
+            audited.rejected.write.parquet(str(staging / "rejected"))
+        progress.phase("report")
+        audited.findings.write(staging / "findings.json")
+        write_report(doc, staging / "report.html", audit_record.language, audit_record.min_cell_size)
+    progress.done()
+    return Path(out).resolve()
+
+
+def release(audited: Audited) -> None:
+    """Free what the audit cached in Spark (the duplicated transaction ids)."""
+    audited._release()
 
 
 def _now() -> str:
@@ -80,7 +136,7 @@ def _now() -> str:
 
 
 def _record(config: AuditConfig, inputs, spark: SparkSession, started: str, command: str | None,
-            timings: dict[str, float]) -> AuditRecord:
+            timings: dict[str, float], table=None) -> AuditRecord:
     return AuditRecord(
         name=config.name, platform=config.platform, period=config.period,
         config_path=config.source_path, config_sha256=config.sha256, config_text=config.source_text,
@@ -92,6 +148,7 @@ def _record(config: AuditConfig, inputs, spark: SparkSession, started: str, comm
         command=command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         language=config.report.language, min_cell_size=config.report.min_cell_size,
         timings={phase: round(seconds, 3) for phase, seconds in timings.items()},
+        table=table.to_json() if table else None,
     )
 
 

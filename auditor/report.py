@@ -358,6 +358,7 @@ def build_view(doc: dict, language: str, min_cell_size: int) -> dict:
             "inputs": [{"path": str(i.get("path", "")), "bytes": i.get("bytes"), "sha256": i.get("sha256")}
                        for i in audit.get("inputs", [])],
             "input_format": audit.get("input_format", ""),
+            "table": _table_view(audit.get("table")),
             "alpha": audit.get("alpha"), "materiality": audit.get("materiality"),
             "confidence": audit.get("confidence", 0.95),
             "spark_version": audit.get("spark_version", ""), "spark_master": audit.get("spark_master", ""),
@@ -385,7 +386,70 @@ def build_view(doc: dict, language: str, min_cell_size: int) -> dict:
         "methods": sorted({v["method"] for v in views if v["method"]}),
         "any_pooled": any(v["pooled_clusters"] for v in views),
         "schema_version": doc.get("schema_version"),
+        "baseline": change_sentences(doc.get("baseline"), language),
     }
+
+
+def _table_view(table: dict | None) -> dict | None:
+    """A catalog table input's provenance (findings.json `audit.table`), with every field defaulted."""
+    if not table:
+        return None
+    return {"name": str(table.get("name", "")), "qualified": str(table.get("qualified") or table.get("name", "")),
+            "format": str(table.get("format") or "—"), "location": table.get("location"),
+            "where": table.get("where"), "partitions": [str(p) for p in table.get("partitions") or []]}
+
+
+def change_sentences(changes: dict | None, language: str) -> dict | None:
+    """An audit compared with an earlier one (findings.json `baseline`), in words: one sentence per
+    comparison in both audits, one per comparison whose definition changed, and those in only one."""
+    if not changes:
+        return None
+    _ = translations(language).gettext
+    formats = Formats(language)
+
+    def amount(value, scale):
+        if scale == "difference":  # a difference of shares: percentage points
+            sign = "" if not _finite(value) or round(value * 100, 1) == 0 else ("+" if value > 0 else "−")
+            return _("%(n)s pp") % {"n": sign + formats.pp(value)}
+        return formats.pct(value)
+
+    compared = []
+    for c in changes.get("changes", []):
+        template = (_("%(segment)s “%(group)s” vs “%(reference)s”, %(outcome)s: was %(before)s, now %(after)s: "
+                      "the difference is significant (change %(change)s, %(level)s CI %(low)s to %(high)s).")
+                    if c.get("significant") else
+                    _("%(segment)s “%(group)s” vs “%(reference)s”, %(outcome)s: was %(before)s, now %(after)s: "
+                      "the difference is not significant (change %(change)s, %(level)s CI %(low)s to %(high)s)."))
+        scale = c.get("scale", "ratio")
+        compared.append({"significant": bool(c.get("significant")), "text": template % {
+            "segment": c.get("segment"), "group": c.get("group"), "reference": c.get("reference"),
+            "outcome": c.get("outcome"), "before": amount(c.get("premium_before"), scale),
+            "after": amount(c.get("premium_after"), scale), "change": amount(c.get("change"), scale),
+            "level": formats.pct(changes.get("confidence", 0.95), 0, False),
+            "low": amount(c.get("ci_low"), scale), "high": amount(c.get("ci_high"), scale)}})
+    not_comparable = []
+    for n in changes.get("not_comparable", []):
+        reasons = _("; ").join(_("%(field)s was %(before)s, now %(after)s") % {
+            "field": r.get("field"), "before": _shown(r.get("before")), "after": _shown(r.get("after"))}
+            for r in n.get("reasons", []))
+        not_comparable.append(_("%(segment)s “%(group)s”, %(outcome)s: not comparable: %(reasons)s.") % {
+            "segment": n.get("segment"), "group": n.get("group"), "outcome": n.get("outcome"), "reasons": reasons})
+    named = lambda items: ", ".join(f"{i.get('segment')} “{i.get('group')}” ({i.get('outcome')})" for i in items)  # noqa: E731
+    before = changes.get("before") or {}
+    return {
+        "earlier": _("Earlier audit: %(name)s, run %(started)s.") % {
+            "name": before.get("name") or "—", "started": formats.when(before.get("started_at"))},
+        "compared": compared,
+        "not_comparable": not_comparable,
+        "only_before": _("Only in the earlier audit: %(list)s.") % {"list": named(changes["only_before"])}
+        if changes.get("only_before") else None,
+        "only_after": _("Only in this audit: %(list)s.") % {"list": named(changes["only_after"])}
+        if changes.get("only_after") else None,
+    }
+
+
+def _shown(value) -> str:
+    return "—" if value is None else str(value)
 
 
 # --- rendering ----------------------------------------------------------------------------------

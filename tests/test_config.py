@@ -74,7 +74,7 @@ def test_zero_materiality_is_kept_not_replaced_by_default():
     (("bins = { distance_m = 500 }", "bins = { distance_m = 0 }"),
      "[match] bins.distance_m = 0: a bin width must be a positive number"),
     (('[input]\npath = "data/rides.parquet"        # a file, folder or glob\n', "[input]\n"),
-     '[input] path is missing: the log file, folder or glob, e.g. path = "data/rides.parquet"'),
+     '[input] path is missing: the log file, folder or glob, e.g. path = "data/rides.parquet", or a catalog table, e.g. table = "db.rides"'),
     (('name = "Device"', 'name = "Device"\nunit = "x"'),
      "unknown config key [segments] unit: known keys: name, column, reference, groups, kind, bands"),
     (("[audit]", "[audit\n"), None),

@@ -1,0 +1,243 @@
+"""The audit from Python, for notebooks and jobs with a Spark session already open.
+
+    from auditor import Audit
+    result = Audit.from_toml("audit.toml").run(spark)   # nothing is written
+    result.findings                                     # pandas: one row per comparison and outcome
+    result                                              # in Jupyter: the summary and the findings table
+    result.write("out/")                                # findings.json, report.html, rejected/
+
+The command line (`auditor run`) and `jobs/audit.py` call the same two steps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+
+from auditor.config import AuditConfig, load_config, parse_config
+from auditor.errors import AuditConfigError, AuditOutputError
+from auditor.findings import AuditFindings
+from auditor.progress import Progress
+
+# The findings table's columns: the flat fields of each finding (nested evidence stays in findings.json).
+FINDING_COLUMNS = ("segment", "column", "group", "reference", "kind", "outcome", "scale", "verdict", "flagged",
+                   "premium", "ci_low", "ci_high", "p_value", "q_value", "raw_premium", "mde", "tost_p_value",
+                   "se_log", "dof", "method", "cells", "users", "clusters", "coverage", "rows_group",
+                   "rows_reference")
+
+
+@dataclass(frozen=True)
+class Audit:
+    """A validated audit config, ready to run on a Spark session."""
+
+    config: AuditConfig
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Audit:
+        """Read and validate a TOML config (relative paths are taken from its folder)."""
+        return cls(load_config(path))
+
+    @classmethod
+    def from_dict(cls, settings: dict, base_dir: str | Path | None = None) -> Audit:
+        """Validate a config given as a dict shaped like the TOML file (relative paths from `base_dir`,
+        default the working folder). The config text recorded in provenance is its TOML form."""
+        return cls(parse_config(to_toml(settings), base_dir=Path(base_dir) if base_dir else None))
+
+    def run(self, spark, progress: Progress | None = None, command: str | None = None) -> AuditResult:
+        """Run the audit on `spark` and return its result; no file is written."""
+        from auditor import pipeline
+
+        audited = pipeline.audit(self.config, spark, progress, command or f"Audit.run ({self.config.name})",
+                                 keep_cache=True)
+        return AuditResult(audited)
+
+
+class AuditResult:
+    """An audit's findings, in memory: a table, the report's HTML, and `write` for the files."""
+
+    def __init__(self, audited):
+        self._audited = audited
+
+    @property
+    def document(self) -> AuditFindings:
+        """The findings document (what findings.json holds), as frozen dataclasses."""
+        return self._audited.findings
+
+    def to_json(self) -> dict:
+        """The findings.json document as a dict."""
+        return self.document.to_json()
+
+    @property
+    def findings(self) -> pd.DataFrame:
+        """One row per comparison and outcome, in findings.json's order; undefined numbers are NaN."""
+        rows = [{column: f.get(column) for column in FINDING_COLUMNS} for f in self.to_json()["findings"]]
+        frame = pd.DataFrame(rows, columns=list(FINDING_COLUMNS))
+        numeric = [c for c in FINDING_COLUMNS if c in ("premium", "ci_low", "ci_high", "p_value", "q_value",
+                                                      "raw_premium", "mde", "tost_p_value", "se_log", "coverage")]
+        frame[numeric] = frame[numeric].astype(float)
+        return frame
+
+    @property
+    def flagged(self) -> pd.DataFrame:
+        """The flagged findings only."""
+        table = self.findings
+        return table[table["flagged"]].reset_index(drop=True)
+
+    def report_html(self, language: str | None = None) -> str:
+        """The full HTML report, as `write` would save it, in `language` (default: the config's)."""
+        from auditor.report import render
+
+        record = self.document.audit
+        return render(self.to_json(), language or record.language, record.min_cell_size)
+
+    def write(self, out: str | Path, overwrite: bool = False, progress: Progress | None = None) -> Path:
+        """Write findings.json, report.html and rejected/ into `out` (complete or not at all).
+
+        Rejected rows are re-read from the input when written, so this needs the
+        Spark session the audit ran in, still running, and the input unchanged.
+        """
+        from auditor import pipeline
+
+        rejected = self._audited.rejected
+        if rejected is not None and rejected.sparkSession.sparkContext._jsc is None:
+            raise AuditOutputError(
+                f"{self.document.data_quality.rows_rejected:,} rejected rows are read again when written, and "
+                "the Spark session the audit ran in has stopped: write() before stopping Spark, or run again")
+        written = pipeline.write(self._audited, Path(out), overwrite, progress)
+        self.release()
+        return written
+
+    def release(self) -> None:
+        """Free the small frame the audit keeps cached in Spark (the duplicated transaction ids) until
+        `write`; a later `write` recomputes it."""
+        from auditor import pipeline
+
+        pipeline.release(self._audited)
+
+    def _repr_html_(self) -> str:
+        return _summary_template().render(summary=self._summary(), rows=self._rows())
+
+    def __repr__(self) -> str:
+        s = self._summary()
+        return (f"<AuditResult {s['name']!r}: {s['comparisons']} comparisons, {s['flagged']} flagged; "
+                f"{s['rows_read']:,} rows read, {s['rows_rejected']:,} rejected>")
+
+    def _summary(self) -> dict:
+        doc = self.document
+        return {"name": doc.audit.name, "platform": doc.audit.platform, "period": doc.audit.period,
+                "input": doc.audit.table["name"] if doc.audit.table else ", ".join(f.path for f in doc.audit.inputs[:3]),
+                "rows_read": doc.data_quality.rows_read, "rows_accepted": doc.data_quality.rows_accepted,
+                "rows_rejected": doc.data_quality.rows_rejected, "comparisons": len(doc.findings),
+                "flagged": sum(f.flagged for f in doc.findings), "match": doc.audit.match,
+                "notes": list(doc.notes)}
+
+    def _rows(self) -> list[dict]:
+        def pct(value, unit="%"):
+            return "—" if value is None or not math.isfinite(value) else f"{value * 100:+.1f}{unit}"
+
+        def p(value):
+            return "—" if value is None or not math.isfinite(value) else ("< 0.0001" if value < 1e-4 else f"{value:.3g}")
+
+        return [{"segment": r.segment, "group": r.group, "reference": r.reference, "outcome": r.outcome,
+                 # shares: a difference in percentage points, not a ratio
+                 "premium": pct(r.premium, "%" if r.scale == "ratio" else " pp"),
+                 "interval": f"{pct(r.ci_low, '%' if r.scale == 'ratio' else ' pp')} … "
+                             f"{pct(r.ci_high, '%' if r.scale == 'ratio' else ' pp')}",
+                 "q_value": p(r.q_value), "verdict": r.verdict, "users": r.users}
+                for r in self.findings.itertuples()]
+
+
+_SUMMARY = """<div class="auditor-result">
+<p><strong>{{ summary.name }}</strong> ({{ summary.platform }}{% if summary.period %}, {{ summary.period }}{% endif %})
+: {{ summary.comparisons }} comparisons, <strong>{{ summary.flagged }} flagged</strong>.
+{{ "{:,}".format(summary.rows_read) }} rows read from {{ summary.input }}, {{ "{:,}".format(summary.rows_accepted) }} accepted,
+{{ "{:,}".format(summary.rows_rejected) }} rejected. Matched on {{ summary.match }}.</p>
+{% for note in summary.notes %}<p><strong>Note:</strong> {{ note }}</p>{% endfor %}
+<table>
+<thead><tr><th>segment</th><th>group</th><th>reference</th><th>outcome</th><th>premium</th><th>interval</th>
+<th>q</th><th>verdict</th><th>users</th></tr></thead>
+<tbody>
+{% for r in rows %}<tr><td>{{ r.segment }}</td><td>{{ r.group }}</td><td>{{ r.reference }}</td><td>{{ r.outcome }}</td>
+<td>{{ r.premium }}</td><td>{{ r.interval }}</td><td>{{ r.q_value }}</td><td>{{ r.verdict }}</td><td>{{ r.users }}</td></tr>
+{% endfor %}</tbody>
+</table>
+</div>"""
+
+
+def _summary_template() -> jinja2.Template:
+    # Log strings (segment values, the audit's name) may hold HTML: escape everything.
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    return env.from_string(_SUMMARY)
+
+
+def to_toml(settings: dict) -> str:
+    """A config dict as TOML text: tables, arrays of tables, strings, numbers, booleans and lists."""
+    if not isinstance(settings, dict):
+        raise AuditConfigError(f"an audit config must be a dict of tables, got {type(settings).__name__}")
+    lines: list[str] = []
+    scalars = {k: v for k, v in settings.items() if not _is_table(v) and not _is_table_array(v)}
+    for key, value in scalars.items():
+        lines.append(f"{_key(key)} = {_value(value, key)}")
+    for key, value in settings.items():
+        if _is_table(value):
+            _table(lines, [key], value)
+        elif _is_table_array(value):
+            for item in value:
+                lines += ["", f"[[{_key(key)}]]"]
+                _body(lines, [key], item, nested=False)
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _table(lines: list[str], path: list[str], table: dict) -> None:
+    lines += ["", f"[{'.'.join(map(_key, path))}]"]
+    _body(lines, path, table, nested=True)
+
+
+def _body(lines: list[str], path: list[str], table: dict, nested: bool) -> None:
+    for key, value in table.items():
+        if not _is_table(value):
+            lines.append(f"{_key(key)} = {_value(value, '.'.join([*path, key]))}")
+    for key, value in table.items():
+        if _is_table(value):
+            if nested:
+                _table(lines, [*path, key], value)
+            else:  # inside an array of tables: an inline table keeps it simple
+                lines.append(f"{_key(key)} = {_value(value, '.'.join([*path, key]))}")
+
+
+def _is_table(value) -> bool:
+    return isinstance(value, dict)
+
+
+def _is_table_array(value) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _key(key) -> str:
+    key = str(key)
+    return key if key.replace("_", "a").replace("-", "a").isalnum() and key.isascii() else _string(key)
+
+
+def _string(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    return '"' + "".join(c if ord(c) >= 0x20 and ord(c) != 0x7f else f"\\u{ord(c):04x}" for c in escaped) + '"'
+
+
+def _value(value, where: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise AuditConfigError(f"{where} = {value!r}: a config number must be finite")
+        return repr(value)
+    if isinstance(value, (str, Path)):
+        return _string(str(value))
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_value(v, where) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_key(k)} = {_value(v, f'{where}.{k}')}" for k, v in value.items()) + " }"
+    raise AuditConfigError(f"{where} = {value!r}: a config value must be text, a number, true/false or a list")

@@ -1,0 +1,90 @@
+"""`auditor init`: the starter config proposes the true roles for every generated scenario (no Spark)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from auditor.cli import main
+from auditor.config import load_config
+from auditor.generate import SCENARIOS, generate
+from auditor.starter import propose
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_proposed_roles_are_the_true_ones_for_every_scenario(scenario, tmp_path, capsys):
+    made = generate(scenario, 3000, 2026, tmp_path / "sample")
+    out = tmp_path / "proposed.toml"
+    assert main(["init", "--input", str(made.data_path), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.startswith(f"wrote {out} from 3,000 sampled rows: ")
+    truth, proposed = load_config(made.config_path), load_config(out)  # the starter config is a valid config
+    assert proposed.columns == truth.columns
+    assert proposed.parts == truth.parts
+    assert proposed.input.path == truth.input.path and proposed.input.format == truth.input.format
+    assert set(proposed.match.exact) == set(truth.match.exact)
+    assert {n for n, _ in proposed.match.bins} == {n for n, _ in truth.match.bins}
+    assert (proposed.match.time_bucket is None) == (truth.match.time_bucket is None)
+    groups = {s.column for s in truth.segments if s.kind == "group"}
+    assert groups <= {s.column for s in proposed.segments}
+    doses = {s.column for s in truth.segments if s.kind == "dose"}
+    text = out.read_text()
+    assert all(f'# column = "{c}"' in text for c in doses)  # a dose is proposed as a commented block
+    for s in proposed.segments:  # the reference is the most frequent value, the groups all others
+        log = pd.read_parquet(made.data_path)
+        counts = log[s.column].astype(str).value_counts()
+        assert s.reference == counts.index[0] and set(s.groups) == set(counts.index[1:])
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_text_formats_are_typed_from_their_values(fmt, tmp_path, capsys):
+    made = generate("hotel", 3000, 7, tmp_path / "sample", fmt=fmt)
+    out = tmp_path / "proposed.toml"
+    assert main(["init", "--input", str(made.data_path), "--out", str(out)]) == 0
+    truth, proposed = load_config(made.config_path), load_config(out)
+    assert proposed.columns == truth.columns and proposed.input.format == fmt
+    assert set(proposed.match.exact) == set(truth.match.exact)
+    assert {n for n, _ in proposed.match.bins} == {n for n, _ in truth.match.bins}
+
+
+def test_chinese_and_pinyin_names():
+    rng = np.random.default_rng(1)
+    users = rng.integers(0, 60, 2000)
+    device = np.where(np.arange(60) % 3 == 0, "苹果", "安卓")
+    frame = pd.DataFrame({
+        "订单号": [f"D{i:06d}" for i in range(2000)],
+        "yonghu_id": [f"U{u:03d}" for u in users],
+        "下单时间": pd.Timestamp("2026-09-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 86400 * 7, 2000), unit="s"),
+        "城市": rng.choice(["北京", "上海", "广州"], 2000),
+        "shebei": device[users],
+        "shifu_jine": np.round(rng.uniform(10, 90, 2000), 2),
+        "距离": rng.uniform(500, 20000, 2000).round(),
+    })
+    proposal = propose(frame, "/logs/orders.parquet", "parquet")
+    assert proposal.roles == {"transaction_id": "订单号", "user_id": "yonghu_id", "timestamp": "下单时间",
+                              "price": "shifu_jine"}
+    assert proposal.match == ("城市",) and proposal.segments == ("shebei",)
+    assert [n for n, _ in proposal.bins] == ["距离"]
+
+
+def test_no_guess_without_evidence(tmp_path, capsys):
+    """No column is named like a price: the role is a TODO the config check names, not a silent guess."""
+    frame = pd.DataFrame({"order_no": [f"o{i}" for i in range(500)], "user": [f"u{i % 40}" for i in range(500)],
+                          "ts": pd.date_range("2026-09-01", periods=500, freq="17min", tz="UTC"),
+                          "x": np.linspace(1, 50, 500), "route": [f"r{i % 7}" for i in range(500)]})
+    frame.to_parquet(tmp_path / "log.parquet")
+    out = tmp_path / "audit.toml"
+    assert main(["init", "--input", str(tmp_path / "log.parquet"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "price = TODO" in printed
+    assert "to do before running: [columns] price is missing" in printed
+    assert '# price = "TODO"   # no column fits: name it here' in out.read_text()
+
+
+def test_an_existing_config_is_not_replaced(tmp_path, capsys):
+    made = generate("null", 1000, 1, tmp_path / "sample")
+    before = made.config_path.read_text()
+    assert main(["init", "--input", str(made.data_path), "--out", str(made.config_path)]) == 2
+    assert capsys.readouterr().err == (f"error: --out {made.config_path} already exists: choose another file, "
+                                       "or pass --overwrite to replace it\n")
+    assert made.config_path.read_text() == before
