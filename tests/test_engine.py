@@ -191,3 +191,55 @@ def test_a_peak_hour_confounder_hidden_by_day_buckets_is_not_robust(spark, tmp_p
         assert {"time_bucket_halved", "time_bucket_doubled", "bins_halved", "bins_doubled", "leave_out"} <= kinds
     else:
         assert abs(plus.premium) < 0.02
+
+
+def test_quote_logs_compare_quote_rows_in_every_comparison(spark, tmp_path):
+    """Dose, bands, placebos and steering read the quotes of a quote log, as the group findings do:
+    the same audit on the log cut down to its quote rows gives the same numbers."""
+    from auditor.generate import generate
+
+    made = generate("quotes", 6000, 5, tmp_path / "quotes")
+    log = pd.read_parquet(made.data_path)
+    assert set(log.event) == {"quote", "purchase"}
+    quotes_only = tmp_path / "quotes_only.parquet"
+    log[log.event == "quote"].to_parquet(quotes_only)
+    common = '''
+[columns]
+transaction_id = "event_id"
+user_id = "passenger_id"
+timestamp = "event_time"
+price = "fare_cny"
+[match]
+exact = ["city", "start_grid", "end_grid"]
+time_bucket = "1h"
+[[segments]]
+name = "Device"
+column = "os"
+reference = "android"
+groups = ["ios"]
+[[segments]]
+name = "Loyalty"
+column = "prior_orders"
+kind = "dose"
+bands = [0, 10, 50]
+[steering]
+column = "car_level"
+order = ["economy", "comfort", "premium"]
+context = ["city", "start_grid", "end_grid"]
+[test]
+placebo_splits = 2
+'''
+    whole = parse_config(f'[audit]\nname = "q"\nplatform = "T"\n[input]\npath = "{made.data_path}"\nformat = "parquet"\n'
+                         + common + '[quotes]\nevent_column = "event"\nquote_value = "quote"\npurchase_value = "purchase"\n')
+    cut = parse_config(f'[audit]\nname = "q"\nplatform = "T"\n[input]\npath = "{quotes_only}"\nformat = "parquet"\n'
+                       + common)
+    items = plan(cut)
+    assert {c.kind for c in items} == {"group", "dose", "band", "steering", "placebo"}
+    on_whole = summarize(ingest(spark, whole).accepted, whole, items, evidence=False)
+    on_cut = summarize(ingest(spark, cut).accepted, cut, items, evidence=False)
+    for c in items:
+        a, b = on_whole[c.id].primary, on_cut[c.id].primary
+        assert (a.rows, a.cells, a.clusters) == (b.rows, b.cells, b.clusters), c
+        assert a.rows > 0, c
+        assert jackknife(a).beta == pytest.approx(jackknife(b).beta, rel=1e-9, abs=1e-12), c
+        assert jackknife(a).se == pytest.approx(jackknife(b).se, rel=1e-9, abs=1e-12), c
