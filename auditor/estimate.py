@@ -36,7 +36,7 @@ _CELL1, _CELL2, _CTX1, _CTX2 = "__cell1", "__cell2", "__ctx1", "__ctx2"
 _SCORES = ("a", "b", "da", "db", "a2", "da2")
 # Per-comparison totals, summed over users (each cell's own terms sit on its first user).
 _TOTALS = ("n_all", "sx_all", "sy_all", "sxy_all", "n_sup", "sx_sup", "sy_sup", "sxy_sup", "cells", "b_total",
-           "price_part", "mh_ad", "mh_bc")
+           "price_part", "mh_ad", "mh_bc", "users_group", "users_reference")
 _EPS = 1e-12
 
 # Comparison kinds. Only "group" and "dose" enter the audit's multiple-testing family;
@@ -329,13 +329,17 @@ def summarize(frame: DataFrame, config: AuditConfig, items: tuple[Comparison, ..
         rows_sup = int(t.get("n_sup") or 0)
         cells_n = int(t.get("cells") or 0)
         empty = np.zeros(0)
+        binary = c.kind != DOSE
+        # Users per side (a dose has no sides): the t reference's degrees of freedom and
+        # test.min_users go by the smaller side.
+        sides = {"users_group": int(t.get("users_group") or 0),
+                 "users_reference": int(t.get("users_reference") or 0)} if binary else {}
 
         def summary(a, da):
             if s is None:
-                return ComparisonSummary(empty, empty, empty, empty, rows=rows_sup, cells=cells_n, users=users_n)
-            return ComparisonSummary(s[a], s["b"], s[da], s["db"], rows=rows_sup, cells=cells_n, users=users_n)
+                return ComparisonSummary(empty, empty, empty, empty, rows=rows_sup, cells=cells_n, users=users_n, **sides)
+            return ComparisonSummary(s[a], s["b"], s[da], s["db"], rows=rows_sup, cells=cells_n, users=users_n, **sides)
 
-        binary = c.kind != DOSE
         g_all = int(t.get("sx_all") or 0) if binary else int(t.get("n_all") or 0)
         r_all = int((t.get("n_all") or 0) - (t.get("sx_all") or 0)) if binary else 0
         g_sup = int(t.get("sx_sup") or 0) if binary else rows_sup
@@ -409,8 +413,11 @@ def _per_user(pairs: DataFrame, evidence_ids: list[int]) -> DataFrame:
                      / F.col("c_n"))).alias("mh_ad"),
         F.sum(F.when(first_sup, (F.col("c_sx") - F.col("c_sxy")) * (F.col("c_sy") - F.col("c_sxy"))
                      / F.col("c_n"))).alias("mh_bc"),
-        # A user is a cluster of the comparison when any of their cells has support.
+        # A user is a cluster of the comparison when any of their cells has support; a group
+        # user when they have group rows there (x > 0), a reference user when reference rows.
         F.coalesce(F.max(sup.cast("int")) == 1, F.lit(False)).alias("clustered"),
+        F.max(F.when(sup & (F.col("sx") > 0), 1)).alias("users_group"),
+        F.max(F.when(sup & (F.col("n") > F.col("sx")), 1)).alias("users_reference"),
         *[F.sum(F.when(sup, F.col(c))).alias(c) for c in _SCORES],
         *cells,
     ]
