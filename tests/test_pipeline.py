@@ -45,8 +45,8 @@ def test_demo_recovers_planted_premiums_and_avoids_simpson_trap(demo):
     assert trap.raw_premium > 0.2 and not trap.flagged and trap.verdict in ("cleared", "inconclusive")
     # The raw gap is explained by what plus members buy, not by what they pay for it.
     parts = trap.decomposition
-    assert parts["raw"] == pytest.approx(parts["unmatched"] + parts["mix"] + parts["price"], abs=1e-12)
-    assert parts["mix"] + parts["unmatched"] > 0.15 and abs(parts["price"]) < 0.01
+    assert parts["raw"] == pytest.approx(parts["unmatched"] + parts["mix"] + parts["price_group_weighted"], abs=1e-12)
+    assert parts["mix"] + parts["unmatched"] > 0.15 and abs(parts["price_group_weighted"]) < 0.01
 
 
 def test_demo_accounts_for_every_row(demo):

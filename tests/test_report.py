@@ -85,10 +85,10 @@ class Page(HTMLParser):
 
 
 PERCENT_KEYS = {"premium", "premium_abs", "ci_low", "ci_high", "raw_premium", "coverage", "mde", "per_doubling",
-                "per_doubling_abs", "decomposition.mix", "decomposition.price", "analytic.ci_low",
+                "per_doubling_abs", "decomposition.mix", "decomposition.price_group_weighted", "analytic.ci_low", "over_range.premium",
                 "analytic.ci_high", "bands.premium", "bands.ci_low", "bands.ci_high", "sensitivity.premium",
                 "sensitivity.ci_low", "sensitivity.ci_high", "evidence.weight_share"}
-P_KEYS = {"p_value", "q_value", "analytic.p_value", "rank_test.p_value"}
+P_KEYS = {"p_value", "q_value", "analytic.p_value", "rank_test.p_value", "tier_p_value"}
 
 
 def expected_values(key: str, finding: dict | None, doc: dict) -> list:

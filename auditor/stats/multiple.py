@@ -39,7 +39,7 @@ def bh_level(other_p_values, alpha: float) -> float:
     others = others[~np.isnan(others)]
     m = others.size + 1
     for j in range(m, 0, -1):
-        level = alpha * j / m
+        level = alpha * (j / m)
         if np.searchsorted(others, level, side="right") >= j - 1:
             return level
     return alpha / m
