@@ -292,3 +292,73 @@ def test_tiny_log_with_a_deterministic_premium_is_exact_and_reported_in_chinese(
     assert found["Solo"]["verdict"] == "insufficient_data"
     assert "无法估计：没有任何单元同时包含两个群体的可比交易。" in html
     assert "未作判断：该群体只有" in html
+
+
+# ---------------------------------------------------------------------------------------------
+# Findings from summaries (no Spark): steering, dose range, decomposition, undefined numbers
+
+def _data(comparison, primary, secondary=None):
+    from auditor.estimate import ComparisonData
+
+    return ComparisonData(comparison=comparison, primary=primary, secondary=secondary, rows_group=100,
+                          rows_reference=300, rows_group_all=120, rows_reference_all=320, mean_group_all=3.1,
+                          mean_reference_all=3.0, mean_group_matched=3.08, mean_reference_matched=3.01,
+                          price_gap_matched=0.02, pooled_clusters=False)
+
+
+def _config(extra: str = ""):
+    return parse_config(CONFIG.format(data="x.parquet", extra=extra))
+
+
+def test_steering_takes_p_value_interval_and_verdict_from_the_price_model():
+    from auditor.estimate import STEERING, Comparison
+    from auditor.findings import build_findings
+
+    config = _config('[steering]\ncolumn = "level"\norder = ["economy", "comfort"]\ncontext = ["route"]')
+    user, cell, x, _ = _rows(40, 40, seed=9)
+    rng = np.random.default_rng(9)
+    tier = (rng.random(user.size) < 0.3 + 0.2 * x).astype(float)  # the group is offered comfort more often
+    price = math.log(20) + 0.01 * tier + rng.normal(0, 0.05, user.size)  # which costs little more
+    tiers, prices = user_scores(user, cell, x, tier), user_scores(user, cell, x, price)
+    c = Comparison(0, STEERING, "Device", "os", "ios", "android", segment_index=0)
+    (f,), _ = build_findings({0: _data(c, tiers, prices)}, config)
+    model = jackknife(prices)
+    assert (f.premium, f.p_value, f.ci_low, f.ci_high) == (model.premium, model.p_value, model.ci_low, model.ci_high)
+    assert f.tost_p_value == equivalence_p(model, 0.01)
+    assert f.extra["tier_p_value"] == jackknife(tiers).p_value < 0.001 < model.p_value  # beside it, not mixed in
+
+
+def test_a_dose_is_material_over_its_range_of_bands():
+    """0.9 % per doubling is 7.4 % from 0 to 256 orders: a flag, not 'below materiality'."""
+    from auditor.estimate import DOSE, Comparison
+    from auditor.findings import build_findings
+
+    rng = np.random.default_rng(2)
+    user = np.repeat(np.arange(400), 20)
+    cell = rng.integers(0, 20, user.size)
+    dose = np.log2(1 + rng.integers(0, 256, 400))[user]
+    y = 3 + 0.1 * cell + math.log1p(0.009) * dose + rng.normal(0, 0.02, user.size)
+    s = user_scores(user, cell, dose, y, sides=False)
+    c = Comparison(0, DOSE, "Orders", "orders", "per doubling", "log2(1 + orders)", segment_index=4)
+    (f,), _ = build_findings({0: _data(c, s)}, _config())
+    assert f.premium == pytest.approx(0.009, abs=0.001) and f.premium < 0.01
+    assert f.extra["over_range"]["premium"] == pytest.approx(math.expm1(math.log1p(f.premium) * math.log2(257)))
+    assert f.extra["over_range"]["premium"] > 0.07
+    assert f.verdict == "flagged"
+    assert f.extra["over_range"]["materiality_per_doubling"] <= f.mde < 0.01  # per doubling, judged over the range
+
+
+def test_decomposition_names_its_group_weighted_price_part_and_single_user_sides_are_null_not_a_crash():
+    from auditor.estimate import GROUP, Comparison
+    from auditor.findings import build_findings
+
+    c = Comparison(0, GROUP, "Device", "os", "ios", "android", segment_index=0)
+    d = Comparison(1, GROUP, "Solo", "solo", "g", "r", segment_index=1)
+    user, cell, x, y = _rows(40, 40, seed=3)
+    solo = user_scores(*_rows(1, 60, seed=4))
+    (device, alone), _ = build_findings({0: _data(c, user_scores(user, cell, x, y)), 1: _data(d, solo)}, _config())
+    assert device.decomposition["price_group_weighted"] == 0.02 and "price" not in device.decomposition
+    assert alone.verdict == "insufficient_data" and alone.insufficient_reason == "too_few_users_group"
+    out = alone.to_json()
+    assert out["p_value"] is None and out["q_value"] is None and out["mde"] is None
+    json.dumps(out, allow_nan=False)  # nothing undefined is written as NaN

@@ -130,6 +130,9 @@ def test_null_log_with_strong_user_effects_is_not_flagged_and_spark_equals_numpy
     assert data.primary.users == twin.users > 1000  # so the scores were pooled into 1000 buckets
     assert data.pooled_clusters and 500 < data.primary.clusters <= 1000  # occupied hash buckets
     assert (data.primary.rows, data.primary.cells) == (twin.rows, twin.cells)
+    # Users per side, as the numpy twin counts them (the t reference and min_users go by the smaller side).
+    assert (data.primary.users_group, data.primary.users_reference) == (twin.users_group, twin.users_reference)
+    assert 0 < twin.users_group < twin.users_reference and data.primary.dof == twin.users_group - 1
     assert data.primary.scores_a.sum() == pytest.approx(twin.scores_a.sum(), rel=1e-9, abs=1e-9)
     assert data.primary.scores_b.sum() == pytest.approx(twin.scores_b.sum(), rel=1e-9)
 
