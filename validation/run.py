@@ -594,6 +594,9 @@ FLAG_RULE_EXPLANATION = [
     "significant-but-tiny estimates, and BH keeps the share of false flags among flags at or below α.",
     "The printed MDE is larger than the test's bare MDE wherever the audit has other comparisons (BH",
     "asks more of each) or the standard error is small (materiality, not noise, is then the limit).",
+    "Planting the printed MDE is flagged close to 80 % of the time wherever the data suffice. The Few",
+    "users logs have about fourteen group users, fewer than `min_users` = 30 on that side, so every",
+    "one is `insufficient_data` and nothing is flagged, whatever the premium.",
 ]
 
 
