@@ -532,7 +532,7 @@ def render(study: dict[str, list[Draws]], command: str, seed: int, seconds: floa
 
 def _few_side_section(rows: list[FewSideRow], seed: int) -> list[str]:
     out = ["", "## Few users on one side", "",
-           f"A group of k users among 600 reference users, heavy users (the Heavy users layout: Pareto activity,",
+           "A group of k users among 600 reference users, heavy users (the Heavy users layout: Pareto activity,",
            f"commuters in home cells), no premium; {rows[0].reps:,} datasets per row, replicate r of row i (numbered",
            f"from 0 in the order below) drawn from `numpy.random.default_rng([{seed}, {FEW_SIDE_INDEX} + i, 0, r])`.",
            "*Rejects* is the share of datasets with p < 5 % (the test alone, as if `test.min_users` were 2):",
