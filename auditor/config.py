@@ -35,7 +35,7 @@ _KNOWN = {
     "match": ("exact", "time_bucket", "bins"),
     "segments": ("name", "column", "reference", "groups", "kind", "bands"),
     "test": ("alpha", "materiality", "confidence", "max_clusters", "power", "min_cells", "min_users",
-             "rank_test", "placebo_splits", "seed"),
+             "rank_test", "placebo_splits", "seed", "flag_rule"),
     "steering": ("column", "order", "context"),
     "report": ("language", "min_cell_size"),
 }
@@ -193,10 +193,16 @@ class TestSpec:
     max_clusters: int = 200_000  # user scores beyond this are pooled into hash buckets
     power: float = 0.8  # for the minimum detectable effect
     min_cells: int = 5  # fewer matched cells than this: insufficient data
-    min_users: int = 30  # fewer matched users than this: insufficient data
+    min_users: int = 30  # fewer matched users than this on either side (a dose: in all): insufficient data
     rank_test: bool = True  # the stratified (van Elteren) rank test beside the mean premium
     placebo_splits: int = 4  # self-check: users split at random by a seeded hash, tested alike
     seed: int = 20260901  # seeds the placebo splits
+    flag_rule: str = "estimate"  # one of FLAG_RULES: what must reach the materiality threshold
+
+
+# What must reach materiality for a significant premium to be flagged: the point estimate
+# ("estimate"), or the whole confidence interval ("interval").
+FLAG_RULES = ("estimate", "interval")
 
 
 @dataclass(frozen=True)
@@ -611,7 +617,11 @@ def _test(table: dict) -> TestSpec:
     rank_test = table.get("rank_test", True)
     if not isinstance(rank_test, bool):
         raise AuditConfigError(f"[test] rank_test must be true or false, got {rank_test!r}")
+    flag_rule = table.get("flag_rule", "estimate")
+    if flag_rule not in FLAG_RULES:
+        raise AuditConfigError(f"[test] flag_rule must be one of {', '.join(repr(r) for r in FLAG_RULES)}, got {flag_rule!r}")
     return TestSpec(
+        flag_rule=flag_rule,
         alpha=_number(table, "test", "alpha", 0.05, 0, 1, low_open=True, high_open=True),
         materiality=_number(table, "test", "materiality", 0.01, 0, 10),
         confidence=_number(table, "test", "confidence", 0.95, 0, 1, low_open=True, high_open=True),

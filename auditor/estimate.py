@@ -106,17 +106,22 @@ class SparkEngine:
         value = F.when(F.col(V).isin(values), F.col(V))  # other values stay in every variant
         table = (self._users.filter(F.col("clustered") & F.col(K).isin(ids))
                  .groupBy(K, cluster.alias(USER), value.alias(V))
-                 .agg(*[F.sum(c).alias(c) for c in ("a", "b", "da", "db", "n_sup", "cells")])
+                 .agg(*[F.sum(c).alias(c) for c in ("a", "b", "da", "db", "n_sup", "cells")],
+                      *[F.coalesce(F.max(c), F.lit(0)).alias(c) for c in ("users_group", "users_reference")])
                  .toPandas())
         out = []
         for c in items:
             mine = table[table[K] == c.id]
             for v in values:
                 kept = mine[mine[V] != v]  # a null value (any other) is never v
-                per_user = kept.groupby(USER, sort=True)[["a", "b", "da", "db"]].sum()
+                per_user = kept.groupby(USER, sort=True).agg(
+                    {"a": "sum", "b": "sum", "da": "sum", "db": "sum", "users_group": "max", "users_reference": "max"})
+                sides = {} if c.kind == DOSE else {
+                    "users_group": int(per_user["users_group"].sum()),
+                    "users_reference": int(per_user["users_reference"].sum())}
                 summary = ComparisonSummary(*(per_user[s].to_numpy(float) for s in ("a", "b", "da", "db")),
                                             rows=int(kept["n_sup"].sum()), cells=int(kept["cells"].sum()),
-                                            users=int(per_user.shape[0]))
+                                            users=int(per_user.shape[0]), **sides)
                 out.append(LeftOut(comparison=c, value=v, summary=summary))
         return out
 
@@ -386,12 +391,13 @@ def _summarize(accepted: DataFrame, config: AuditConfig, items: tuple[Comparison
         (c.kind == GROUP and c.outcome == "price") or c.kind == STEERING)] if evidence else []
     users = _per_user(pairs, evidence_ids, split_by is not None).persist(StorageLevel.MEMORY_AND_DISK)
     totals = _totals(users)
-    scores, user_counts = _collect_scores(users, config.test.max_clusters)
+    scores, user_counts, side_counts = _collect_scores(users, config.test.max_clusters)
     cells_found = _evidence(accepted, users, config, items, totals, evidence_ids) if evidence_ids else {}
-    return _assemble(items, config, totals, scores, user_counts, cells_found), users, user_counts
+    return _assemble(items, config, totals, scores, user_counts, side_counts, cells_found), users, user_counts
 
 
-def _assemble(items, config: AuditConfig, totals, scores, user_counts, cells_found) -> dict[int, ComparisonData]:
+def _assemble(items, config: AuditConfig, totals, scores, user_counts, side_counts,
+              cells_found) -> dict[int, ComparisonData]:
     out = {}
     for c in items:
         t = totals.get(c.id, {})
@@ -400,13 +406,17 @@ def _assemble(items, config: AuditConfig, totals, scores, user_counts, cells_fou
         rows_sup = int(t.get("n_sup") or 0)
         cells_n = int(t.get("cells") or 0)
         empty = np.zeros(0)
+        binary = c.kind != DOSE
+        # Users per side (a dose has no sides): the t reference's degrees of freedom and
+        # test.min_users go by the smaller side.
+        group_users, reference_users = side_counts.get(c.id, (0, 0))
+        sides = {"users_group": group_users, "users_reference": reference_users} if binary else {}
 
         def summary(a, da):
             if s is None:
-                return ComparisonSummary(empty, empty, empty, empty, rows=rows_sup, cells=cells_n, users=users_n)
-            return ComparisonSummary(s[a], s["b"], s[da], s["db"], rows=rows_sup, cells=cells_n, users=users_n)
+                return ComparisonSummary(empty, empty, empty, empty, rows=rows_sup, cells=cells_n, users=users_n, **sides)
+            return ComparisonSummary(s[a], s["b"], s[da], s["db"], rows=rows_sup, cells=cells_n, users=users_n, **sides)
 
-        binary = c.kind != DOSE
         g_all = int(t.get("sx_all") or 0) if binary else int(t.get("n_all") or 0)
         r_all = int((t.get("n_all") or 0) - (t.get("sx_all") or 0)) if binary else 0
         g_sup = int(t.get("sx_sup") or 0) if binary else rows_sup
@@ -481,8 +491,11 @@ def _per_user(pairs: DataFrame, evidence_ids: list[int], split: bool) -> DataFra
                      / F.col("c_n"))).alias("mh_ad"),
         F.sum(F.when(first_sup, (F.col("c_sx") - F.col("c_sxy")) * (F.col("c_sy") - F.col("c_sxy"))
                      / F.col("c_n"))).alias("mh_bc"),
-        # A user is a cluster of the comparison when any of their cells has support.
+        # A user is a cluster of the comparison when any of their cells has support; a group
+        # user when they have group rows there (x > 0), a reference user when reference rows.
         F.coalesce(F.max(sup.cast("int")) == 1, F.lit(False)).alias("clustered"),
+        F.max(F.when(sup & (F.col("sx") > 0), 1)).alias("users_group"),
+        F.max(F.when(sup & (F.col("n") > F.col("sx")), 1)).alias("users_reference"),
         *[F.sum(F.when(sup, F.col(c))).alias(c) for c in _SCORES],
         *cells,
     ]
@@ -503,7 +516,7 @@ def _cluster_id(pooled: list[int], max_clusters: int) -> Column:
         .otherwise(F.col(USER))
 
 
-def _collect_scores(users: DataFrame, max_clusters: int) -> tuple[dict[int, dict], dict[int, int]]:
+def _collect_scores(users: DataFrame, max_clusters: int) -> tuple[dict[int, dict], dict[int, int], dict[int, tuple]]:
     """User scores to the driver; beyond max_clusters users, pooled into hash buckets.
 
     Pooling keeps the analytic (CR1) variance exact: a bucket of independent users
@@ -511,15 +524,20 @@ def _collect_scores(users: DataFrame, max_clusters: int) -> tuple[dict[int, dict
     is the sum of its users' (exact when its users share no cell).
     """
     clustered = users.filter("clustered")
-    counts = {int(r[K]): int(r["users"]) for r in
-              clustered.groupBy(K).agg(F.countDistinct(USER).alias("users")).collect()}
+    # Distinct users: with the leave-out key a user has a row per key value.
+    sides = clustered.groupBy(K).agg(
+        F.countDistinct(USER).alias("users"),
+        F.countDistinct(F.when(F.col("users_group") == 1, F.col(USER))).alias("users_group"),
+        F.countDistinct(F.when(F.col("users_reference") == 1, F.col(USER))).alias("users_reference")).collect()
+    counts = {int(r[K]): int(r["users"]) for r in sides}
+    side_counts = {int(r[K]): (int(r["users_group"]), int(r["users_reference"])) for r in sides}
     pooled = [k for k, n in counts.items() if n > max_clusters]
     frame = clustered.groupBy(K, _cluster_id(pooled, max_clusters).alias(USER)).agg(
         *[F.sum(c).alias(c) for c in _SCORES])
     # Sorted by cluster so results do not depend on how Spark partitioned the work.
     table = frame.toPandas().sort_values([K, USER], kind="stable")
     scores = {int(k): {c: g[c].to_numpy(float) for c in _SCORES} for k, g in table.groupby(K, sort=False)}
-    return scores, counts
+    return scores, counts, side_counts
 
 
 def _evidence(accepted: DataFrame, users: DataFrame, config: AuditConfig, items, totals, wanted: list[int],

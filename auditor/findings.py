@@ -14,14 +14,20 @@ from scipy import stats
 from auditor.config import AuditConfig
 from auditor.summaries import BAND, DOSE, PLACEBO, SHARE_OUTCOMES, STEERING, ComparisonData, EvidenceCell
 from auditor.ingest import DataQuality, InputFile
-from auditor.stats.multiple import bh_qvalues
-from auditor.stats.premium import (PremiumEstimate, cluster_robust, equivalence_p, jackknife, minimum_detectable,
-                                   raw_premium)
+from auditor.stats.multiple import bh_level, bh_qvalues
+from auditor.stats.premium import (PremiumEstimate, cluster_robust, equivalence_p, jackknife, material_interval,
+                                   minimum_flaggable, raw_premium)
 
 SCHEMA_VERSION = 1
 
 # Verdicts, most serious first (the report lists findings in this order).
 VERDICTS = ("flagged", "significant_below_materiality", "inconclusive", "cleared", "insufficient_data")
+
+# Why a comparison is insufficient_data, checked in this order: no cell holds both sides; a
+# side (a dose: all users) has fewer than test.min_users users; fewer than test.min_cells
+# cells; or the counts pass but no estimate exists (e.g. one user carries all the support).
+INSUFFICIENT_REASONS = ("no_common_support", "too_few_users_group", "too_few_users_reference", "too_few_users",
+                        "too_few_cells", "not_estimable")
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,7 @@ class Finding:
     raw_premium: float
     flagged: bool
     verdict: str
-    mde: float  # smallest premium detectable at the configured power
+    mde: float  # smallest premium that would be flagged at the configured power (see minimum_flaggable)
     tost_p_value: float  # equivalence within ±materiality
     rank_test: dict | None
     cells: int
@@ -56,6 +62,10 @@ class Finding:
     rows_group_all: int
     rows_reference_all: int
     users: int
+    users_group: int | None  # users with group rows in supported cells (None for a dose)
+    users_reference: int | None
+    material_interval: bool | None  # the whole interval lies beyond ±materiality (None: no interval)
+    insufficient_reason: str | None  # one of INSUFFICIENT_REASONS when the verdict is insufficient_data
     coverage: float
     clusters: int
     pooled_clusters: bool
@@ -96,6 +106,7 @@ class AuditRecord:
     command: str
     language: str = "en"
     min_cell_size: int = 10
+    flag_rule: str = "estimate"  # test.flag_rule: what must reach materiality to flag
     timings: dict = field(default_factory=dict)
     table: dict | None = None  # a catalog table input: name, format, location, where, partitions read
 
@@ -144,20 +155,40 @@ def _clean(value):
 
 
 def decide(estimate: PremiumEstimate, q_value: float, tost_p: float, sufficient: bool,
-           materiality: float, alpha: float) -> str:
-    """Exactly one verdict per comparison.
+           materiality: float, alpha: float, rule: str = "estimate") -> str:
+    """Exactly one verdict per comparison, whatever the numbers (NaN included).
 
-    flagged: q < alpha and |premium| >= materiality. significant_below_materiality:
-    q < alpha, smaller. cleared: equivalence within ±materiality shown (TOST p < alpha).
-    inconclusive: neither. insufficient_data: too few matched cells or users.
+    flagged: q < alpha and the premium reaches materiality — its estimate (rule
+    "estimate", |premium| >= materiality) or its whole interval (rule "interval").
+    significant_below_materiality: q < alpha, not material by the rule. cleared:
+    equivalence within ±materiality shown (TOST p < alpha). inconclusive: neither.
+    insufficient_data: too few matched cells or users, or no estimate.
     """
     if not sufficient or not estimate.defined:
         return "insufficient_data"
     if q_value < alpha:
-        return "flagged" if abs(estimate.premium) >= materiality else "significant_below_materiality"
+        material = (bool(material_interval(estimate, materiality)) if rule == "interval"
+                    else abs(estimate.premium) >= materiality)
+        return "flagged" if material else "significant_below_materiality"
     if tost_p < alpha:
         return "cleared"
     return "inconclusive"
+
+
+def insufficient_reason(d: ComparisonData, est: PremiumEstimate, test) -> str | None:
+    """Why a comparison cannot be judged (None when it can)."""
+    p = d.primary
+    if p.cells == 0:
+        return "no_common_support"
+    if p.users_group is not None and p.users_group < test.min_users:
+        return "too_few_users_group"
+    if p.users_reference is not None and p.users_reference < test.min_users:
+        return "too_few_users_reference"
+    if p.users_group is None and p.users < test.min_users:
+        return "too_few_users"
+    if p.cells < test.min_cells:
+        return "too_few_cells"
+    return None if est.defined else "not_estimable"
 
 
 def build_findings(data: dict[int, ComparisonData], config: AuditConfig) -> tuple[tuple[Finding, ...], dict | None]:
@@ -165,14 +196,21 @@ def build_findings(data: dict[int, ComparisonData], config: AuditConfig) -> tupl
     test = config.test
     family = [d for d in sorted(data.values(), key=lambda d: d.comparison.id) if d.comparison.in_family]
     headline = {d.comparison.id: _headline(d, test.confidence) for d in family}
-    q_values = bh_qvalues([headline[d.comparison.id].p_value for d in family])
+    p_values = [headline[d.comparison.id].p_value for d in family]
+    q_values = bh_qvalues(p_values)
     findings = []
-    for d, q in zip(family, q_values):
+    for i, (d, q) in enumerate(zip(family, q_values)):
         c = d.comparison
         est = headline[c.id]
-        sufficient = d.primary.cells >= test.min_cells and d.primary.users >= test.min_users
-        tost = equivalence_p(est, test.materiality)
-        verdict = decide(est, float(q), tost, sufficient, test.materiality, test.alpha)
+        reason = insufficient_reason(d, est, test)
+        dose = _dose_range(est, config.segments[c.segment_index].bands, test.materiality) if c.kind == DOSE else None
+        # A dose is material over its stated range (lowest to highest band), not per doubling.
+        materiality = dose["materiality_per_doubling"] if dose else test.materiality
+        tost = equivalence_p(est, materiality)
+        verdict = decide(est, float(q), tost, reason is None, materiality, test.alpha, test.flag_rule)
+        # The level at which BH would flag this comparison, the others' p-values as observed.
+        level = bh_level(p_values[:i] + p_values[i + 1:], test.alpha)
+        mde = minimum_flaggable(est, level, materiality, test.power, test.flag_rule, test.confidence)
         analytic = _analytic(d, test.confidence)
         findings.append(Finding(
             segment=c.segment, column=c.column, group=c.group, reference=c.reference, kind=c.kind,
@@ -183,16 +221,19 @@ def build_findings(data: dict[int, ComparisonData], config: AuditConfig) -> tupl
                       "p_value": analytic.p_value, "ci_low": analytic.ci_low, "ci_high": analytic.ci_high},
             raw_premium=_raw(d),
             flagged=verdict == "flagged", verdict=verdict,
-            mde=minimum_detectable(est, test.alpha, test.power), tost_p_value=tost,
+            mde=mde, tost_p_value=tost,
             rank_test=_rank(d, est, test) if c.kind != STEERING else None,
             cells=d.primary.cells, rows_group=d.rows_group, rows_reference=d.rows_reference,
             rows_group_all=d.rows_group_all, rows_reference_all=d.rows_reference_all,
-            users=d.primary.users, coverage=d.coverage, clusters=d.primary.clusters,
+            users=d.primary.users, users_group=d.primary.users_group, users_reference=d.primary.users_reference,
+            material_interval=material_interval(est, materiality),
+            insufficient_reason=reason if verdict == "insufficient_data" else None,
+            coverage=d.coverage, clusters=d.primary.clusters,
             pooled_clusters=d.pooled_clusters,
             decomposition=_decomposition(d) if c.kind == "group" and c.outcome not in SHARE_OUTCOMES else None,
             evidence=tuple(_evidence_json(e, config) for e in d.evidence),
             evidence_suppressed=d.evidence_suppressed,
-            extra=_extra(d, data, est, config),
+            extra=_extra(d, data, est, config, dose),
         ))
     return tuple(findings), _placebo(data, config)
 
@@ -209,15 +250,12 @@ def _scale(d: ComparisonData) -> str:
 def _headline(d: ComparisonData, confidence: float) -> PremiumEstimate:
     """The calibrated estimate a verdict rests on.
 
-    Steering: the test is on the offered tier (a stratified mean-score test) and the
-    premium is the implied expected-price gap, so the interval comes from the tier's
-    price and the p-value from the tier itself.
+    Steering: the premium, its interval, p-value, equivalence test and verdict all come
+    from one model, the implied price gap (the offered tier's mean log price in its
+    context); the test on the tier itself is reported beside it (`tier_p_value`).
     """
     if d.comparison.kind == STEERING:
-        tier = jackknife(d.primary, confidence)
-        price = jackknife(d.secondary, confidence)
-        return PremiumEstimate(price.beta, price.se, tier.dof, tier.p_value, price.ci_low, price.ci_high,
-                               "cv3_jackknife")
+        return jackknife(d.secondary, confidence)
     return jackknife(d.primary, confidence, _scale(d))
 
 
@@ -246,10 +284,17 @@ def _raw(d: ComparisonData) -> float:
 
 
 def _decomposition(d: ComparisonData) -> dict:
-    """Kitagawa–Oaxaca split of the raw gap in log points: unmatched + mix + price."""
+    """Kitagawa–Oaxaca split of the raw gap in log points: unmatched + mix + price.
+
+    The price part is the within-cell gap weighted by the group's rows in each cell
+    (sum_c n_gc (mean_gc - mean_rc) / n_g), so it answers "what did the group's own
+    purchases cost more", and differs from the headline premium, whose cells are
+    weighted by their within-cell variance of the group indicator. Its name says so.
+    """
     raw = d.mean_group_all - d.mean_reference_all
     matched = d.mean_group_matched - d.mean_reference_matched
-    return {"raw": raw, "unmatched": raw - matched, "mix": matched - d.price_gap_matched, "price": d.price_gap_matched}
+    return {"raw": raw, "unmatched": raw - matched, "mix": matched - d.price_gap_matched,
+            "price_group_weighted": d.price_gap_matched}
 
 
 def _evidence_json(cell: EvidenceCell, config: AuditConfig) -> dict:
@@ -262,7 +307,26 @@ def _evidence_json(cell: EvidenceCell, config: AuditConfig) -> dict:
             "weight_share": cell.weight_share}
 
 
-def _extra(d: ComparisonData, data: dict[int, ComparisonData], est: PremiumEstimate, config: AuditConfig) -> dict:
+def _dose_range(est: PremiumEstimate, bands: tuple[float, ...], materiality: float) -> dict:
+    """A dose slope stated over the dose's range, from the lowest band's lower edge to the highest's.
+
+    The slope is per doubling of (1 + dose); over the range it compounds: 0.9 % per
+    doubling is 7.4 % from 0 to 255 orders. Materiality is judged over the range, so
+    per doubling it is (1 + materiality)^(1 / doublings) - 1.
+    """
+    low, high = bands[0], bands[-1]
+    doublings = math.log2(1 + high) - math.log2(1 + low)
+
+    def over(beta_scale_premium):
+        return math.expm1(math.log1p(beta_scale_premium) * doublings)
+
+    return {"from": low, "to": high, "doublings": doublings,
+            "materiality_per_doubling": math.expm1(math.log1p(materiality) / doublings),
+            "premium": over(est.premium), "ci_low": over(est.ci_low), "ci_high": over(est.ci_high)}
+
+
+def _extra(d: ComparisonData, data: dict[int, ComparisonData], est: PremiumEstimate, config: AuditConfig,
+           dose: dict | None = None) -> dict:
     c = d.comparison
     if c.kind == DOSE:
         bands = [b for b in sorted(data.values(), key=lambda b: b.comparison.id)
@@ -272,13 +336,13 @@ def _extra(d: ComparisonData, data: dict[int, ComparisonData], est: PremiumEstim
             e = jackknife(b.primary, config.test.confidence)
             curve.append({"band": b.comparison.group, "reference_band": b.comparison.reference, "premium": e.premium,
                           "ci_low": e.ci_low, "ci_high": e.ci_high, "rows": b.rows_group, "users": b.primary.users})
-        return {"per_doubling": est.premium, "bands": curve}
+        return {"per_doubling": est.premium, "over_range": dose, "bands": curve}
     if c.outcome in SHARE_OUTCOMES:
         return {"odds_ratio": d.odds_ratio, "share_group": d.mean_group_matched, "share_reference": d.mean_reference_matched}
     if c.kind == STEERING:
         tier = jackknife(d.primary, config.test.confidence)
-        return {"tier_shift": tier.beta, "tier_shift_se": tier.se, "tier_order": list(config.steering.order),
-                "option_column": config.steering.column}
+        return {"tier_shift": tier.beta, "tier_shift_se": tier.se, "tier_p_value": tier.p_value,
+                "tier_order": list(config.steering.order), "option_column": config.steering.column}
     return {}
 
 

@@ -147,6 +147,7 @@ def _record(config: AuditConfig, inputs, spark: SparkSession, started: str, comm
         started_at=started, finished_at=_now(),
         command=command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         language=config.report.language, min_cell_size=config.report.min_cell_size,
+        flag_rule=config.test.flag_rule,
         timings={phase: round(seconds, 3) for phase, seconds in timings.items()},
         table=table.to_json() if table else None,
     )

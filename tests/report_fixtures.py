@@ -67,7 +67,7 @@ def enrich(doc: dict, seed: int = 1) -> dict:
                          "ci_low": f["ci_low"], "ci_high": f["ci_high"]}
         f["rank_test"] = {"p_value": min(1.0, (f["p_value"] or 0) * 3), "agrees": True}
         raw = f["raw_premium"]
-        f["decomposition"] = {"raw": raw, "mix": raw - premium, "price": premium}
+        f["decomposition"] = {"raw": raw, "mix": raw - premium, "price_group_weighted": premium}
         f["sensitivity"] = [
             {"change": "drop the top 1% of users by purchases", "premium": premium * 0.97,
              "ci_low": f["ci_low"], "ci_high": f["ci_high"], "flagged": f["flagged"]},

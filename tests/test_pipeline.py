@@ -44,8 +44,8 @@ def test_demo_recovers_planted_premiums_and_avoids_simpson_trap(demo):
     assert trap.raw_premium > 0.2 and not trap.flagged and trap.verdict in ("cleared", "inconclusive")
     # The raw gap is explained by what plus members buy, not by what they pay for it.
     parts = trap.decomposition
-    assert parts["raw"] == pytest.approx(parts["unmatched"] + parts["mix"] + parts["price"], abs=1e-12)
-    assert parts["mix"] + parts["unmatched"] > 0.15 and abs(parts["price"]) < 0.01
+    assert parts["raw"] == pytest.approx(parts["unmatched"] + parts["mix"] + parts["price_group_weighted"], abs=1e-12)
+    assert parts["mix"] + parts["unmatched"] > 0.15 and abs(parts["price_group_weighted"]) < 0.01
 
 
 def test_demo_accounts_for_every_row(demo):
@@ -128,6 +128,9 @@ def test_null_log_with_strong_user_effects_is_not_flagged_and_spark_equals_numpy
     assert data.primary.users == twin.users > 1000  # so the scores were pooled into 1000 buckets
     assert data.pooled_clusters and 500 < data.primary.clusters <= 1000  # occupied hash buckets
     assert (data.primary.rows, data.primary.cells) == (twin.rows, twin.cells)
+    # Users per side, as the numpy twin counts them (the t reference and min_users go by the smaller side).
+    assert (data.primary.users_group, data.primary.users_reference) == (twin.users_group, twin.users_reference)
+    assert 0 < twin.users_group < twin.users_reference and data.primary.dof == twin.users_group - 1
     assert data.primary.scores_a.sum() == pytest.approx(twin.scores_a.sum(), rel=1e-9, abs=1e-9)
     assert data.primary.scores_b.sum() == pytest.approx(twin.scores_b.sum(), rel=1e-9)
 

@@ -85,10 +85,10 @@ class Page(HTMLParser):
 
 
 PERCENT_KEYS = {"premium", "premium_abs", "ci_low", "ci_high", "raw_premium", "coverage", "mde", "per_doubling",
-                "per_doubling_abs", "decomposition.mix", "decomposition.price", "analytic.ci_low",
+                "per_doubling_abs", "decomposition.mix", "decomposition.price_group_weighted", "analytic.ci_low", "over_range.premium",
                 "analytic.ci_high", "bands.premium", "bands.ci_low", "bands.ci_high", "sensitivity.premium",
                 "sensitivity.ci_low", "sensitivity.ci_high", "evidence.weight_share"}
-P_KEYS = {"p_value", "q_value", "analytic.p_value", "rank_test.p_value"}
+P_KEYS = {"p_value", "q_value", "analytic.p_value", "rank_test.p_value", "tier_p_value"}
 
 
 def expected_values(key: str, finding: dict | None, doc: dict) -> list:
@@ -209,9 +209,20 @@ def test_verdicts_in_words_in_both_languages(audit):
         assert words in en
     for words in ("已标记", "已排除", "无法定论"):
         assert words in zh
-    assert "With these data, a premium of 1.2% or more would have been detected with 80% probability." in en
-    assert "根据这些数据，1.2% 或更高的溢价有 80% 的概率会被检测到。" in zh
+    assert "With these data, a premium of 1.2% or more would have been flagged with 80% probability." in en
+    assert "根据这些数据，1.2% 或更高的溢价有 80% 的概率会被标记。" in zh
     assert "Each doubling of prior_orders went with a 1.1% higher price" in en
+    # A flag whose interval reaches below materiality says so; an undefined premium says why, not a crash.
+    flagged = next(f for f in doc["findings"] if f["flagged"])
+    flagged["material_interval"] = False
+    other = next(f for f in doc["findings"] if not f["flagged"])
+    other.update(verdict="insufficient_data", insufficient_reason="no_common_support", premium=None, ci_low=None,
+                 ci_high=None, p_value=None, q_value=None, mde=None, cells=0)
+    en, zh = visible(render(doc, "en", 10)), visible(render(doc, "zh-CN", 10))
+    assert "The estimate is above the materiality threshold of 1.0%; the interval does not exclude smaller premiums." in en
+    assert "估计值高于 1.0% 的重要性阈值；但置信区间不排除更小的溢价。" in zh
+    assert "not estimable: no cell holds comparable purchases of both groups." in en
+    assert "无法估计：没有任何单元同时包含两个群体的可比交易。" in zh
 
 
 @pytest.mark.parametrize("min_cell_size", [10, 40])

@@ -77,7 +77,10 @@ def test_null_dose_is_silent(spark, tmp_path):
 
 
 def test_null_too_small_is_inconclusive_not_cleared(spark, tmp_path):
-    _, _, result = _audit(spark, tmp_path, "null", 3_000, edit=lambda t: t.replace("materiality = 0.01", "materiality = 0.02"))
+    # 3,000 rows leave fewer than the default 30 users on some side of every group comparison
+    # (insufficient_data); with 10 per side the larger groups are judged, and must not be cleared.
+    _, _, result = _audit(spark, tmp_path, "null", 3_000,
+                          edit=lambda t: t.replace("materiality = 0.01", "materiality = 0.02\nmin_users = 10"))
     groups = [f for f in result.findings if f.kind == "group"]
     verdicts = {f.verdict for f in groups}
     assert verdicts <= {"inconclusive", "insufficient_data"} and "inconclusive" in verdicts

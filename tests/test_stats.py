@@ -52,11 +52,18 @@ def test_premium_and_clustered_se_equal_statsmodels_with_cell_dummies(seed, swit
     ours = cluster_robust(_summary(df))
     assert ours.beta == pytest.approx(ols.params["x"], rel=1e-8, abs=1e-12)
     assert ours.se == pytest.approx(ols.bse["x"], rel=1e-8)
-    assert ours.dof == _supported(df).user.nunique() - 1  # t(G-1), as statsmodels uses for clusters
-    assert ours.p_value == pytest.approx(ols.pvalues["x"], rel=1e-6, abs=1e-12)
-    low, high = ols.conf_int().loc["x"]
-    assert ours.ci_low == pytest.approx(math.expm1(low), rel=1e-8)
-    assert ours.ci_high == pytest.approx(math.expm1(high), rel=1e-8)
+    # The t reference counts the clusters of the smaller side (statsmodels: all clusters, G - 1).
+    sup = _supported(df)
+    sides = (sup[sup.x > 0].user.nunique(), sup[sup.x == 0].user.nunique())
+    assert ours.dof == min(sides) - 1 < sup.user.nunique() - 1
+    from scipy import stats
+    t = ols.params["x"] / ols.bse["x"]
+    assert ours.p_value == pytest.approx(2 * stats.t.sf(abs(t), min(sides) - 1), rel=1e-6, abs=1e-12)
+    crit = stats.t.ppf(0.975, min(sides) - 1)
+    assert ours.ci_low == pytest.approx(math.expm1(ols.params["x"] - crit * ols.bse["x"]), rel=1e-8)
+    assert ours.ci_high == pytest.approx(math.expm1(ols.params["x"] + crit * ols.bse["x"]), rel=1e-8)
+    with_all = smf.ols("y ~ x + C(cell)", data=sup).fit(cov_type="cluster", cov_kwds={"groups": sup.user}, use_t=True)
+    assert with_all.pvalues["x"] <= ours.p_value
 
 
 def test_unsupported_comparison_is_undefined_not_zero():
@@ -122,7 +129,9 @@ def test_dose_slope_equals_statsmodels_with_continuous_regressor():
     df["x"] = np.log2(1 + rng.integers(0, 300, df.user.max() + 1))[df.user]
     df["y"] = df.y + 0.015 * df.x
     ols = smf.ols("y ~ x + C(cell)", data=df).fit(cov_type="cluster", cov_kwds={"groups": df.user})
-    ours = cluster_robust(_summary(df))
+    summary = user_scores(df.user, df.cell, df.x, df.y, sides=False)
+    assert summary.users_group is None and summary.dof == summary.clusters - 1  # a dose has no sides
+    ours = cluster_robust(summary)
     assert ours.beta == pytest.approx(ols.params["x"], rel=1e-9)
     assert ours.se == pytest.approx(ols.bse["x"], rel=1e-8)
 

@@ -91,3 +91,31 @@ def test_study_report_states_its_command_seeds_and_tables():
     assert text.count("| CR1 analytic |") == len(SCENARIOS)
     for s in SCENARIOS:
         assert f"`{s.name}`" in text
+
+
+def test_few_users_on_one_side_hold_the_level_or_are_withheld():
+    """The study's few-users rows (docs/validation.md), fewer datasets: a group of 2 and of 10 among 600.
+
+    With t(G - 1) over both sides a group of two heavy users was 'significant' in about a fifth of null
+    logs; the smaller side's t(G_min - 1) must not over-reject, and the defaults withhold both as
+    insufficient_data (fewer than 30 users on the group's side).
+    """
+    from validation.run import few_side_study
+    from validation.scenarios import FEW_SIDE
+
+    two, ten = few_side_study(120, scenarios=(FEW_SIDE[0], FEW_SIDE[3]), log=lambda *a, **k: None)
+    assert two.level_before[0] >= 0.12, two.level_before  # the defect, on the same datasets
+    for row in (two, ten):
+        assert row.level[0] <= 0.065 + 2 * row.level[1], (row.scenario.name, row.level)
+        assert row.insufficient == 1.0 and row.flagged[0] == 0.0
+
+
+def test_flag_rule_keeps_false_flags_below_alpha_and_the_printed_mde_is_flagged_with_its_power():
+    from validation.run import flag_rule_row
+
+    draws = [_draws("baseline", level, reps) for level, reps in ((0.0, 200), (0.02, 100), (0.05, 40))]
+    row = flag_rule_row(draws)
+    assert row.null_flagged[0] <= 0.05
+    assert row.flagged[0.05][0] >= 0.95
+    assert abs(row.mde_power - 0.8) <= 0.08, row.mde_power
+    assert row.mean_mde >= 0.01

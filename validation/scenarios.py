@@ -59,13 +59,18 @@ class Scenario:
     noise_sd: float = 0.08
     outlier_share: float = 0.0
     group_share: float = 0.35  # share of users in the group (the rest are the reference)
+    group_users: int = 0  # if set: exactly this many users in the group, drawn at random (overrides group_share)
 
     def simulate(self, rng: np.random.Generator, premium: float = 0.0) -> Rows:
         """One log with the given true premium (a fraction: 0.02 is 2 %)."""
         purchases = self._activity(rng)
         user = np.repeat(np.arange(self.users), purchases)
         rows = user.size
-        group = rng.random(self.users) < self.group_share
+        if self.group_users:
+            group = np.zeros(self.users, dtype=bool)
+            group[rng.choice(self.users, self.group_users, replace=False)] = True
+        else:
+            group = rng.random(self.users) < self.group_share
         x = group[user].astype(float)
         level = rng.normal(0.0, self.cell_sd, self.cells)
         cell = self._cells(rng, user, group, level)
@@ -127,7 +132,9 @@ class Scenario:
         else:
             noise = (f"t(3) scaled to sd {self.noise_sd:g}, plus a N(0, {OUTLIER_SD:g}) shock on "
                      f"{100 * self.outlier_share:g} % of rows")
-        return (f"{self.users:,} users ({100 * self.group_share:g} % in the group); purchases per user {activity}; "
+        who = (f"{self.users:,} users ({self.group_users} in the group)" if self.group_users
+               else f"{self.users:,} users ({100 * self.group_share:g} % in the group)")
+        return (f"{who}; purchases per user {activity}; "
                 f"{layout}; cell level sd {self.cell_sd:g}; user effect sd {self.user_sd:g}; noise {noise}")
 
 
@@ -156,3 +163,12 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 BY_NAME = {s.name: s for s in SCENARIOS}
+
+# Few users on one side: a group of k heavy users among 600 reference users, no premium.
+FEW_SIDE_SIZES = (2, 3, 5, 10, 30)
+FEW_SIDE: tuple[Scenario, ...] = tuple(
+    Scenario(f"few_side_{k}", f"{k} group users among 600",
+             f"A group of {k} users among 600 reference users, heavy users (as in Heavy users).",
+             users=600 + k, group_users=k, purchases_per_user=40, activity="pareto", pareto_shape=1.3,
+             cells=20_000, layout="home")
+    for k in FEW_SIDE_SIZES)

@@ -24,3 +24,22 @@ def bh_qvalues(p_values) -> np.ndarray:
     out[order] = adjusted
     q[ok] = out
     return q
+
+
+def bh_level(other_p_values, alpha: float) -> float:
+    """The per-comparison level at which one more test gets q < alpha, the others held fixed.
+
+    Benjamini–Hochberg rejects a p-value p among m exactly when, for some j, p <= alpha j / m
+    and at least j - 1 of the other p-values are <= alpha j / m as well; so the level is
+    alpha j* / m for the largest such j*. It lies between alpha / m (nothing else is
+    significant: Bonferroni) and alpha (everything else is). NaN p-values are not in
+    the family.
+    """
+    others = np.sort(np.asarray(other_p_values, dtype=float))
+    others = others[~np.isnan(others)]
+    m = others.size + 1
+    for j in range(m, 0, -1):
+        level = alpha * (j / m)
+        if np.searchsorted(others, level, side="right") >= j - 1:
+            return level
+    return alpha / m

@@ -28,6 +28,14 @@ from scipy import stats
 # Users at or past this share of a cell's weight leave their cell without support when deleted.
 _EPS = 1e-12
 
+# Numerical floor on the log scale. A log-price difference is a relative price difference, so
+# this is one part in a billion of the price: a price recorded to the cent differs from another
+# by at least 1e-8 of itself up to a million units, while the rounding left in sums of up to
+# 10^9 log prices (|log p| < 25, double precision, errors adding like a random walk) is about
+# sqrt(1e9) * 2.2e-16 * 25 = 2e-10. A standard error below this floor is not a measurement of
+# the data's variation but of the arithmetic, and is read as none (see `with_t`).
+SE_FLOOR = 1e-9
+
 
 @dataclass(frozen=True)
 class ComparisonSummary:
@@ -40,10 +48,28 @@ class ComparisonSummary:
     rows: int  # rows in cells with common support
     cells: int  # cells with common support (fixed effects absorbed)
     users: int  # distinct users in those cells
+    # Users with group rows (x > 0) and with reference rows (x = 0) in those cells; None for a
+    # dose, whose x is a level, not a side. A user with rows on both sides counts on both.
+    users_group: int | None = None
+    users_reference: int | None = None
 
     @property
     def clusters(self) -> int:
         return int(self.scores_a.size)
+
+    @property
+    def dof(self) -> int:
+        """Degrees of freedom of the t reference: clusters on the smaller side, minus one.
+
+        What limits cluster-robust inference is the number of clusters on the smaller
+        side: a group of three users among six hundred carries three clusters of
+        information about the gap, whatever the total (MacKinnon & Webb 2017). t(G - 1)
+        over both sides rejects 20 % of nulls at 5 % with two group users;
+        t(min(G_group, G_reference) - 1) holds the level from five users on and is
+        conservative below (docs/validation.md). Without sides (a dose), G - 1.
+        """
+        sides = [u for u in (self.users_group, self.users_reference) if u is not None]
+        return max(min([self.clusters, *sides]) - 1, 0)
 
 
 @dataclass(frozen=True)
@@ -78,7 +104,7 @@ def undefined(method: str, dof: int = 0, scale: str = "ratio") -> PremiumEstimat
 
 
 def cluster_robust(summary: ComparisonSummary, confidence: float = 0.95, scale: str = "ratio") -> PremiumEstimate:
-    """Analytic CR1 user-clustered errors with t(G-1) tests.
+    """Analytic CR1 user-clustered errors with t tests on the smaller side's clusters (`dof`).
 
     The small-sample factor G/(G-1) * (N-1)/(N-K) counts the absorbed cells in K
     (K = cells + 1), as a regression with explicit cell dummies would (the factor
@@ -88,16 +114,16 @@ def cluster_robust(summary: ComparisonSummary, confidence: float = 0.95, scale: 
     g, n, k = summary.clusters, summary.rows, summary.cells + 1
     sum_b = float(b.sum())
     if g < 2 or sum_b <= _EPS or n <= k:
-        return undefined("cr1", max(g - 1, 0), scale)
+        return undefined("cr1", summary.dof, scale)
     beta = float(a.sum()) / sum_b
     scores = a - beta * b
     factor = g / (g - 1) * (n - 1) / (n - k)
     se = math.sqrt(factor * float(scores @ scores)) / sum_b
-    return with_t(beta, se, g - 1, confidence, "cr1", scale)
+    return with_t(beta, se, summary.dof, confidence, "cr1", scale)
 
 
 def jackknife(summary: ComparisonSummary, confidence: float = 0.95, scale: str = "ratio") -> PremiumEstimate:
-    """Leave-one-user-out jackknife (CV3) errors with t(G-1) tests.
+    """Leave-one-user-out jackknife (CV3) errors with t tests on the smaller side's clusters (`dof`).
 
     V = (G-1)/G * sum_i (beta_(i) - beta)^2 over exact deletions (MacKinnon,
     Nielsen & Webb 2023). Unlike CR1 it sees how much each user moves the
@@ -109,21 +135,34 @@ def jackknife(summary: ComparisonSummary, confidence: float = 0.95, scale: str =
     g = summary.clusters
     sum_a, sum_b = float(a.sum()), float(b.sum())
     if g < 2 or sum_b <= _EPS:
-        return undefined("cv3_jackknife", max(g - 1, 0), scale)
+        return undefined("cv3_jackknife", summary.dof, scale)
     beta = sum_a / sum_b
     remaining = sum_b - summary.delta_b
     if np.any(remaining <= _EPS * max(sum_b, 1.0)):
         # Some single user carries all the support: no deletion estimate exists.
-        return undefined("cv3_jackknife", g - 1, scale)
+        return undefined("cv3_jackknife", summary.dof, scale)
     loo = (sum_a - summary.delta_a) / remaining
     se = math.sqrt((g - 1) / g * float(np.sum((loo - beta) ** 2)))
-    return with_t(beta, se, g - 1, confidence, "cv3_jackknife", scale)
+    return with_t(beta, se, summary.dof, confidence, "cv3_jackknife", scale)
 
 
 def with_t(beta: float, se: float, dof: int, confidence: float, method: str, scale: str = "ratio") -> PremiumEstimate:
-    """Two-sided t test of beta = 0 and a t interval, reported on the premium scale."""
-    if not se > 0 or dof < 1:
+    """Two-sided t test of beta = 0 and a t interval, reported on the premium scale.
+
+    A standard error below SE_FLOOR is rounding, not variation: every user's prices
+    agree with the fitted gap exactly. The standard error is then 0, a beta inside
+    the floor is exactly 0 (identical prices: premium 0, p = 1), and any other beta
+    is exact (a deterministic +5 %: premium 5 %, p = 0, interval [5 %, 5 %]). That
+    is what the data say: no draw of these users' purchases could show another gap.
+    Whether such a gap is a finding is left to the counts (test.min_users per side)
+    and materiality, as for any other.
+    """
+    if dof < 1 or math.isnan(se):
         return PremiumEstimate(beta, se, dof, math.nan, math.nan, math.nan, method, scale)
+    if se < SE_FLOOR:
+        beta = 0.0 if abs(beta) < SE_FLOOR else beta
+        exact = _to_scale(beta, scale)
+        return PremiumEstimate(beta, 0.0, dof, 1.0 if beta == 0 else 0.0, exact, exact, method, scale)
     p = float(2 * stats.t.sf(abs(beta / se), dof))
     crit = float(stats.t.ppf(0.5 + confidence / 2, dof))
     return PremiumEstimate(beta, se, dof, p, _to_scale(beta - crit * se, scale), _to_scale(beta + crit * se, scale),
@@ -143,16 +182,56 @@ def minimum_detectable(estimate: PremiumEstimate, alpha: float, power: float = 0
     return _to_scale(shift * estimate.se, estimate.scale)
 
 
+def materiality_bound(materiality: float, scale: str = "ratio") -> float:
+    """The materiality threshold on the beta scale (log ratio, or difference in shares)."""
+    return materiality if scale == "difference" else math.log1p(materiality)
+
+
+def material_interval(estimate: PremiumEstimate, materiality: float) -> bool | None:
+    """Whether the whole interval lies beyond ±materiality (None when there is no interval)."""
+    if math.isnan(estimate.ci_low) or math.isnan(estimate.ci_high):
+        return None
+    return bool(estimate.ci_low >= materiality or estimate.ci_high <= -materiality)
+
+
+def minimum_flaggable(estimate: PremiumEstimate, level: float, materiality: float, power: float = 0.8,
+                      rule: str = "estimate", confidence: float = 0.95) -> float:
+    """Smallest premium that would be *flagged* with probability `power`, on this standard error.
+
+    A premium is flagged when its test rejects at `level` — the per-comparison level at
+    which Benjamini–Hochberg would give it q < alpha, the audit's other p-values held
+    as observed (`multiple.bh_level`) — and it reaches materiality: the estimate
+    (rule "estimate") or the near end of its interval (rule "interval"). On the beta
+    scale that is beta_hat >= h with
+
+        h = max(t_{1-level/2} se, bound)                 (estimate)
+        h = max(t_{1-level/2} se, bound + t_{(1+conf)/2} se)   (interval)
+
+    and with beta_hat ~ beta + se T_dof (the opposite tail ignored), P(flag) = power
+    at beta = h + t_{power} se (Bloom 1995, with the flag rule in place of the bare
+    test). With se = 0 the premium is exact and the answer is the threshold itself.
+    """
+    if math.isnan(estimate.se) or estimate.dof < 1 or not 0 < level < 1:
+        return math.nan
+    se, dof = estimate.se, estimate.dof
+    bound = materiality_bound(materiality, estimate.scale)
+    h = max(float(stats.t.ppf(1 - level / 2, dof)) * se, bound + (float(stats.t.ppf(0.5 + confidence / 2, dof)) * se
+                                                                  if rule == "interval" else 0.0))
+    return _to_scale(h + float(stats.t.ppf(power, dof)) * se, estimate.scale)
+
+
 def equivalence_p(estimate: PremiumEstimate, materiality: float) -> float:
     """Two one-sided tests (Schuirmann 1987) that the premium lies within ±materiality.
 
     Small values support equivalence: the data rule out a premium (or discount)
     as large as the materiality threshold.
     """
-    if not estimate.se > 0 or estimate.dof < 1 or not 0 < materiality < 1:
+    if math.isnan(estimate.se) or estimate.dof < 1 or not 0 < materiality < 1:
         return math.nan
     low, high = ((-materiality, materiality) if estimate.scale == "difference"
                  else (math.log1p(-materiality), math.log1p(materiality)))
+    if estimate.se == 0:  # an exact premium (see with_t): inside the range or not, with certainty
+        return 0.0 if low < estimate.beta < high else 1.0
     p_low = stats.t.sf((estimate.beta - low) / estimate.se, estimate.dof)
     p_high = stats.t.cdf((estimate.beta - high) / estimate.se, estimate.dof)
     return float(max(p_low, p_high))
@@ -163,10 +242,12 @@ def raw_premium(mean_log_group: float, mean_log_reference: float) -> float:
     return math.expm1(mean_log_group - mean_log_reference)
 
 
-def user_scores(user, cell, x, y) -> ComparisonSummary:
+def user_scores(user, cell, x, y, sides: bool = True) -> ComparisonSummary:
     """Per-user scores and exact deletion deltas from row arrays (the numpy twin of Spark).
 
-    Cells hold support when x varies within them; users are ordered by id.
+    Cells hold support when x varies within them; users are ordered by id. With
+    `sides` (x is 0/1), the users with group rows and with reference rows in
+    supported cells are counted; a dose (sides=False) has none.
     Used by tests and by the simulation study; Spark computes the same sums.
     """
     user = np.asarray(user)
@@ -187,8 +268,13 @@ def user_scores(user, cell, x, y) -> ComparisonSummary:
     used = np.bincount(cu_user, supported, minlength=user_ids.size) > 0
     totals = [np.bincount(cu_user, v * supported, minlength=user_ids.size)[used] for v in (a, b, da, db)]
     cells_supported = np.unique(cu_cell[supported > 0]).size
+    counts = {}
+    if sides:
+        on = supported > 0
+        counts = {"users_group": np.unique(cu_user[on & (sx > 0)]).size,
+                  "users_reference": np.unique(cu_user[on & (n > sx)]).size}
     return ComparisonSummary(*totals, rows=int(n[supported > 0].sum()), cells=int(cells_supported),
-                             users=int(used.sum()))
+                             users=int(used.sum()), **counts)
 
 
 def cell_user_scores(n, sx, sy, sxy, sxx, cell):
