@@ -160,6 +160,8 @@ def _reader(spark: SparkSession, config: AuditConfig):
     spec = config.input
     if spec.format == "csv":
         return spark.read.option("header", True).option("sep", spec.csv_delimiter).option("multiLine", False)
+    if spec.format == "json":  # JSON as written: a line in single quotes is not JSON, whatever Spark would allow
+        return spark.read.option("allowSingleQuotes", False)
     return spark.read
 
 
@@ -171,7 +173,7 @@ def input_schema(spark: SparkSession, config: AuditConfig) -> T.StructType:
             return spark.read.parquet(spec.path).schema
         if spec.format == "csv":
             return _reader(spark, config).csv(spec.path).schema  # header only: no inferSchema
-        return spark.read.json(spec.path).schema  # JSON has no header: Spark scans to learn fields
+        return _reader(spark, config).json(spec.path).schema  # JSON has no header: Spark scans to learn fields
     except AnalysisException as exc:
         raise AuditInputError(f"[input] path: Spark cannot read {spec.path} as {spec.format}: {_first_line(exc)}") from None
     except Exception as exc:  # a corrupt file surfaces as a Java error: name it, not its stack
@@ -309,7 +311,7 @@ def _read(spark: SparkSession, config: AuditConfig, schema: T.StructType) -> Dat
         # reason instead of silently becoming null.
         text_schema = T.StructType([T.StructField(f.name, T.StringType()) for f in schema.fields
                                     if f.name != "_corrupt_record"] + [T.StructField(_CORRUPT, T.StringType())])
-        frame = (spark.read.schema(text_schema).option("mode", "PERMISSIVE")
+        frame = (_reader(spark, config).schema(text_schema).option("mode", "PERMISSIVE")
                  .option("columnNameOfCorruptRecord", _CORRUPT).json(spec.path))
     return frame.select(*[F.col(_q(c)) for c in config.used_columns], _CORRUPT,
                         F.input_file_name().alias(_FILE), F.monotonically_increasing_id().alias(_ORDER))
@@ -334,7 +336,8 @@ def _read_csv(spark: SparkSession, config: AuditConfig, schema: T.StructType) ->
              .option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", _LINE_SPLIT)
              .schema(T.StructType([T.StructField(_LINE, T.StringType()), T.StructField(_LINE_SPLIT, T.StringType())]))
              .csv(spec.path))
-    line = F.coalesce(F.col(_LINE), F.col(_LINE_SPLIT))  # a line holding a NUL byte lands in the second
+    # A line holding a NUL is split by the reader: its whole text is then in the corrupt-record column.
+    line = F.coalesce(F.col(_LINE_SPLIT), F.col(_LINE))
     fields = [f.name for f in schema.fields]
     ddl = ", ".join(f"{_q(name)} STRING" for name in [*fields, _CORRUPT])
     parsed = F.from_csv(line, F.lit(ddl), {"sep": spec.csv_delimiter, "quote": '"', "escape": '"',
