@@ -11,13 +11,10 @@ read from that one result, so findings.json and rejected/ cannot disagree.
 
 from __future__ import annotations
 
-import difflib
-import glob
 import hashlib
 import os
 from dataclasses import dataclass
 from functools import reduce
-from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from pyspark import StorageLevel
@@ -28,6 +25,7 @@ from pyspark.sql import types as T
 
 from auditor.config import AuditConfig
 from auditor.errors import AuditConfigError, AuditInputError
+from auditor.preflight import check_column_names, input_paths
 
 # Reject reasons, in the order they are checked: a row gets the first that applies.
 REASONS = (
@@ -100,34 +98,8 @@ class Ingested:
 
 
 def list_input_files(path: str) -> tuple[InputFile, ...]:
-    """The local files a path, folder or glob stands for (remote URIs are left to Spark)."""
-    if "://" in path and not path.startswith("file://"):
-        return ()
-    local = path.removeprefix("file://")
-    if glob.has_magic(local):
-        candidates = sorted(glob.glob(local, recursive=True))
-    elif os.path.exists(local):
-        candidates = [local]
-    else:
-        raise AuditInputError(f"[input] path: {path} does not exist: check the path (relative paths are taken from the config file's folder)")
-    files = []
-    for name in candidates:
-        if os.path.isdir(name):
-            files += [str(p) for p in sorted(Path(name).rglob("*"))
-                      if p.is_file() and not any(map(_hidden, p.relative_to(name).parts))]
-        else:  # a file named or matched by a glob is read even if its name looks hidden
-            files.append(name)
-    if not files:
-        raise AuditInputError(f"[input] path: no files match {path}: check the path or glob")
-    return tuple(InputFile(path=f, bytes=os.path.getsize(f), sha256=_sha256(f)) for f in files)
-
-
-def _hidden(name: str) -> bool:
-    """Spark's rule for files and folders it skips: bookkeeping (_SUCCESS, _temporary) and hidden (.crc)
-    names, but not partition folders such as _source=x, nor Parquet's summary files."""
-    if name.startswith(("_common_metadata", "_metadata")):
-        return False
-    return (name.startswith("_") and "=" not in name) or name.startswith(".") or name.endswith("._COPYING_")
+    """The local files a path, folder or glob stands for, fingerprinted (remote URIs are left to Spark)."""
+    return tuple(InputFile(path=f, bytes=os.path.getsize(f), sha256=_sha256(f)) for f in input_paths(path))
 
 
 def check_files_read(frame: DataFrame, inputs: tuple[InputFile, ...]) -> None:
@@ -187,36 +159,7 @@ def _first_line(exc: Exception) -> str:
 
 def check_columns(schema: T.StructType, config: AuditConfig) -> None:
     """Every configured column must exist in the input: name the key and the nearest column."""
-    available = [f.name for f in schema.fields]
-    for key, column in _column_keys(config):
-        if column not in available:
-            close = difflib.get_close_matches(column, available, n=1)
-            fix = f"did you mean {close[0]!r}?" if close else f"the input has: {', '.join(available[:30])}"
-            raise AuditConfigError(f"{key} = {column!r}: no such column in the input; {fix}")
-
-
-def _column_keys(config: AuditConfig):
-    for role in ("transaction_id", "user_id", "timestamp", "price"):
-        yield f"[columns] {role}", getattr(config.columns, role)
-    for column in config.match.exact:
-        yield "[match] exact", column
-    for column, _ in config.match.bins:
-        yield f"[match] bins.{column}", column
-    for i, seg in enumerate(config.segments):
-        yield f"[segments[{i}]] column", seg.column
-    for role in ("list_price", "discount", "net_price"):
-        if getattr(config.parts, role):
-            yield f"[columns] {role}", getattr(config.parts, role)
-    if config.quotes:
-        for key in ("event_column", "quoted_price", "request_id"):
-            if getattr(config.quotes, key):
-                yield f"[quotes] {key}", getattr(config.quotes, key)
-    for i, adj in enumerate(config.adjustments):
-        yield f"[adjustments[{i}]] column", adj.column
-    if config.steering:
-        yield "[steering] column", config.steering.column
-        for column in config.steering.context:
-            yield "[steering] context", column
+    check_column_names([f.name for f in schema.fields], config)
 
 
 def ingest(spark: SparkSession, config: AuditConfig, inputs: tuple[InputFile, ...] | None = None) -> Ingested:

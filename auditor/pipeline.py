@@ -17,6 +17,7 @@ from auditor.findings import AuditFindings, AuditRecord, build_findings
 from auditor.ingest import check_segments, ingest, list_input_files
 from auditor.match import with_cells
 from auditor.output import staged_output
+from auditor.preflight import preflight
 from auditor.progress import Progress
 from auditor.report import write_report
 from auditor.sensitivity import sensitivity
@@ -30,6 +31,7 @@ def run(config: AuditConfig, spark: SparkSession, out: Path, overwrite: bool = F
     started = _now()
     spark.conf.set("spark.sql.session.timeZone", config.input.timezone)
     progress.phase("inputs", f"listing and fingerprinting {config.input.path}")
+    preflight(config)  # a missing, empty or mislabelled input stops here, before any scan
     inputs = list_input_files(config.input.path)
     input_bytes = sum(f.bytes for f in inputs)
     partitions = size_shuffles(spark, input_bytes)
