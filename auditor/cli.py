@@ -97,13 +97,14 @@ def _run(args, progress: Progress) -> int:
 
 
 def _audit(config, out: Path, master: str | None, overwrite: bool, progress: Progress) -> int:
-    from auditor import pipeline
     from auditor.output import check_target
     from auditor.preflight import preflight
-    from auditor.session import spark_session
 
     check_target(out, overwrite)  # refuse an existing --out before Spark starts
-    preflight(config)  # and a missing, empty or mislabelled input
+    preflight(config)  # and a missing, empty or mislabelled input, before Spark is even imported
+    from auditor import pipeline
+    from auditor.session import spark_session
+
     progress.phase("spark", "starting Spark")
     spark = spark_session(master)
     progress.say(f"Spark {spark.version} on {spark.sparkContext.master}")
