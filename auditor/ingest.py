@@ -489,6 +489,8 @@ def _count(classified: DataFrame, config: AuditConfig) -> dict[str, int]:
 
 def check_segments(ingested: Ingested, config: AuditConfig) -> None:
     """A configured group or reference that never occurs is a config error, not an empty finding."""
+    if ingested.quality.rows_read == 0:  # e.g. remote files with a header and nothing else
+        raise AuditInputError(f"[input] path: {config.input.path} has no rows: nothing to audit")
     for i, seg in enumerate(config.segments):
         if seg.kind != "group":
             continue

@@ -180,6 +180,9 @@ def _first_line(exc: Exception) -> str:
 
 def check_column_names(available: list[str], config: AuditConfig, where: str = "the input") -> None:
     """Every configured column must exist in the input: name the key and the nearest column."""
+    if not available:
+        raise AuditInputError(f"[input] path: {config.input.path} has no columns: it is empty, or not "
+                              f"{config.input.format} (check [input] format)")
     for key, column in column_keys(config):
         if column not in available:
             close = difflib.get_close_matches(column, available, n=1)

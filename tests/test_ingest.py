@@ -216,3 +216,17 @@ def test_malformed_lines_are_malformed_whatever_columns_the_config_reads(spark, 
     assert sorted(accepted) == ["o1", "o2", "o3", "o30"]
     assert accepted["o30"]["city"] == "Bei,jing"  # a quoted delimiter is a value, not a field
     result.release()
+
+
+def test_an_input_without_rows_or_columns_says_so_even_when_spark_checks_it(spark, tmp_path):
+    """Remote inputs skip the pre-flight: Spark's own checks must say the same thing plainly."""
+    data = tmp_path / "log.csv"
+    data.write_text(HEADER + "\n")
+    config = _config(tmp_path, data, "csv")
+    result = ingest(spark, config)
+    with pytest.raises(AuditInputError, match=rf"^\[input\] path: {data} has no rows: nothing to audit$"):
+        check_segments(result, config)
+    result.release()
+    data.write_text("")
+    with pytest.raises(AuditInputError, match=rf"^\[input\] path: {data} has no columns: it is empty, or not csv"):
+        ingest(spark, config)
