@@ -1,4 +1,4 @@
-"""Command line: `auditor run | generate | demo | compare | init`."""
+"""Command line: `auditor run | validate | generate | demo | compare | init`."""
 
 from __future__ import annotations
 
@@ -61,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     run.set_defaults(handler=_run)
 
+    validate = sub.add_parser("validate", help="check a config and its input without Spark, and say what the audit would do")
+    validate.add_argument("--config", required=True, type=Path, help="the audit's TOML file")
+    validate.add_argument("--sample-rows", type=int, default=10_000,
+                          help="rows read (without Spark) to sample segment values (default: 10000)")
+    validate.set_defaults(handler=_validate)
+
     gen = sub.add_parser("generate", help="write synthetic platform logs with planted premiums, and their audit.toml")
     gen.add_argument("--scenario", default="rides", help=(
         "log scenario (default: rides): rides (iOS and loyalty premiums, a Simpson trap), hotel (diamond "
@@ -107,11 +113,14 @@ def _run(args, progress: Progress) -> int:
 
 
 def _audit(config, out: Path, master: str | None, overwrite: bool, progress: Progress) -> int:
-    from auditor.api import Audit
     from auditor.output import check_target
-    from auditor.session import spark_session
+    from auditor.preflight import preflight
 
     check_target(out, overwrite)  # refuse an existing --out before Spark starts
+    preflight(config)  # and a missing, empty or mislabelled input, before Spark is even imported
+    from auditor.api import Audit
+    from auditor.session import spark_session
+
     progress.phase("spark", "starting Spark")
     spark = spark_session(master)
     progress.say(f"Spark {spark.version} on {spark.sparkContext.master}")
@@ -120,6 +129,18 @@ def _audit(config, out: Path, master: str | None, overwrite: bool, progress: Pro
     findings = result.document.findings
     flagged = sum(f.flagged for f in findings)
     print(f"{len(findings)} comparisons, {flagged} flagged. Report: {Path(out).resolve() / 'report.html'}")
+    return 0
+
+
+def _validate(args, progress: Progress) -> int:
+    import time
+
+    from auditor.config import load_config
+    from auditor.validate import summary
+
+    started = time.perf_counter()
+    config = load_config(args.config)
+    print(summary(config, args.config, sample_rows=args.sample_rows, started=started))
     return 0
 
 

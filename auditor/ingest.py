@@ -2,19 +2,22 @@
 
 Invariant: rows_read == rows_accepted + rows_rejected. Rejected rows are kept,
 with their reason and source file, so nothing read is lost.
+
+Every row is classified once: the classified rows (the audited columns as read,
+the reason, and the file and raw line of rejected rows) are persisted, and the
+counts, the rejected rows, the duplicate check and the accepted rows are all
+read from that one result, so findings.json and rejected/ cannot disagree.
 """
 
 from __future__ import annotations
 
-import difflib
-import glob
 import hashlib
 import os
 from dataclasses import dataclass
 from functools import reduce
-from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from pyspark import StorageLevel
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -22,6 +25,7 @@ from pyspark.sql import types as T
 
 from auditor.config import AuditConfig
 from auditor.errors import AuditConfigError, AuditInputError
+from auditor.preflight import check_column_names, input_paths
 
 # Reject reasons, in the order they are checked: a row gets the first that applies.
 REASONS = (
@@ -39,6 +43,7 @@ TID, USER, TS, PRICE = "__tid", "__user", "__ts", "__price"
 LIST, DISCOUNT, NET, QUOTED, EVENT, REQUEST, DECLARED = (
     "__list", "__discount", "__net", "__quoted", "__event", "__request", "__declared")
 _CORRUPT, _FILE, _ORDER, _REASON = "__corrupt_record", "__source_file", "__order", "__reason"
+_LINE, _LINE_SPLIT, _PARSED = "__line", "__line_split", "__parsed"
 _FIRST, _COPIES = "__first_copy", "__copies"
 
 # Up to this many duplicated ids are broadcast to the scan (a few tens of MB on the
@@ -85,7 +90,7 @@ class Ingested:
     quality: DataQuality
     inputs: tuple[InputFile, ...]
     segment_values: dict[str, dict[str, int]]  # column -> {configured value: accepted rows}
-    cached: DataFrame  # the duplicated transaction ids, persisted once and read by every later step
+    cached: DataFrame  # the classified rows, persisted once; accepted and rejected are read from it
 
     def release(self) -> None:
         """Free what ingest cached once the audit is done with it."""
@@ -93,26 +98,8 @@ class Ingested:
 
 
 def list_input_files(path: str) -> tuple[InputFile, ...]:
-    """The local files a path, folder or glob stands for (remote URIs are left to Spark)."""
-    if "://" in path and not path.startswith("file://"):
-        return ()
-    local = path.removeprefix("file://")
-    if glob.has_magic(local):
-        candidates = sorted(glob.glob(local, recursive=True))
-    elif os.path.exists(local):
-        candidates = [local]
-    else:
-        raise AuditInputError(f"[input] path: {path} does not exist: check the path (relative paths are taken from the config file's folder)")
-    files = []
-    for name in candidates:
-        if os.path.isdir(name):
-            files += [str(p) for p in sorted(Path(name).rglob("*"))
-                      if p.is_file() and not any(map(_hidden, p.relative_to(name).parts))]
-        else:  # a file named or matched by a glob is read even if its name looks hidden
-            files.append(name)
-    if not files:
-        raise AuditInputError(f"[input] path: no files match {path}: check the path or glob")
-    return tuple(InputFile(path=f, bytes=os.path.getsize(f), sha256=_sha256(f)) for f in files)
+    """The local files a path, folder or glob stands for, fingerprinted (remote URIs are left to Spark)."""
+    return tuple(InputFile(path=f, bytes=os.path.getsize(f), sha256=_sha256(f)) for f in input_paths(path))
 
 
 def list_inputs(spark: SparkSession, config: AuditConfig):
@@ -122,14 +109,6 @@ def list_inputs(spark: SparkSession, config: AuditConfig):
     from auditor.catalog import describe, scan
     source, files = describe(spark, config.input, scan(spark, config.input))
     return files, source
-
-
-def _hidden(name: str) -> bool:
-    """Spark's rule for files and folders it skips: bookkeeping (_SUCCESS, _temporary) and hidden (.crc)
-    names, but not partition folders such as _source=x, nor Parquet's summary files."""
-    if name.startswith(("_common_metadata", "_metadata")):
-        return False
-    return (name.startswith("_") and "=" not in name) or name.startswith(".") or name.endswith("._COPYING_")
 
 
 def check_files_read(frame: DataFrame, inputs: tuple[InputFile, ...]) -> None:
@@ -162,6 +141,8 @@ def _reader(spark: SparkSession, config: AuditConfig):
     spec = config.input
     if spec.format == "csv":
         return spark.read.option("header", True).option("sep", spec.csv_delimiter).option("multiLine", False)
+    if spec.format == "json":  # JSON as written: a line in single quotes is not JSON, whatever Spark would allow
+        return spark.read.option("allowSingleQuotes", False)
     return spark.read
 
 
@@ -176,7 +157,7 @@ def input_schema(spark: SparkSession, config: AuditConfig) -> T.StructType:
             return spark.read.parquet(spec.path).schema
         if spec.format == "csv":
             return _reader(spark, config).csv(spec.path).schema  # header only: no inferSchema
-        return spark.read.json(spec.path).schema  # JSON has no header: Spark scans to learn fields
+        return _reader(spark, config).json(spec.path).schema  # JSON has no header: Spark scans to learn fields
     except AnalysisException as exc:
         raise AuditInputError(f"[input] path: Spark cannot read {spec.path} as {spec.format}: {_first_line(exc)}") from None
     except Exception as exc:  # a corrupt file surfaces as a Java error: name it, not its stack
@@ -190,45 +171,19 @@ def _first_line(exc: Exception) -> str:
 
 def check_columns(schema: T.StructType, config: AuditConfig) -> None:
     """Every configured column must exist in the input: name the key and the nearest column."""
-    available = [f.name for f in schema.fields]
-    for key, column in _column_keys(config):
-        if column not in available:
-            close = difflib.get_close_matches(column, available, n=1)
-            fix = f"did you mean {close[0]!r}?" if close else f"the input has: {', '.join(available[:30])}"
-            raise AuditConfigError(f"{key} = {column!r}: no such column in the input; {fix}")
-
-
-def _column_keys(config: AuditConfig):
-    for role in ("transaction_id", "user_id", "timestamp", "price"):
-        yield f"[columns] {role}", getattr(config.columns, role)
-    for column in config.match.exact:
-        yield "[match] exact", column
-    for column, _ in config.match.bins:
-        yield f"[match] bins.{column}", column
-    for i, seg in enumerate(config.segments):
-        yield f"[segments[{i}]] column", seg.column
-    for role in ("list_price", "discount", "net_price"):
-        if getattr(config.parts, role):
-            yield f"[columns] {role}", getattr(config.parts, role)
-    if config.quotes:
-        for key in ("event_column", "quoted_price", "request_id"):
-            if getattr(config.quotes, key):
-                yield f"[quotes] {key}", getattr(config.quotes, key)
-    for i, adj in enumerate(config.adjustments):
-        yield f"[adjustments[{i}]] column", adj.column
-    if config.steering:
-        yield "[steering] column", config.steering.column
-        for column in config.steering.context:
-            yield "[steering] context", column
+    check_column_names([f.name for f in schema.fields], config)
 
 
 def ingest(spark: SparkSession, config: AuditConfig, inputs: tuple[InputFile, ...] | None = None) -> Ingested:
-    """Read the log, classify every row, and count the outcome.
+    """Read the log, classify every row once, and count the outcome.
 
-    Two passes over the input and no cache: one narrow shuffle finds the
-    transaction ids with more than one valid copy, one aggregation counts every
-    row by outcome. Later steps re-read the input (a columnar scan is cheaper
-    than caching every row), and a rejected row is rejected the same way each time.
+    One scan reads and classifies the rows into a narrow persisted frame (the
+    audited columns as read, the reason, the position); the transaction ids
+    with more than one valid copy are found from it, later copies are marked,
+    and that result is persisted in turn while one aggregation counts it. The
+    counts, rejected/, the segment counts and the accepted rows are all read
+    from this one classified frame: they agree row for row, and no later step
+    re-reads the input, re-classifies or repeats the duplicate join.
     """
     if inputs is None:
         inputs = list_inputs(spark, config)[0]
@@ -236,12 +191,22 @@ def ingest(spark: SparkSession, config: AuditConfig, inputs: tuple[InputFile, ..
     check_columns(schema, config)
     raw = _read(spark, config, schema)
     check_files_read(raw, inputs)
-    typed = _classify(raw, schema, config, nanosecond_columns(inputs, config))
-    duplicated = _duplicated_ids(typed).persist()
-    broadcast = duplicated.count() <= BROADCAST_DUPLICATE_IDS
-    classified = _mark_duplicates(typed, duplicated, broadcast)
+    types = _column_types(schema, config)
+    nanos = nanosecond_columns(inputs, config)
+    audited = [F.col(_q(c)) for c in config.used_columns]
 
-    counts = _count(classified, config)
+    first = raw.select(*audited, _CORRUPT, _FILE, _ORDER, _stripped(config.columns.transaction_id).alias(TID),
+                       _reason(config, types, nanos).alias(_REASON)).persist(StorageLevel.MEMORY_AND_DISK)
+    duplicated = _duplicated_ids(first).persist(StorageLevel.MEMORY_AND_DISK)
+    broadcast = duplicated.count() <= BROADCAST_DUPLICATE_IDS
+    rejected_only = F.col(_REASON).isNotNull()
+    classified = _mark_duplicates(first, duplicated, broadcast).select(
+        *audited, _REASON, F.when(rejected_only, F.col(_FILE)).alias(_FILE),
+        F.when(rejected_only, F.col(_CORRUPT)).alias(_CORRUPT)).persist(StorageLevel.MEMORY_AND_DISK)
+    counts = _count(classified, config)  # builds the classified cache; the first one is no longer needed
+    first.unpersist()
+    duplicated.unpersist()
+
     rows_read = counts.pop("__rows_read")
     by_reason = {r: counts.pop(f"__reason:{r}") for r in REASONS}
     rejected = sum(by_reason.values())
@@ -254,13 +219,12 @@ def ingest(spark: SparkSession, config: AuditConfig, inputs: tuple[InputFile, ..
             segment_values[seg.column][value] = counts[f"{seg.column}={value}"]
     quality = DataQuality(rows_read=rows_read, rows_accepted=rows_read - rejected, rows_rejected=rejected,
                           rejected_by_reason={r: n for r, n in by_reason.items() if n})
-    accepted = classified.filter(F.col(_REASON).isNull()).select(
-        TID, USER, TS, PRICE, *optional_internal_columns(config), *_key_and_segment_columns(config))
-    rejected_rows = classified.filter(F.col(_REASON).isNotNull()).select(
+    accepted = classified.filter(F.col(_REASON).isNull()).select(*_typed_columns(config, types, nanos))
+    rejected_rows = classified.filter(rejected_only).select(
         F.col(_REASON).alias("reason"), F.col(_FILE).alias("source_file"), *[
             F.col(_q(c)).cast("string").alias(c) for c in config.used_columns], F.col(_CORRUPT).alias("raw_record"))
     return Ingested(accepted=accepted, rejected=rejected_rows, quality=quality, inputs=inputs,
-                    segment_values=segment_values, cached=duplicated)
+                    segment_values=segment_values, cached=classified)
 
 
 def _q(name: str) -> str:
@@ -301,16 +265,49 @@ def _read(spark: SparkSession, config: AuditConfig, schema: T.StructType) -> Dat
         frame = scan(spark, spec).withColumn(_CORRUPT, F.lit(None).cast("string"))
     elif spec.format == "parquet":
         frame = spark.read.parquet(spec.path).withColumn(_CORRUPT, F.lit(None).cast("string"))
+    elif spec.format == "csv":
+        frame = _read_csv(spark, config, schema)
     else:
         # Text formats are read as strings so that a bad value is rejected with its
         # reason instead of silently becoming null.
         text_schema = T.StructType([T.StructField(f.name, T.StringType()) for f in schema.fields
                                     if f.name != "_corrupt_record"] + [T.StructField(_CORRUPT, T.StringType())])
-        reader = _reader(spark, config).schema(text_schema).option("mode", "PERMISSIVE") \
-            .option("columnNameOfCorruptRecord", _CORRUPT)
-        frame = reader.csv(spec.path) if spec.format == "csv" else reader.json(spec.path)
+        frame = (_reader(spark, config).schema(text_schema).option("mode", "PERMISSIVE")
+                 .option("columnNameOfCorruptRecord", _CORRUPT).json(spec.path))
     return frame.select(*[F.col(_q(c)) for c in config.used_columns], _CORRUPT,
                         F.input_file_name().alias(_FILE), F.monotonically_increasing_id().alias(_ORDER))
+
+
+def _read_csv(spark: SparkSession, config: AuditConfig, schema: T.StructType) -> DataFrame:
+    """CSV records parsed whole, every field as text, with the raw line of each kept at hand.
+
+    Spark's CSV reader parses only the fields a query uses (column pruning), so
+    a line with a field too many, or a quote that shifts the fields after the
+    audited ones, would pass or fail depending on which columns the config
+    names. Here each line is read whole (the reader skips each file's header
+    and blank lines as it always does) and parsed with every header column,
+    whatever the query uses: a line that does not split into exactly those
+    fields, or whose quotes do not pair up (a quote opened and never closed,
+    a stray quote), is malformed, with its raw text. Quotes inside a quoted
+    value are doubled (RFC 4180, as Python's csv, pandas and Excel write them).
+    """
+    spec = config.input
+    lines = (spark.read.option("header", True).option("multiLine", False)
+             .option("sep", "\u0000").option("quote", "").option("escape", "")  # one field: the whole line
+             .option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", _LINE_SPLIT)
+             .schema(T.StructType([T.StructField(_LINE, T.StringType()), T.StructField(_LINE_SPLIT, T.StringType())]))
+             .csv(spec.path))
+    # A line holding a NUL is split by the reader: its whole text is then in the corrupt-record column.
+    line = F.coalesce(F.col(_LINE_SPLIT), F.col(_LINE))
+    fields = [f.name for f in schema.fields]
+    ddl = ", ".join(f"{_q(name)} STRING" for name in [*fields, _CORRUPT])
+    parsed = F.from_csv(line, F.lit(ddl), {"sep": spec.csv_delimiter, "quote": '"', "escape": '"',
+                                           "mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT})
+    unpaired_quotes = (F.length(line) - F.length(F.translate(line, '"', ""))) % 2 == 1
+    record = lines.select(line.alias(_LINE), parsed.alias(_PARSED), unpaired_quotes.alias("__unpaired"))
+    malformed = F.col(_PARSED).getField(_CORRUPT).isNotNull() | F.col("__unpaired")
+    return record.select(*[F.col(_PARSED).getField(name).alias(name) for name in fields],
+                         F.when(malformed, F.col(_LINE)).alias(_CORRUPT))
 
 
 # Around a value, these count as blank: ASCII whitespace, no-break and ideographic (full-width) spaces.
@@ -356,20 +353,25 @@ def _is_bad_number(parsed):
     return parsed.isNull() | F.isnan(parsed) | (F.abs(parsed) == float("inf"))
 
 
-def _classify(raw: DataFrame, schema: T.StructType, config: AuditConfig, nanos: frozenset[str]) -> DataFrame:
-    types = {f.name: f.dataType for f in schema.fields}
+def _column_types(schema: T.StructType, config: AuditConfig) -> dict[str, T.DataType]:
+    """Each input column's type as ingest reads it: text formats are all text (tables and Parquet typed)."""
     if not config.input.typed:
-        types = {name: T.StringType() for name in types}
+        return {f.name: T.StringType() for f in schema.fields}
+    return {f.name: f.dataType for f in schema.fields}
+
+
+def _reason(config: AuditConfig, types: dict, nanos: frozenset[str]):
+    """The first reject reason that applies to a row as read (null: valid), duplicates aside."""
     cols = config.columns
-    numbers = {cols.price: _as_number(cols.price, types[cols.price])}
-    numbers.update({name: _as_number(name, types[name]) for name, _ in config.match.bins})
+    numbers = [_as_number(cols.price, types[cols.price])]
+    numbers += [_as_number(name, types[name]) for name, _ in config.match.bins]
     timestamp = _as_timestamp(cols.timestamp, types[cols.timestamp], cols.timestamp in nanos)
 
     missing = F.lit(False)
     for column in config.required_columns:
         missing = missing | _is_missing(column, types[column])
     bad_number = F.lit(False)
-    for parsed in numbers.values():
+    for parsed in numbers:
         bad_number = bad_number | _is_bad_number(parsed)
     parts = _price_parts(config, types)
     for name in ("list_price", "net_price"):
@@ -379,31 +381,39 @@ def _classify(raw: DataFrame, schema: T.StructType, config: AuditConfig, nanos: 
     for column in config.parts.columns:
         raw_value = F.col(_q(column))
         bad_number = bad_number | (raw_value.isNotNull() & _is_bad_number(_as_number(column, types[column])))
-    nonpositive = numbers[cols.price] <= 0
+    nonpositive = numbers[0] <= 0
     if parts:
         nonpositive = nonpositive | (parts[LIST] <= 0) | (parts[NET] <= 0)
 
-    reason = (F.when(F.col(_CORRUPT).isNotNull(), "malformed_record")
-              .when(missing, "missing_value")
-              .when(bad_number, "unparseable_number")
-              .when(timestamp.isNull(), "unparseable_timestamp")
-              .when(nonpositive, "nonpositive_price"))
-    typed = raw.select(
-        "*",
-        _stripped(cols.transaction_id).alias(TID),
-        _stripped(cols.user_id).alias(USER),
-        timestamp.alias(TS),
-        numbers[cols.price].alias(PRICE),
-        *[numbers[name].alias(f"__bin:{name}") for name, _ in config.match.bins],
-        *[value.alias(name) for name, value in {**parts, **_extras(config, types)}.items()],
-        reason.alias(_REASON),
-    )
-    # Group segments are compared as text (config values are text); dose segments and
-    # binned columns as parsed numbers (an unparseable dose leaves the row out of that segment only).
-    replaced = {seg_col: F.col(_q(seg_col)).cast("string") for seg_col in config.segment_columns}
-    replaced.update({name: _as_number(name, types[name]) for name in config.dose_columns})
-    replaced.update({name: F.col(f"`__bin:{name}`") for name, _ in config.match.bins})
-    return typed.withColumns(replaced).drop(*[f"__bin:{name}" for name, _ in config.match.bins])
+    return (F.when(F.col(_CORRUPT).isNotNull(), "malformed_record")
+            .when(missing, "missing_value")
+            .when(bad_number, "unparseable_number")
+            .when(timestamp.isNull(), "unparseable_timestamp")
+            .when(nonpositive, "nonpositive_price"))
+
+
+def _typed_columns(config: AuditConfig, types: dict, nanos: frozenset[str]) -> list:
+    """An accepted row's columns as the audit reads them: roles and parts parsed, keys and segments as given.
+
+    Group segments are compared as text (config values are text); dose segments and
+    binned columns as parsed numbers (an unparseable dose leaves the row out of that segment only).
+    """
+    cols = config.columns
+    typed = [_stripped(cols.transaction_id).alias(TID), _stripped(cols.user_id).alias(USER),
+             _as_timestamp(cols.timestamp, types[cols.timestamp], cols.timestamp in nanos).alias(TS),
+             _as_number(cols.price, types[cols.price]).alias(PRICE)]
+    optional = {**_price_parts(config, types), **_extras(config, types)}
+    typed += [optional[name].alias(name) for name in optional_internal_columns(config)]
+    numeric = {name for name, _ in config.match.bins} | set(config.dose_columns)
+    for name in dict.fromkeys(_key_and_segment_columns(config)):
+        if name in numeric:
+            value = _as_number(name, types[name])
+        elif name in config.segment_columns:
+            value = F.col(_q(name)).cast("string")
+        else:
+            value = F.col(_q(name))
+        typed.append(value.alias(name))
+    return typed
 
 
 def _price_parts(config: AuditConfig, types: dict) -> dict:
@@ -489,13 +499,16 @@ def _count(classified: DataFrame, config: AuditConfig) -> dict[str, int]:
         for value in (seg.reference, *seg.groups) if seg.kind == "group" else ():
             if (seg.column, value) not in seen:
                 seen.add((seg.column, value))
-                exprs.append(F.count(F.when(accepted & (F.col(_q(seg.column)) == value), 1)).alias(f"{seg.column}={value}"))
+                exprs.append(F.count(F.when(accepted & (F.col(_q(seg.column)).cast("string") == value), 1))
+                             .alias(f"{seg.column}={value}"))
     row = classified.agg(*exprs).first()
     return {k: int(v) for k, v in row.asDict().items()}
 
 
 def check_segments(ingested: Ingested, config: AuditConfig) -> None:
     """A configured group or reference that never occurs is a config error, not an empty finding."""
+    if ingested.quality.rows_read == 0:  # e.g. remote files with a header and nothing else
+        raise AuditInputError(f"[input] path: {config.input.path} has no rows: nothing to audit")
     for i, seg in enumerate(config.segments):
         if seg.kind != "group":
             continue

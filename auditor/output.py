@@ -1,34 +1,106 @@
-"""Outputs appear complete or not at all.
+"""Outputs appear complete or not at all, and replace nothing but a previous audit.
 
 Everything is written to a hidden staging folder beside the target and moved
 into place in one rename when the audit has finished; a failed run removes its
 staging folder, so no half-written report can pose as a finished one.
+
+A finished output folder holds `.audit-manifest.json`, listing the files the
+audit wrote. `--overwrite` replaces a folder only when the manifest accounts
+for everything in it: a folder of anything else, or a previous audit with
+files added since, is refused, so the auditor never deletes what it did not write.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import uuid
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
+from auditor import __version__
 from auditor.errors import AuditOutputError
+
+MANIFEST = ".audit-manifest.json"
+MANIFEST_KIND = "price-discrimination-audit output"
 
 
 def check_target(target: Path, overwrite: bool) -> Path:
-    """The resolved output folder, if it may be written: new, or an existing folder with --overwrite."""
+    """The resolved output folder, if it may be written: new, or a previous audit's output with --overwrite."""
     target = Path(target).resolve()
     if target.exists() and not overwrite:
         raise AuditOutputError(
             f"--out {target} already exists: choose a new folder, or pass --overwrite to replace it")
     if target.exists() and not target.is_dir():
         raise AuditOutputError(f"--out {target} is a file, not a folder: choose a folder path")
+    if target.exists():
+        check_replaceable(target)
     return target
+
+
+def check_replaceable(target: Path) -> None:
+    """An existing folder may be replaced only if it is empty or holds exactly what an audit wrote there."""
+    found = _files(target)
+    if not found:
+        return
+    written = _manifest_files(target)
+    if written is None:
+        raise AuditOutputError(
+            f"--out {target} is not an audit's output folder (it holds {_describe(target, found)}): "
+            f"--overwrite replaces only a folder the auditor wrote; choose a new folder")
+    foreign = sorted(found - written - {MANIFEST})
+    if foreign:
+        raise AuditOutputError(
+            f"--out {target} holds files the audit did not write ({_describe(target, set(foreign))}): "
+            f"move them out or choose a new folder; --overwrite will not delete them")
+
+
+def _files(folder: Path) -> set[str]:
+    """Every file under a folder, as a relative POSIX path (folders count through their files)."""
+    found = set()
+    for path in folder.rglob("*"):
+        if path.is_file() or path.is_symlink() or (path.is_dir() and not any(path.iterdir())):
+            found.add(path.relative_to(folder).as_posix())
+    return found
+
+
+def _manifest_files(folder: Path) -> set[str] | None:
+    """The files a previous audit's manifest lists, or None if the folder has no valid manifest."""
+    try:
+        doc = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("kind") != MANIFEST_KIND or not isinstance(doc.get("files"), list):
+        return None
+    return {entry["path"] for entry in doc["files"] if isinstance(entry, dict) and isinstance(entry.get("path"), str)}
+
+
+def _describe(folder: Path, files: set[str]) -> str:
+    """A short listing: the top-level names, folders marked with a slash, at most five."""
+    top = sorted({name.split("/", 1)[0] + ("/" if "/" in name else "") for name in files})
+    shown = ", ".join(top[:5])
+    return shown + (f" and {len(top) - 5} more" if len(top) > 5 else "")
+
+
+def write_manifest(folder: Path) -> Path:
+    """List every file of a finished output folder, with its size, the auditor's version and the time."""
+    files = sorted(_files(folder) - {MANIFEST})
+    doc = {
+        "kind": MANIFEST_KIND,
+        "auditor_version": __version__,
+        "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "files": [{"path": name, "bytes": (folder / name).stat().st_size if (folder / name).is_file() else 0}
+                  for name in files],
+    }
+    path = folder / MANIFEST
+    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    return path
 
 
 @contextmanager
 def staged_output(target: Path, overwrite: bool = False):
-    """Yield a staging folder; on success it becomes `target` atomically."""
+    """Yield a staging folder; on success it gets its manifest and becomes `target` atomically."""
     target = check_target(target, overwrite)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -38,10 +110,17 @@ def staged_output(target: Path, overwrite: bool = False):
         raise AuditOutputError(f"--out {target} cannot be created: {exc.strerror}") from None
     try:
         yield staging
+        write_manifest(staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     if target.exists():
+        try:  # the folder may have changed while the audit ran: look again before replacing it
+            check_target(target, overwrite)
+        except AuditOutputError as exc:
+            kept = target.parent / f"{target.name}.audit-{uuid.uuid4().hex[:8]}"
+            staging.rename(kept)
+            raise AuditOutputError(f"{exc}; this audit's output was kept in {kept}") from None
         # Replace: move the old folder aside first so that target is never missing half its files.
         retired = target.parent / f".{target.name}.replaced-{uuid.uuid4().hex[:8]}"
         target.rename(retired)

@@ -19,6 +19,7 @@ from auditor.estimate import SparkEngine, plan
 from auditor.findings import AuditFindings, AuditRecord, build_findings
 from auditor.ingest import check_segments, ingest, list_inputs
 from auditor.output import check_target, staged_output
+from auditor.preflight import preflight
 from auditor.progress import Progress
 from auditor.report import write_report
 from auditor.sensitivity import sensitivity
@@ -61,6 +62,7 @@ def audit(config: AuditConfig, spark: SparkSession, progress: Progress | None = 
     baseline = load_findings(config.baseline.findings) if config.baseline else None  # before any scan
     spark.conf.set("spark.sql.session.timeZone", config.input.timezone)
     progress.phase("inputs", f"listing and fingerprinting {config.input.table or config.input.path}")
+    preflight(config)  # a missing, empty or mislabelled file stops here, before any scan
     inputs, table = list_inputs(spark, config)
     input_bytes = sum(f.bytes for f in inputs)
     partitions = size_shuffles(spark, input_bytes)

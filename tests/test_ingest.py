@@ -186,3 +186,47 @@ def test_a_file_arriving_after_fingerprinting_stops_the_audit(spark, tmp_path):
             r"^\[input\] path: the input changed while the audit started \(2 files listed and fingerprinted, "
             r"3 about to be read; e\.g\. .*part-1\.csv is read but was not listed\): re-run once the input is complete$")):
         ingest(spark, config, listed)
+
+
+# The issue's damaged lines, each a CSV line the format cannot parse (header: HEADER + ",note").
+DAMAGED_LINES = [
+    'o20,u1,2026-09-07T09:00:00Z,14.0,"Chengdu,3.0,ios,n',  # a quote opened and never closed (fields shift)
+    'o21,u1,2026-09-07T09:00:00Z,14.0,Beijing,3.0,ios,"n',  # ... in the last field
+    'o22,u1,2026-09-07T09:00:00Z,14.0,Beijing,3.0,ios,n,extra',  # a field too many
+    'o23,u1,2026-09-07T09:00:00Z,14.0,Bei"jing,3.0,ios,n',  # a stray quote
+    'o24,u1,2026-09-07T09:00:00Z,14.0,Beijing,3.0,ios',  # a field too few
+]
+
+
+@pytest.mark.parametrize("segments", [[], ["note"]], ids=["config-reads-7-of-8-columns", "config-reads-all-columns"])
+def test_malformed_lines_are_malformed_whatever_columns_the_config_reads(spark, tmp_path, segments):
+    """Column pruning must not decide what is malformed; rejected/ holds exactly the rows counted."""
+    good = [line + ",n" for line, reason in CSV_ROWS[:3]] + ['o30,u2,2026-09-07T09:00:00Z,14.0,"Bei,jing",3.0,ios,"a ""b"""']
+    data = tmp_path / "log.csv"
+    data.write_text(HEADER + ",note\n" + "\n".join(good + DAMAGED_LINES) + "\n", encoding="utf-8")
+    text = CONFIG.format(path=data, fmt="csv") + "".join(
+        f'[[segments]]\nname = "{c}"\ncolumn = "{c}"\nreference = "x"\ngroups = ["y"]\n' for c in segments)
+    result = ingest(spark, parse_config(text, base_dir=tmp_path))
+    q = result.quality
+    assert (q.rows_read, q.rows_accepted, q.rejected_by_reason) == (9, 4, {"malformed_record": 5})
+    rejected = result.rejected.toPandas()
+    assert sorted(rejected.raw_record) == sorted(DAMAGED_LINES)
+    assert set(rejected.reason) == {"malformed_record"}
+    accepted = {r["__tid"]: r for r in result.accepted.collect()}
+    assert sorted(accepted) == ["o1", "o2", "o3", "o30"]
+    assert accepted["o30"]["city"] == "Bei,jing"  # a quoted delimiter is a value, not a field
+    result.release()
+
+
+def test_an_input_without_rows_or_columns_says_so_even_when_spark_checks_it(spark, tmp_path):
+    """Remote inputs skip the pre-flight: Spark's own checks must say the same thing plainly."""
+    data = tmp_path / "log.csv"
+    data.write_text(HEADER + "\n")
+    config = _config(tmp_path, data, "csv")
+    result = ingest(spark, config)
+    with pytest.raises(AuditInputError, match=rf"^\[input\] path: {data} has no rows: nothing to audit$"):
+        check_segments(result, config)
+    result.release()
+    data.write_text("")
+    with pytest.raises(AuditInputError, match=rf"^\[input\] path: {data} has no columns: it is empty, or not csv"):
+        ingest(spark, config)

@@ -158,9 +158,14 @@ def test_existing_output_is_refused_then_replaced_atomically(spark, tmp_path):
     (out / "old.txt").write_text("previous audit")
     with pytest.raises(AuditOutputError, match="already exists: choose a new folder, or pass --overwrite"):
         pipeline.run(config, spark, out)
-    assert (out / "old.txt").exists()
+    with pytest.raises(AuditOutputError, match=r"is not an audit's output folder \(it holds old.txt\)"):
+        pipeline.run(config, spark, out, overwrite=True)  # --overwrite deletes nothing the auditor did not write
+    assert (out / "old.txt").read_text() == "previous audit"
+    (out / "old.txt").unlink()
     pipeline.run(config, spark, out, overwrite=True)
-    assert sorted(p.name for p in out.iterdir()) == ["findings.json", "report.html"]
+    assert sorted(p.name for p in out.iterdir()) == [".audit-manifest.json", "findings.json", "report.html"]
+    manifest = json.loads((out / ".audit-manifest.json").read_text())
+    assert [f["path"] for f in manifest["files"]] == ["findings.json", "report.html"]
     assert not list(tmp_path.glob(".out.*"))  # no staging folder left behind
 
 
