@@ -26,7 +26,7 @@ import dataclasses
 import math
 
 from auditor.config import AuditConfig
-from auditor.findings import Finding
+from auditor.findings import Finding, decide
 from auditor.stats.premium import ComparisonSummary, jackknife
 from auditor.summaries import GROUP, TIME_POSITION, Comparison, ComparisonData
 
@@ -102,10 +102,10 @@ def _variants(config: AuditConfig, targets: list[Comparison], next_id: int):
     return variants, checks
 
 
-def _flagged(config: AuditConfig, premium: float, p_value: float, defined: bool) -> bool:
-    # The flag is judged at the finding's own level, without re-running the BH family.
+def _flagged(config: AuditConfig, est) -> bool:
+    # The flag is judged by the audit's rule at the finding's own level, without re-running the BH family.
     test = config.test
-    return defined and p_value < test.alpha and abs(premium) >= test.materiality
+    return decide(est, est.p_value, math.nan, True, test.materiality, test.alpha, test.flag_rule) == "flagged"
 
 
 def _row(tables: dict, config: AuditConfig, original: Comparison, label: str, summary: ComparisonSummary,
@@ -114,7 +114,7 @@ def _row(tables: dict, config: AuditConfig, original: Comparison, label: str, su
     tables.setdefault((original.segment, original.group, original.outcome), []).append({
         "change": label, "kind": change["kind"], "premium": est.premium, "ci_low": est.ci_low,
         "ci_high": est.ci_high, "p_value": est.p_value, "rows": summary.rows,
-        "flagged": _flagged(config, est.premium, est.p_value, est.defined)})
+        "flagged": _flagged(config, est)})
 
 
 def _balance(data: dict[int, ComparisonData], checks) -> dict[tuple, list]:
