@@ -258,7 +258,7 @@ def _band_index(value, edges):
 
 
 def explode(frame: DataFrame, config: AuditConfig, items: tuple[Comparison, ...], keep: list[str] = (),
-            split_by: str | None = None) -> DataFrame:
+            split_by: str | None = None, cells: list[int] | None = None) -> DataFrame:
     """One row per (purchase, comparison it takes part in), from the accepted purchases.
 
     Cell ids (one pair of hashes per matching rule in use) and log price are
@@ -266,7 +266,11 @@ def explode(frame: DataFrame, config: AuditConfig, items: tuple[Comparison, ...]
     Spark would hash the keys again for each comparison. The array is exploded
     whole and its nulls dropped after, which keeps the stage in generated code (a
     higher-order filter on the array would be interpreted).
+
+    `cells`: only rows in cells whose first hash is one of these (a pre-filter for
+    reading a few cells; the caller joins on the full id).
     """
+    wanted_cells = cells
     rules = list(dict.fromkeys(c.match or config.match for c in items))
     cells = {rule: (f"__c1_{i}", f"__c2_{i}") for i, rule in enumerate(rules)}
     hashed = {}
@@ -282,7 +286,11 @@ def explode(frame: DataFrame, config: AuditConfig, items: tuple[Comparison, ...]
     carried = [F.col(_q(k)) for k in keep]
     if split_by:
         carried.append(F.col(_q(split_by)).cast("string").alias(V))
-    return (frame.withColumns({LOGP: F.log(F.col(PRICE)), **hashed})
+    frame = frame.withColumns({LOGP: F.log(F.col(PRICE)), **hashed})
+    if wanted_cells is not None:
+        first_hashes = [F.col(h1) for h1, _ in cells.values()] + ([F.col("__ctx1")] if config.steering else [])
+        frame = frame.filter(reduce(lambda a, b: a | b, [h.isin(wanted_cells) for h in first_hashes]))
+    return (frame
             .select(F.col(USER), F.col(LOGP), *carried, F.explode(members).alias("m"))
             .filter(F.col("m").isNotNull())
             .select(F.col("m.k").alias(K), F.col("m.x").alias(X), F.col("m.y").alias(Y),
@@ -569,7 +577,8 @@ def _evidence(accepted: DataFrame, users: DataFrame, config: AuditConfig, items,
                                                 [K, C1, C2])
     keys = list(shown)
     detail = (explode(frame, config, tuple(c for c in items if c.id in wanted),
-                      keep=[*dict.fromkeys(shown.values()), PRICE])
+                      keep=[*dict.fromkeys(shown.values()), PRICE],
+                      cells=sorted({int(r[C1]) for r in candidates}))
               .join(F.broadcast(picked), [K, C1, C2])
               .groupBy(K, C1, C2, X).agg(F.percentile_approx(PRICE, 0.5, 10000).alias("median"),
                                          F.countDistinct(USER).alias("users"),

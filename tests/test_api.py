@@ -38,7 +38,7 @@ def test_run_writes_nothing_and_write_writes_the_same_document(audited, tmp_path
     assert quality.rows_read == truth["rows"] and quality.rows_rejected == sum(truth["bad_rows"].values()) > 0
 
     out = result.write(tmp_path / "out")
-    assert sorted(p.name for p in out.iterdir()) == ["findings.json", "rejected", "report.html"]
+    assert sorted(p.name for p in out.iterdir()) == [".audit-manifest.json", "findings.json", "rejected", "report.html"]
     written = json.loads((out / "findings.json").read_text())
     assert written == json.loads(json.dumps(result.to_json()))
     assert len(pd.read_parquet(out / "rejected")) == quality.rows_rejected
