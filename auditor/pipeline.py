@@ -38,7 +38,7 @@ def run(config: AuditConfig, spark: SparkSession, out: Path, overwrite: bool = F
         progress.phase("ingest", f"reading {config.input.format} from {config.input.path}")
         ingested = ingest(spark, config, inputs)
         quality = ingested.quality
-        progress.say(f"{quality.rows_read:,} rows read ({progress.rate(quality.rows_read)}), "
+        progress.say(f"{quality.rows_read:,} rows read{progress.rate(quality.rows_read)}, "
                      f"{quality.rows_accepted:,} accepted, {quality.rows_rejected:,} rejected")
         check_segments(ingested, config)
         if quality.rows_rejected:
@@ -54,7 +54,7 @@ def run(config: AuditConfig, spark: SparkSession, out: Path, overwrite: bool = F
         data = summarize(matched, config, comparisons)
         findings, placebo = build_findings(data, config)
         progress.say(f"{len(findings)} findings, {sum(f.flagged for f in findings)} flagged, "
-                     f"from {quality.rows_accepted:,} accepted rows ({progress.rate(quality.rows_accepted)})")
+                     f"from {quality.rows_accepted:,} accepted rows{progress.rate(quality.rows_accepted)}")
         if any(f.flagged for f in findings):
             progress.phase("sensitivity", "re-estimating flagged findings under changed keys and bins")
             findings = sensitivity(accepted, config, comparisons, findings)
