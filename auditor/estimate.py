@@ -28,6 +28,7 @@ from auditor.config import AuditConfig
 from auditor.ingest import DECLARED, DISCOUNT, EVENT, LIST, PRICE, QUOTED, REQUEST, USER
 from auditor.match import TIME_BUCKET, cell_columns
 from auditor.stats.premium import ComparisonSummary
+from auditor import vocabulary
 
 K, X, Y, Y2, LOGP, C1, C2 = "__k", "__x", "__y", "__y2", "__logp", "__c1", "__c2"
 CONVERTED = "__converted"
@@ -129,8 +130,8 @@ def plan(config: AuditConfig) -> tuple[Comparison, ...]:
 
 
 # Outcomes compared for each group. Shares (0/1 outcomes) are compared as differences in
-# percentage points; the others as ratios (differences in logs).
-SHARE_OUTCOMES = ("coupon_incidence", "conversion")
+# percentage points; the others as ratios (differences in logs). The vocabulary says which.
+SHARE_OUTCOMES = vocabulary.SHARE_OUTCOMES
 
 
 def outcomes(config: AuditConfig) -> tuple[str, ...]:

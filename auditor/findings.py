@@ -15,6 +15,7 @@ from auditor.config import AuditConfig
 from auditor.estimate import BAND, DOSE, PLACEBO, SHARE_OUTCOMES, STEERING, ComparisonData, EvidenceCell
 from auditor.ingest import DataQuality, InputFile
 from auditor.stats.multiple import bh_qvalues
+from auditor.vocabulary import KIND_OUTCOME
 from auditor.stats.premium import (PremiumEstimate, cluster_robust, equivalence_p, jackknife, minimum_detectable,
                                    raw_premium)
 
@@ -97,6 +98,7 @@ class AuditRecord:
     language: str = "en"
     min_cell_size: int = 10
     timings: dict = field(default_factory=dict)
+    labels: dict = field(default_factory=dict)  # display names for the report ([labels], see config.Labels)
 
     def to_json(self) -> dict:
         out = dict(self.__dict__)
@@ -195,8 +197,7 @@ def build_findings(data: dict[int, ComparisonData], config: AuditConfig) -> tupl
 
 
 def _outcome_name(d: ComparisonData) -> str:
-    kind = d.comparison.kind
-    return {"dose": "price_per_doubling", "steering": "offered_tier_price"}.get(kind, d.comparison.outcome)
+    return KIND_OUTCOME.get(d.comparison.kind, d.comparison.outcome)
 
 
 def _scale(d: ComparisonData) -> str:

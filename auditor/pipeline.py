@@ -94,6 +94,7 @@ def _record(config: AuditConfig, inputs, spark: SparkSession, started: str, comm
         command=command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         language=config.report.language, min_cell_size=config.report.min_cell_size,
         timings={phase: round(seconds, 3) for phase, seconds in timings.items()},
+        labels=config.labels.to_json(),
     )
 
 

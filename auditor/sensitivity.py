@@ -30,7 +30,8 @@ def sensitivity(accepted: DataFrame, config: AuditConfig, items: tuple[Compariso
     if not targets:
         return findings
     tables: dict[tuple, list] = {}
-    variants: list[tuple[str, Comparison, Comparison]] = []  # (change, original, variant)
+    # (change, original, variant); a change is its words plus what changed, as data for the report's labels
+    variants: list[tuple[dict, Comparison, Comparison]] = []
     next_id = max(c.id for c in items) + 1
     key = config.sensitivity.leave_out
     if key:
@@ -38,13 +39,15 @@ def sensitivity(accepted: DataFrame, config: AuditConfig, items: tuple[Compariso
                   .orderBy(F.desc("count")).limit(MAX_VALUES).collect()]
         for value in values:
             for c in targets:
-                variants.append((f"without {key} = {value}", c, dataclasses.replace(c, id=next_id, exclude=(key, value))))
+                change = {"change": f"without {key} = {value}", "left_out": {"column": key, "value": value}}
+                variants.append((change, c, dataclasses.replace(c, id=next_id, exclude=(key, value))))
                 next_id += 1
     _estimate(accepted, config, variants, tables)
     if config.sensitivity.bins and config.match.bins:
         for factor, label in ((0.5, "bins halved"), (2.0, "bins doubled")):
             match = dataclasses.replace(config.match, bins=tuple((n, w * factor) for n, w in config.match.bins))
-            _estimate(accepted, dataclasses.replace(config, match=match), [(label, c, c) for c in targets], tables)
+            change = {"change": label, "bins_factor": factor}
+            _estimate(accepted, dataclasses.replace(config, match=match), [(change, c, c) for c in targets], tables)
     out = []
     for f in findings:
         rows = tables.get((f.segment, f.group, f.outcome))
@@ -68,5 +71,5 @@ def _estimate(accepted: DataFrame, config: AuditConfig, variants, tables: dict) 
         # The flag is judged at the finding's own level, without re-running the BH family.
         still = est.defined and est.p_value < test.alpha and abs(est.premium) >= test.materiality
         tables.setdefault((original.segment, original.group, original.outcome), []).append({
-            "change": change, "premium": est.premium, "ci_low": est.ci_low, "ci_high": est.ci_high,
+            **change, "premium": est.premium, "ci_low": est.ci_low, "ci_high": est.ci_high,
             "p_value": est.p_value, "rows": data[variant.id].primary.rows, "flagged": still})
