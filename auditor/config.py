@@ -37,7 +37,7 @@ _KNOWN = {
              "rank_test", "placebo_splits", "seed"),
     "steering": ("column", "order", "context"),
     "report": ("language", "min_cell_size"),
-    "labels": ("columns", "values"),
+    "labels": ("columns", "values", "segments"),
 }
 
 
@@ -203,12 +203,14 @@ class Labels:
 
     columns: tuple[tuple[str, DisplayName], ...] = ()
     values: tuple[tuple[str, tuple[tuple[str, DisplayName], ...]], ...] = ()
+    segments: tuple[tuple[str, DisplayName], ...] = ()  # by segment name
 
     def to_json(self) -> dict:
         """As findings.json's `audit.labels`: {"columns": {col: {lang: text, "unit": {...}}},
-        "values": {col: {value: {lang: text}}}}."""
+        "values": {col: {value: {lang: text}}}, "segments": {name: {lang: text}}}."""
         return {"columns": {c: name.to_json() for c, name in self.columns},
-                "values": {c: {v: name.to_json() for v, name in values} for c, values in self.values}}
+                "values": {c: {v: name.to_json() for v, name in values} for c, values in self.values},
+                "segments": {n: name.to_json() for n, name in self.segments}}
 
 
 @dataclass(frozen=True)
@@ -625,8 +627,9 @@ def _labels(raw: dict) -> Labels:
     table = _table(raw, "labels", required=False)
     columns = table.get("columns", {})
     values = table.get("values", {})
-    if not isinstance(columns, dict) or not isinstance(values, dict):
-        raise AuditConfigError(f"[labels] columns and values must be tables: [labels.columns] {_LABEL_EXAMPLE}")
+    segments = table.get("segments", {})
+    if not all(isinstance(t, dict) for t in (columns, values, segments)):
+        raise AuditConfigError(f"[labels] columns, values and segments must be tables: [labels.columns] {_LABEL_EXAMPLE}")
     parsed_values = []
     for column, names in values.items():
         if not isinstance(names, dict):
@@ -635,7 +638,8 @@ def _labels(raw: dict) -> Labels:
         parsed_values.append((column, tuple((str(v), _display_name(name, f"values.{column}.{v}", False))
                                             for v, name in names.items())))
     return Labels(columns=tuple((c, _display_name(name, f"columns.{c}", True)) for c, name in columns.items()),
-                  values=tuple(parsed_values))
+                  values=tuple(parsed_values),
+                  segments=tuple((n, _display_name(name, f"segments.{n}", False)) for n, name in segments.items()))
 
 
 def _check_overlaps(config: AuditConfig) -> None:

@@ -181,6 +181,7 @@ class Words:
         self.language = language
         self.columns = labels.get("columns") if isinstance(labels.get("columns"), dict) else {}
         self.values = labels.get("values") if isinstance(labels.get("values"), dict) else {}
+        self.segments = labels.get("segments") if isinstance(labels.get("segments"), dict) else {}
 
     def _pick(self, entry) -> str | None:
         if isinstance(entry, str):
@@ -196,6 +197,9 @@ class Words:
         names = self.values.get(str(column))
         shown = self._pick(names.get(str(value))) if isinstance(names, dict) else None
         return shown or ("—" if value is None else str(value))
+
+    def segment(self, name) -> str:
+        return self._pick(self.segments.get(str(name))) or str(name)
 
     def unit(self, column) -> str | None:
         entry = self.columns.get(str(column))
@@ -351,7 +355,7 @@ def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: i
     decomposition = f.get("decomposition") or None
     rows_group, rows_reference = f.get("rows_group"), f.get("rows_reference")
     column = str(f.get("column", ""))
-    segment = words.column(column) if column in words.columns else str(f.get("segment", ""))
+    segment = words.segment(f.get("segment", ""))
     group, reference = words.value(column, f.get("group", "")), words.value(column, f.get("reference", ""))
     if kind == "dose":
         title = _("%(segment)s: each doubling of %(column)s") % {"segment": segment, "column": words.column(column)}

@@ -108,7 +108,7 @@ VERDICTS: dict[str, Verdict] = {v.id: v for v in (
     Verdict("significant_below_materiality", 1, Label("Significant, below materiality", "显著，但未达实质性阈值")),
     Verdict("inconclusive", 2, Label("Inconclusive", "无法定论")),
     Verdict("no_evidence", 3, Label("No evidence of a premium", "无溢价证据")),  # older findings files
-    Verdict("cleared", 4, Label("Shown immaterial", "已证实差异不具实质性")),
+    Verdict("cleared", 4, Label("Cleared", "已证实无实质差异")),
     Verdict("insufficient_data", 5, Label("Too little data", "数据过少")),
 )}
 # The verdicts the current estimator gives (no_evidence only appears in older files).
