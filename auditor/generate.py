@@ -881,7 +881,7 @@ VALUE_LABELS = {
     "car_level": {"economy": _l("economy", "经济型"), "comfort": _l("comfort", "舒适型"), "premium": _l("premium", "豪华型")},
     "os": {"android": _l("Android", "安卓"), "ios": _l("iOS", "苹果iOS"), "harmonyos": _l("HarmonyOS", "鸿蒙")},
     "device": {"android": _l("Android", "安卓"), "ios": _l("iOS", "苹果iOS")},
-    "tenure_band": {"new": _l("new", "新用户"), "regular": _l("regular", "普通用户"), "loyal": _l("long-standing", "老用户")},
+    "tenure_band": {"new": _l("new", "新注册"), "regular": _l("regular", "一般"), "loyal": _l("long-standing", "长期")},
     "membership": {"basic": _l("basic", "普通会员"), "plus": _l("plus", "Plus会员")},
     "membership_tier": {"regular": _l("regular", "普通"), "silver": _l("silver", "银卡"), "gold": _l("gold", "金卡"),
                         "diamond": _l("diamond", "钻石")},
