@@ -208,7 +208,7 @@ def test_flagged_findings_come_first_with_a_plain_sentence_in_the_summary(audit)
     # The generated config's [labels] give the words: no column names, units on binned columns.
     assert f"Device “iOS” users paid {size} more (95% interval " in summary
     assert "than “Android” users for the same purchase — the same city, car class, pickup zone, drop-off zone, " \
-           "in the same 1-hour time window, distance in the same 2,000 m band" in summary
+           "in the same 1-hour time window, distance in the same band of 2,000 m" in summary
     # The failed placebo self-check is the first thing on the page after the title.
     assert html.index('id="placebo-warning"') < html.index('id="summary"')
     assert "Warning: self-check failed." in html
