@@ -105,7 +105,7 @@ def expected_values(key: str, finding: dict | None, doc: dict) -> list:
         parts = finding["decomposition"]
         return [finding["raw_premium"] / parts["raw"] * parts[key.split(".", 1)[1]]]
     assert finding is not None, f"{key} shown outside a finding"
-    if key == "premium_abs":
+    if key in ("premium_abs", "premium_abs_points"):
         return [abs(finding["premium"])]
     if key == "per_doubling_abs":
         return [abs(finding.get("per_doubling") or finding["premium"])]
@@ -138,6 +138,9 @@ def assert_text_matches(key: str, value, text: str) -> None:
         # Rounded so that the printed parts add up to the printed raw gap: within a tenth of a percent.
         assert text.endswith("%"), (key, text)
         assert abs(parse_number(text) / 100 - value) < 0.001 + 1e-12, (key, value, text)
+    elif key == "premium_abs_points":  # a difference in shares, in percentage points
+        assert not text.endswith("%"), (key, text)
+        assert parse_number(text) / 100 == pytest.approx(value, abs=0.0005 + 1e-12), (key, value, text)
     elif key == "placebo_expected":
         assert parse_number(text) == pytest.approx(value, abs=0.005), (key, value, text)
     elif key in PERCENT_KEYS:
