@@ -1,11 +1,15 @@
 """Charts for the report: inline SVG from matplotlib, readable printed in black and white.
 
-Text is drawn as glyph outlines (`svg.fonttype = 'path'`), so the browser needs no
-font and Chinese labels render wherever the report is opened. The CJK font is
-loaded by file path (Debian's fonts-noto-cjk or fonts-wqy-zenhei; override with
-AUDITOR_CJK_FONT). Meaning never rests on colour alone: verdicts differ by marker
-shape and fill, the materiality band is hatched, and raw versus matched gaps by
-marker and line style.
+Text stays text (`svg.fonttype = 'none'`): each <text> names a font-family list
+(`CSS_FAMILIES`) that the reader's browser resolves, so Chinese labels come out
+as Chinese characters even when the machine writing the report has no CJK font
+(a cluster driver rarely has one) — no boxes, no missing-glyph warnings. When a
+CJK font is present here (Debian's fonts-noto-cjk or fonts-wqy-zenhei, or
+AUDITOR_CJK_FONT) it only measures the text for the layout; without one the
+Latin font's missing-glyph box, which is wider than a CJK glyph, measures it, so
+labels are never clipped. Meaning never rests on colour alone: verdicts differ
+by marker shape and fill, the materiality band is hatched, and raw versus
+matched gaps by marker and line style.
 
 Charts take view data the report has already prepared (labels translated,
 numbers as fractions) and return SVG markup with no external reference: no XML
@@ -19,6 +23,7 @@ import io
 import math
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +43,18 @@ CJK_FONT_PATHS = (
 # Inside a .ttc, the family name picks the face; SC is Simplified Chinese.
 CJK_FAMILIES = ("Noto Sans CJK SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei")
 LATIN_FAMILY = "DejaVu Sans"  # ships with matplotlib
+# What the reader's browser is asked for, first match wins: the CJK faces of Linux, macOS and Windows.
+CJK_CSS = ("'Noto Sans CJK SC'", "'Source Han Sans SC'", "'PingFang SC'", "'Hiragino Sans GB'",
+           "'Microsoft YaHei'", "'WenQuanYi Zen Hei'", "'WenQuanYi Micro Hei'")
+LATIN_CSS = ("'DejaVu Sans'", "'Noto Sans'", "Arial", "Helvetica")
+
+
+def css_families(language: str) -> str:
+    """The font-family list chart text carries: CJK first for Chinese; Latin first (CJK as fallback for
+    Chinese log values) otherwise."""
+    if language.startswith("zh"):
+        return ", ".join((*CJK_CSS, *LATIN_CSS, "sans-serif"))
+    return ", ".join((*LATIN_CSS, *CJK_CSS, "sans-serif"))
 
 INK = "#1b1b1b"
 GREY = "#6b6b6b"
@@ -58,7 +75,8 @@ _loaded_fonts: dict[str, list[str]] = {}
 
 
 def font_families(language: str) -> list[str]:
-    """Font fallback list: CJK first for Chinese, Latin first (CJK as fallback) otherwise."""
+    """The fonts matplotlib measures text with (only fonts present here, so no 'not found' warnings):
+    CJK first for Chinese, Latin first (CJK as fallback) otherwise."""
     path = cjk_font_path()
     key = str(path)
     if key not in _loaded_fonts:
@@ -112,7 +130,7 @@ def _percent_axis(ax, axis: str, percent) -> None:
 
 def _figure(height_in: float, language: str):
     plt.rcParams.update({
-        "svg.fonttype": "path",
+        "svg.fonttype": "none",  # text as <text>, drawn by the reader's browser
         "svg.hashsalt": "auditor",  # deterministic ids: the same findings give the same file
         "font.family": font_families(language),
         "font.size": 9,
@@ -126,12 +144,19 @@ def _figure(height_in: float, language: str):
     return plt.subplots(figsize=(WIDTH_IN, height_in))
 
 
-def _svg(fig, chart_id: str, title: str, glyphs: set[str] | None) -> str:
+def _svg(fig, chart_id: str, title: str, glyphs: set[str] | None, language: str = "en") -> str:
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight",
-                metadata={"Creator": None, "Date": None, "Format": None, "Type": None})
+    with warnings.catch_warnings():
+        # Without a CJK font here, matplotlib warns once per missing glyph; the browser draws them.
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
+        fig.savefig(buffer, format="svg", bbox_inches="tight",
+                    metadata={"Creator": None, "Date": None, "Format": None, "Type": None})
     plt.close(fig)
-    return _inline(buffer.getvalue(), chart_id, title, glyphs)
+    svg = _inline(buffer.getvalue(), chart_id, title, glyphs)
+    return _FONT_FAMILY.sub(lambda _m: f"font-family: {css_families(language)}", svg)
+
+
+_FONT_FAMILY = re.compile(r"font-family: [^;\"]*")
 
 
 _PROLOG = re.compile(r"^.*?(?=<svg\b)", re.S)
@@ -203,7 +228,7 @@ def forest_plot(rows: list[ForestRow], materiality: float, *, chart_id: str, lan
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.9 / height - 0.05), ncol=3, frameon=False)
-    return _svg(fig, chart_id, title, glyphs)
+    return _svg(fig, chart_id, title, glyphs, language)
 
 
 def gap_plot(rows: list[GapRow], *, chart_id: str, language: str, percent,
@@ -230,7 +255,7 @@ def gap_plot(rows: list[GapRow], *, chart_id: str, language: str, percent,
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.9 / height - 0.05), ncol=2, frameon=False)
-    return _svg(fig, chart_id, title, glyphs)
+    return _svg(fig, chart_id, title, glyphs, language)
 
 
 def cell_plot(points: list[CellPoint], premium: float | None, *, chart_id: str, language: str, percent,
@@ -253,7 +278,7 @@ def cell_plot(points: list[CellPoint], premium: float | None, *, chart_id: str, 
     ax.grid(color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
     ax.legend(loc="best", frameon=False)
-    return _svg(fig, chart_id, title, glyphs)
+    return _svg(fig, chart_id, title, glyphs, language)
 
 
 def band_plot(bands: list[tuple[str, float, float, float]], *, chart_id: str, language: str, percent,
@@ -273,4 +298,4 @@ def band_plot(bands: list[tuple[str, float, float, float]], *, chart_id: str, la
     ax.set_ylabel(ylabel)
     ax.grid(axis="y", color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
-    return _svg(fig, chart_id, title, glyphs)
+    return _svg(fig, chart_id, title, glyphs, language)

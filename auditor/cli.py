@@ -1,13 +1,16 @@
-"""Command line: `auditor run | validate | generate | demo | compare | init`."""
+"""Command line: `auditor run | validate | report | generate | demo | compare | init`."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import shlex
 import sys
 from pathlib import Path
 
 from auditor import __version__
+from auditor.vocabulary import LANGUAGES
 from auditor.errors import AuditError
 from auditor.progress import Progress
 
@@ -58,7 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", required=True, type=Path, help="output folder (findings.json, report.html, rejected/)")
     run.add_argument("--master", help="Spark master URL (default: local[*], or spark-submit's)")
     run.add_argument("--overwrite", action="store_true", help="replace --out if it exists (atomically)")
-    run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    run.add_argument("--language", choices=LANGUAGES,
+                     help="language of report.html (default: the config's [report] language, else en)")
+    run.add_argument("--quiet", action="store_true",
+                     help="print nothing on success: no progress, no Spark log, no result line (errors still print)")
     run.set_defaults(handler=_run)
 
     validate = sub.add_parser("validate", help="check a config and its input without Spark, and say what the audit would do")
@@ -66,6 +72,15 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--sample-rows", type=int, default=10_000,
                           help="rows read (without Spark) to sample segment values (default: 10000)")
     validate.set_defaults(handler=_validate)
+    report = sub.add_parser("report", help="re-render report.html from an archived findings.json (no Spark)")
+    report.add_argument("findings", type=Path, metavar="FINDINGS.json", help="a findings.json an audit wrote")
+    report.add_argument("--language", choices=LANGUAGES,
+                        help="report language (default: the language the audit was run with)")
+    report.add_argument("--out", type=Path, help="HTML file to write (default: report.LANGUAGE.html beside "
+                                                 "FINDINGS.json)")
+    report.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    report.add_argument("--quiet", action="store_true", help="print nothing on success")
+    report.set_defaults(handler=_report)
 
     gen = sub.add_parser("generate", help="write synthetic platform logs with planted premiums, and their audit.toml")
     gen.add_argument("--scenario", default="rides", help=(
@@ -75,9 +90,10 @@ def _parser() -> argparse.ArgumentParser:
         "prices), loyalty (price rises with prior orders), null (nothing planted)"))
     gen.add_argument("--rows", type=int, default=300_000, help="rows to write (default: 300000)")
     gen.add_argument("--seed", type=int, default=2026, help="random seed (default: 2026)")
-    gen.add_argument("--format", default="parquet", choices=("parquet", "csv", "json"))
+    gen.add_argument("--format", default="parquet", choices=("parquet", "csv", "json"),
+                     help="file format of the log (default: parquet; csv has a header row, json is JSON lines)")
     gen.add_argument("--out", required=True, type=Path, help="folder for data/, audit.toml and truth.json")
-    gen.add_argument("--quiet", action="store_true")
+    gen.add_argument("--quiet", action="store_true", help="print nothing on success")
     gen.set_defaults(handler=_generate)
 
     compare = sub.add_parser("compare", help="compare an audit's findings with an earlier audit's")
@@ -98,18 +114,45 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="generate a sample, audit it, and print where the report is")
     demo.add_argument("--out", type=Path, default=Path("demo-out"), help="folder for the sample and the audit")
-    demo.add_argument("--rows", type=int, default=300_000)
+    demo.add_argument("--rows", type=int, default=300_000, help="synthetic rows to generate (default: 300000)")
     demo.add_argument("--master", help="Spark master URL (default: local[*])")
-    demo.add_argument("--quiet", action="store_true")
+    demo.add_argument("--language", choices=LANGUAGES, help="report language (default: en)")
+    demo.add_argument("--quiet", action="store_true",
+                      help="print only the report's path: no progress, no Spark log")
     demo.set_defaults(handler=_demo)
     return parser
 
 
 def _run(args, progress: Progress) -> int:
+    import dataclasses
+
     from auditor.config import load_config
 
     config = load_config(args.config)  # a bad config stops here, before Spark starts
+    if args.language:
+        config = dataclasses.replace(config, report=dataclasses.replace(config.report, language=args.language))
+    _check_input_path(config)
     return _audit(config, args.out, args.master, args.overwrite, progress)
+
+
+def _check_input_path(config) -> None:
+    """A local input path that does not exist stops the run before Spark starts, saying where a relative
+    path was looked for (a copied audit.toml keeps its relative path, now taken from the copy's folder)."""
+    import glob
+    import tomllib
+
+    from auditor.errors import AuditInputError
+
+    path = config.input.path
+    if config.input.table or "://" in path or glob.has_magic(path) or Path(path).exists():
+        return
+    written = str(tomllib.loads(config.source_text).get("input", {}).get("path", path))
+    if Path(written).is_absolute() or config.source_path is None:
+        raise AuditInputError(f"[input] path = {written!r} does not exist: check the path")
+    folder = Path(config.source_path).resolve().parent
+    raise AuditInputError(
+        f"[input] path = {written!r} does not exist: relative paths are taken from the config file's folder "
+        f"({folder}), so it points to {path}; give an absolute path or move the config beside its data")
 
 
 def _audit(config, out: Path, master: str | None, overwrite: bool, progress: Progress) -> int:
@@ -122,13 +165,15 @@ def _audit(config, out: Path, master: str | None, overwrite: bool, progress: Pro
     from auditor.session import spark_session
 
     progress.phase("spark", "starting Spark")
-    spark = spark_session(master)
+    with _jvm_stderr_silenced(progress.quiet):
+        spark = spark_session(master)
     progress.say(f"Spark {spark.version} on {spark.sparkContext.master}")
     result = Audit(config).run(spark, progress=progress, command=shlex.join(["auditor", *sys.argv[1:]]))
     result.write(out, overwrite=overwrite, progress=progress)
     findings = result.document.findings
     flagged = sum(f.flagged for f in findings)
-    print(f"{len(findings)} comparisons, {flagged} flagged. Report: {Path(out).resolve() / 'report.html'}")
+    if not progress.quiet:
+        print(f"{len(findings)} comparisons, {flagged} flagged. Report: {Path(out).resolve() / 'report.html'}")
     return 0
 
 
@@ -144,6 +189,66 @@ def _validate(args, progress: Progress) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _jvm_stderr_silenced(quiet: bool):
+    """With --quiet, the Spark JVM this process launches gets /dev/null as its stderr: the JVM itself
+    prints a start-up line ("Using incubator modules") that no log setting reaches. Spark's failures still
+    reach the user, as the exceptions the CLI turns into one line."""
+    if not quiet:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)  # inherited by the JVM launched inside this block
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _report(args, progress: Progress) -> int:
+    """Re-render a report from findings.json alone: no Spark, any language."""
+    import json
+    import os
+    import tempfile
+
+    from auditor.errors import AuditInputError, AuditOutputError
+    from auditor.report import write_report
+
+    try:
+        doc = json.loads(args.findings.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AuditInputError(f"{args.findings} does not exist: give the findings.json an audit wrote") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AuditInputError(f"{args.findings} is not a readable findings.json: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("audit"), dict) or not isinstance(doc.get("findings"), list):
+        raise AuditInputError(f"{args.findings} is not a findings.json (no 'audit' and 'findings'): "
+                              "give the findings.json an audit wrote")
+    language = args.language or doc["audit"].get("language") or "en"
+    if language not in LANGUAGES:
+        language = "en"
+    out = args.out or args.findings.resolve().parent / f"report.{language}.html"
+    if out.exists() and not args.overwrite:
+        raise AuditOutputError(f"{out} exists: give another --out, or --overwrite to replace it")
+    min_cell_size = doc["audit"].get("min_cell_size")
+    min_cell_size = min_cell_size if isinstance(min_cell_size, int) and min_cell_size > 0 else 10
+    # Written beside the target and renamed into place: a failed render leaves the old file whole.
+    handle, staging = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.resolve().parent)
+    os.close(handle)
+    try:
+        write_report(doc, Path(staging), language, min_cell_size)
+        os.replace(staging, out)
+    finally:
+        if os.path.exists(staging):
+            os.unlink(staging)
+    if not progress.quiet:
+        print(f"Report ({language}): {out.resolve()}")
+    return 0
+
+
 def _generate(args, progress: Progress) -> int:
     from auditor.generate import generate
 
@@ -151,7 +256,8 @@ def _generate(args, progress: Progress) -> int:
         made = generate(args.scenario, args.rows, args.seed, args.out, fmt=args.format)
     except ValueError as exc:
         raise AuditError(str(exc)) from None
-    print(f"wrote {made.rows:,} rows to {made.data_path}\nconfig: {made.config_path}\ntruth: {made.truth_path}")
+    if not progress.quiet:
+        print(f"wrote {made.rows:,} rows to {made.data_path}\nconfig: {made.config_path}\ntruth: {made.truth_path}")
     return 0
 
 
@@ -189,10 +295,17 @@ def _init(args, progress: Progress) -> int:
 
 
 def _demo(args, progress: Progress) -> int:
+    import dataclasses
+
     from auditor.config import load_config
     from auditor.generate import generate
 
     progress.phase("generate", f"{args.rows:,} synthetic ride-hailing rows")
     made = generate("rides", args.rows, 2026, args.out / "sample")
     config = load_config(made.config_path)
-    return _audit(config, args.out / "audit", args.master, True, progress)
+    if args.language:
+        config = dataclasses.replace(config, report=dataclasses.replace(config.report, language=args.language))
+    code = _audit(config, args.out / "audit", args.master, True, progress)
+    if progress.quiet:
+        print((args.out / "audit" / "report.html").resolve())
+    return code

@@ -24,7 +24,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # Keys each table accepts; anything else is a typo we would rather name than ignore.
 _KNOWN = {
     "": ("audit", "input", "columns", "match", "segments", "test", "report", "steering", "quotes", "adjustments",
-         "sensitivity", "baseline"),
+         "sensitivity", "baseline", "labels"),
     "audit": ("name", "platform", "period"),
     "input": ("path", "format", "timezone", "csv_delimiter", "table", "where"),
     "baseline": ("findings",),
@@ -38,6 +38,7 @@ _KNOWN = {
              "rank_test", "placebo_splits", "seed", "flag_rule"),
     "steering": ("column", "order", "context"),
     "report": ("language", "min_cell_size"),
+    "labels": ("columns", "values", "segments"),
 }
 
 
@@ -214,6 +215,37 @@ class ReportSpec:
 
 
 @dataclass(frozen=True)
+class DisplayName:
+    """A column's or value's name in each report language (missing languages fall back to the raw name),
+    and for binned columns the unit of the bin width."""
+
+    text: tuple[tuple[str, str], ...] = ()  # (language, text)
+    unit: tuple[tuple[str, str], ...] = ()
+
+    def to_json(self) -> dict:
+        out = dict(self.text)
+        if self.unit:
+            out["unit"] = dict(self.unit)
+        return out
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Display names for the report (`[labels]`): labels are shown, never parsed back into data."""
+
+    columns: tuple[tuple[str, DisplayName], ...] = ()
+    values: tuple[tuple[str, tuple[tuple[str, DisplayName], ...]], ...] = ()
+    segments: tuple[tuple[str, DisplayName], ...] = ()  # by segment name
+
+    def to_json(self) -> dict:
+        """As findings.json's `audit.labels`: {"columns": {col: {lang: text, "unit": {...}}},
+        "values": {col: {value: {lang: text}}}, "segments": {name: {lang: text}}}."""
+        return {"columns": {c: name.to_json() for c, name in self.columns},
+                "values": {c: {v: name.to_json() for v, name in values} for c, values in self.values},
+                "segments": {n: name.to_json() for n, name in self.segments}}
+
+
+@dataclass(frozen=True)
 class AuditConfig:
     """A whole audit, as described by its TOML file."""
 
@@ -230,6 +262,7 @@ class AuditConfig:
     quotes: Quotes | None = None
     adjustments: tuple[Adjustment, ...] = ()
     sensitivity: Sensitivity = field(default_factory=Sensitivity)
+    labels: Labels = field(default_factory=Labels)
     period: str | None = None
     baseline: Baseline | None = None
     source_path: str | None = None
@@ -322,6 +355,7 @@ def parse_config(text: str, base_dir: Path | None = None, source_path: str | Non
         adjustments=_adjustments(raw),
         sensitivity=_sensitivity(raw, match),
         baseline=_baseline(raw, base_dir or Path.cwd()),
+        labels=_labels(raw),
         source_path=source_path,
         source_text=text,
     )
@@ -640,6 +674,50 @@ def _report(table: dict) -> ReportSpec:
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise AuditConfigError(f"[report] min_cell_size must be a positive integer, got {size!r}")
     return ReportSpec(language=language, min_cell_size=size)
+
+
+_LABEL_EXAMPLE = 'e.g. car_level = { en = "car class", zh-CN = "车型" }'
+
+
+def _display_name(value, where: str, unit_allowed: bool) -> DisplayName:
+    """A label: one string for every language, or a table of languages (and, for columns, a unit)."""
+    if isinstance(value, str) and value.strip():
+        return DisplayName(text=tuple((language, value) for language in LANGUAGES))
+    if not isinstance(value, dict):
+        raise AuditConfigError(f"[labels] {where} must be a string or a table of languages: {_LABEL_EXAMPLE}")
+    known = (*LANGUAGES, "unit") if unit_allowed else LANGUAGES
+    for key in value:
+        if key not in known:
+            raise AuditConfigError(f"[labels] {where}: unknown key {key!r}: use {', '.join(known)}")
+    text = []
+    for language in LANGUAGES:
+        if language in value:
+            if not isinstance(value[language], str) or not value[language].strip():
+                raise AuditConfigError(f"[labels] {where}.{language} must be a non-empty string, got {value[language]!r}")
+            text.append((language, value[language]))
+    unit = ()
+    if "unit" in value:
+        unit = _display_name(value["unit"], f"{where}.unit", unit_allowed=False).text
+    return DisplayName(text=tuple(text), unit=unit)
+
+
+def _labels(raw: dict) -> Labels:
+    table = _table(raw, "labels", required=False)
+    columns = table.get("columns", {})
+    values = table.get("values", {})
+    segments = table.get("segments", {})
+    if not all(isinstance(t, dict) for t in (columns, values, segments)):
+        raise AuditConfigError(f"[labels] columns, values and segments must be tables: [labels.columns] {_LABEL_EXAMPLE}")
+    parsed_values = []
+    for column, names in values.items():
+        if not isinstance(names, dict):
+            raise AuditConfigError(f"[labels.values] {column} must be a table of values, "
+                                   f'e.g. [labels.values.{column}] followed by ios = {{ en = "iOS", zh-CN = "iOS" }}')
+        parsed_values.append((column, tuple((str(v), _display_name(name, f"values.{column}.{v}", False))
+                                            for v, name in names.items())))
+    return Labels(columns=tuple((c, _display_name(name, f"columns.{c}", True)) for c, name in columns.items()),
+                  values=tuple(parsed_values),
+                  segments=tuple((n, _display_name(name, f"segments.{n}", False)) for n, name in segments.items()))
 
 
 def _check_overlaps(config: AuditConfig) -> None:

@@ -17,6 +17,7 @@ from auditor.ingest import DataQuality, InputFile
 from auditor.stats.multiple import bh_level, bh_qvalues
 from auditor.stats.premium import (PremiumEstimate, cluster_robust, equivalence_p, jackknife, material_interval,
                                    minimum_flaggable, raw_premium)
+from auditor.vocabulary import KIND_OUTCOME
 
 SCHEMA_VERSION = 1
 
@@ -109,6 +110,7 @@ class AuditRecord:
     flag_rule: str = "estimate"  # test.flag_rule: what must reach materiality to flag
     timings: dict = field(default_factory=dict)
     table: dict | None = None  # a catalog table input: name, format, location, where, partitions read
+    labels: dict = field(default_factory=dict)  # display names for the report ([labels], see config.Labels)
 
     def to_json(self) -> dict:
         out = dict(self.__dict__)
@@ -239,8 +241,7 @@ def build_findings(data: dict[int, ComparisonData], config: AuditConfig) -> tupl
 
 
 def _outcome_name(d: ComparisonData) -> str:
-    kind = d.comparison.kind
-    return {"dose": "price_per_doubling", "steering": "offered_tier_price"}.get(kind, d.comparison.outcome)
+    return KIND_OUTCOME.get(d.comparison.kind, d.comparison.outcome)
 
 
 def _scale(d: ComparisonData) -> str:

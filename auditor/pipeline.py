@@ -72,7 +72,7 @@ def audit(config: AuditConfig, spark: SparkSession, progress: Progress | None = 
     ingested = ingest(spark, config, inputs)
     try:
         quality = ingested.quality
-        progress.say(f"{quality.rows_read:,} rows read ({progress.rate(quality.rows_read)}), "
+        progress.say(f"{quality.rows_read:,} rows read{progress.rate(quality.rows_read)}, "
                      f"{quality.rows_accepted:,} accepted, {quality.rows_rejected:,} rejected")
         check_segments(ingested, config)
 
@@ -85,7 +85,7 @@ def audit(config: AuditConfig, spark: SparkSession, progress: Progress | None = 
             data = engine.estimate(comparisons)
             findings, placebo = build_findings(data, config)
             progress.say(f"{len(findings)} findings, {sum(f.flagged for f in findings)} flagged, "
-                         f"from {quality.rows_accepted:,} accepted rows ({progress.rate(quality.rows_accepted)})")
+                         f"from {quality.rows_accepted:,} accepted rows{progress.rate(quality.rows_accepted)}")
             if any(f.flagged for f in findings):
                 progress.phase("sensitivity", "re-estimating flagged findings under changed keys, bins and "
                                               "time buckets; balance checks")
@@ -152,6 +152,7 @@ def _record(config: AuditConfig, inputs, spark: SparkSession, started: str, comm
         flag_rule=config.test.flag_rule,
         timings={phase: round(seconds, 3) for phase, seconds in timings.items()},
         table=table.to_json() if table else None,
+        labels=config.labels.to_json(),
     )
 
 

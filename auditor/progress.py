@@ -6,6 +6,11 @@ import sys
 import time
 
 
+# A rate is printed only for a phase this long over this many rows: below that it measures start-up.
+RATE_MIN_SECONDS = 10.0
+RATE_MIN_ROWS = 1_000_000
+
+
 class Progress:
     """Prints '[  12.3s] phase: message' lines to stderr unless quiet."""
 
@@ -30,9 +35,12 @@ class Progress:
             print(f"[{elapsed:7.1f}s] {self._phase or 'audit'}: {message}", file=self.stream, flush=True)
 
     def rate(self, rows: int) -> str:
-        """Rows per second since the current phase started, for a progress line."""
+        """' (N rows/s)' since the current phase started, for a progress line; empty when the phase was
+        too short or too small for a rate to mean anything (Spark's start-up would dominate it)."""
         seconds = time.monotonic() - self.phase_started
-        return f"{rows / seconds:,.0f} rows/s" if seconds > 0 else "instant"
+        if seconds < RATE_MIN_SECONDS or rows < RATE_MIN_ROWS:
+            return ""
+        return f" ({rows / seconds:,.0f} rows/s)"
 
     def done(self) -> dict[str, float]:
         """Close the last phase; return seconds per phase."""

@@ -26,6 +26,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -38,15 +39,14 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from markupsafe import Markup
 
-from auditor import charts
+from auditor import charts, vocabulary
 
 TEMPLATE = "report.html.j2"
 LOCALES = {"en": "en", "zh-CN": "zh_Hans_CN"}
 CATALOGUES = {"zh-CN": "zh_CN"}
 
-# Most serious first: the report lists findings in this order.
-VERDICT_ORDER = ("flagged", "significant_below_materiality", "inconclusive", "no_evidence", "cleared",
-                 "insufficient_data")
+# Most serious first: the report lists findings in this order (the vocabulary's ranks).
+VERDICT_ORDER = tuple(sorted(vocabulary.VERDICTS, key=lambda v: vocabulary.VERDICTS[v].rank))
 EVIDENCE_SHOWN = 10  # cells per flagged finding; the rest are counted, not listed
 CELL_CHARTS_MAX = 12  # per-finding evidence charts (keeps a 100-finding report small)
 SUMMARY_SENTENCES = 6  # flagged findings spelled out in the summary; the rest are linked
@@ -171,17 +171,84 @@ def provisions(language: str) -> tuple[Provision, ...]:
     )
 
 
-def _match_spec(audit: dict) -> dict:
-    """Matching keys, time bucket and bins, read from the exact config the audit ran with."""
+class Words:
+    """Display names from the audit's `[labels]` (findings.json `audit.labels`), in one language.
+
+    Labels are shown, never parsed back: every name falls back to the raw column or value."""
+
+    def __init__(self, labels: dict | None, language: str):
+        labels = labels if isinstance(labels, dict) else {}
+        self.language = language
+        self.columns = labels.get("columns") if isinstance(labels.get("columns"), dict) else {}
+        self.values = labels.get("values") if isinstance(labels.get("values"), dict) else {}
+        self.segments = labels.get("segments") if isinstance(labels.get("segments"), dict) else {}
+
+    def _pick(self, entry) -> str | None:
+        if isinstance(entry, str):
+            return entry
+        if isinstance(entry, dict) and isinstance(entry.get(self.language), str):
+            return entry[self.language]
+        return None
+
+    def column(self, name) -> str:
+        return self._pick(self.columns.get(str(name))) or str(name)
+
+    def value(self, column, value) -> str:
+        names = self.values.get(str(column))
+        shown = self._pick(names.get(str(value))) if isinstance(names, dict) else None
+        return shown or ("—" if value is None else str(value))
+
+    def segment(self, name) -> str:
+        return self._pick(self.segments.get(str(name))) or str(name)
+
+    def unit(self, column) -> str | None:
+        entry = self.columns.get(str(column))
+        return self._pick(entry.get("unit")) if isinstance(entry, dict) else None
+
+
+def _labels(audit: dict) -> dict:
+    """The audit's labels: recorded in findings.json, or (older files) read from the exact config text."""
+    if isinstance(audit.get("labels"), dict):
+        return audit["labels"]
+    from auditor.config import Labels, _labels  # noqa: PLC0415 (config imports no engine)
+    from auditor.errors import AuditConfigError
+
+    try:
+        parsed = _labels(tomllib.loads(audit.get("config_text") or ""))
+    except (tomllib.TOMLDecodeError, AuditConfigError):
+        parsed = Labels()
+    return parsed.to_json()
+
+
+_BUCKET_UNITS = {"s": ("second", "秒"), "m": ("minute", "分钟"), "h": ("hour", "小时"), "d": ("day", "天")}
+
+
+def _bucket_words(bucket: str | None, language: str) -> str | None:
+    """'1h' -> '1-hour' (en) or '1小时' (zh-CN); anything else is shown as written."""
+    found = _BUCKET.match(bucket or "")
+    if not found:
+        return bucket
+    en, zh = _BUCKET_UNITS[found.group(2)]
+    return f"{found.group(1)}{zh}" if language == "zh-CN" else f"{found.group(1)}-{en}"
+
+
+def _match_spec(audit: dict, words: Words, formats: Formats) -> dict:
+    """Matching keys, time bucket and bins, read from the exact config the audit ran with, in words."""
     try:
         match = tomllib.loads(audit.get("config_text") or "").get("match", {})
     except tomllib.TOMLDecodeError:
         match = {}
     bucket = match.get("time_bucket")
+    bins = []
+    for name, width in match.get("bins", {}).items():
+        shown = formats.num(width) if isinstance(width, int) else formats.dec(width, 0 if float(width).is_integer() else 2)
+        bins.append({"name": words.column(name), "width": shown, "unit": words.unit(name)})
     return {
         "exact": [str(k) for k in match.get("exact", [])],
+        "keys": [words.column(k) for k in match.get("exact", [])],
         "time_bucket": str(bucket) if bucket else None,
-        "bins": [(str(k), v) for k, v in match.get("bins", {}).items()],
+        "bucket_words": _bucket_words(str(bucket), words.language) if bucket else None,
+        "bins": bins,
         "described": audit.get("match", ""),
     }
 
@@ -195,7 +262,7 @@ def _bucket_width(bucket: str | None) -> timedelta | None:
     return timedelta(seconds=int(found.group(1)) * _UNIT_SECONDS[found.group(2)]) if found else None
 
 
-def _cell_view(cell: dict, width: timedelta | None, formats: Formats) -> dict:
+def _cell_view(cell: dict, width: timedelta | None, formats: Formats, words: Words) -> dict:
     start = datetime.fromisoformat(cell["time_bucket"]) if cell.get("time_bucket") else None
     when = None
     if start is not None:
@@ -208,7 +275,7 @@ def _cell_view(cell: dict, width: timedelta | None, formats: Formats) -> dict:
     ratio = (median_group / median_reference - 1) if _finite(median_group) and _finite(median_reference) \
         and median_reference > 0 else None
     return {
-        "conditions": [(str(k), "—" if v is None else str(v)) for k, v in (cell.get("keys") or {}).items()],
+        "conditions": [(words.column(k), words.value(k, v)) for k, v in (cell.get("keys") or {}).items()],
         "when": when,
         "rows_group": cell.get("rows_group"), "rows_reference": cell.get("rows_reference"),
         "users_group": cell.get("users_group"), "users_reference": cell.get("users_reference"),
@@ -223,29 +290,120 @@ def _publishable(cell: dict, min_cell_size: int) -> bool:
     return all(isinstance(u, int) and u >= min_cell_size for u in users)
 
 
+def _tenths(value: float) -> int:
+    """A fraction in tenths of a percent, rounded as Babel rounds the printed figure (half to even)."""
+    tenths = Decimal(str(abs(value) * 100)).quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN) * 10
+    return int(tenths) if value >= 0 else -int(tenths)
+
+
+DECOMPOSITION_PARTS = ("price", "mix", "unmatched")
+
+
+def decomposition_shares(decomposition: dict | None, raw_premium: float | None) -> dict | None:
+    """The raw gap's parts in the raw gap's own unit, as printed: each part of the log-point split
+    (Kitagawa–Oaxaca: unmatched + mix + price = raw) is scaled by raw_premium / raw, so the parts add up
+    to the raw premium exactly; they are rounded to tenths of a percent so that the printed parts also
+    add up to the printed raw gap (largest remainders). None when any number is missing."""
+    if not isinstance(decomposition, dict) or not _finite(raw_premium):
+        return None
+    parts = [decomposition.get(k) for k in DECOMPOSITION_PARTS]
+    raw = decomposition.get("raw")
+    if not all(_finite(v) for v in (*parts, raw)):
+        return None
+    scale = raw_premium / raw if abs(raw) > 1e-12 else 1.0  # (e^r − 1) / r -> 1 as r -> 0
+    exact = [scale * v for v in parts]
+    target = _tenths(raw_premium)
+    floors = [math.floor(v * 1000) for v in exact]
+    order = sorted(range(len(exact)), key=lambda i: -(exact[i] * 1000 - floors[i]))
+    shown = list(floors)
+    for i in order[:max(0, min(len(order), target - sum(floors)))]:
+        shown[i] += 1
+    return {k: {"exact": e, "shown": t / 1000} for k, e, t in zip(DECOMPOSITION_PARTS, exact, shown)}
+
+
+def _near_zero(value) -> bool:
+    """A premium that prints as 0.0 %: the sentence says 'no measurable difference'."""
+    return _finite(value) and _tenths(value) == 0
+
+
+def _change_label(change: dict, words: Words, _) -> tuple[str, bool]:
+    """A sensitivity change in the report's words (and whether it is a translation or the raw text)."""
+    left_out = change.get("left_out")
+    if isinstance(left_out, dict) and "column" in left_out:
+        column = left_out["column"]
+        return _("without %(column)s “%(value)s”") % {"column": words.column(column),
+                                                     "value": words.value(column, left_out.get("value"))}, True
+    factor = change.get("bins_factor")
+    if _finite(factor) and factor < 1:
+        return _("bins half as wide"), True
+    if _finite(factor) and factor > 1:
+        return _("bins twice as wide"), True
+    return str(change.get("change", "")), False
+
+
 def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: int, formats: Formats,
-                  language: str) -> dict:
+                  language: str, words: Words, alpha: float | None) -> dict:
+    _ = translations(language).gettext
     kind = f.get("kind") or "group"
-    outcome = f.get("outcome") or "price"
+    outcome = vocabulary.outcome(f.get("outcome"))
+    verdict = vocabulary.verdict(f.get("verdict") or ("flagged" if f.get("flagged") else "no_evidence"))
     evidence = [c for c in (f.get("evidence") or []) if isinstance(c, dict)]
     publishable = sorted((c for c in evidence if _publishable(c, min_cell_size)),
                          key=lambda c: -(c.get("weight_share") or 0))
-    shown = [_cell_view(c, width, formats) for c in publishable[:EVIDENCE_SHOWN]]
+    shown = [_cell_view(c, width, formats, words) for c in publishable[:EVIDENCE_SHOWN]]
     premium, raw = f.get("premium"), f.get("raw_premium")
     decomposition = f.get("decomposition") or None
+    if isinstance(decomposition, dict) and "price_group_weighted" in decomposition:
+        # findings.json names the price part for what it is (group-weighted); older files call it "price"
+        decomposition = {**decomposition, "price": decomposition["price_group_weighted"]}
     rows_group, rows_reference = f.get("rows_group"), f.get("rows_reference")
+    column = str(f.get("column", ""))
+    segment = words.segment(f.get("segment", ""))
+    group, reference = words.value(column, f.get("group", "")), words.value(column, f.get("reference", ""))
+    if kind == "dose":
+        title = _("%(segment)s: each doubling of %(column)s") % {"segment": segment, "column": words.column(column)}
+    elif kind == "steering":
+        title = _("%(segment)s: “%(group)s” against “%(reference)s”, options offered") % {
+            "segment": segment, "group": group, "reference": reference}
+    else:
+        title = _("%(segment)s: “%(group)s” against “%(reference)s”") % {
+            "segment": segment, "group": group, "reference": reference}
+        if outcome.id != "price":
+            title += " · " + outcome.label(language)
+    analytic = _with_keys(f.get("analytic"), ("method", "se_log", "p_value", "ci_low", "ci_high"))
+    rank = _with_keys(f.get("rank_test"), ("p_value", "agrees"))
+    cross_agrees = None
+    if analytic is not None and _finite(analytic["p_value"]) and _finite(f.get("p_value")) and _finite(alpha):
+        cross_agrees = (analytic["p_value"] < alpha) == (f["p_value"] < alpha)
+    sensitivity = []
+    for change in f.get("sensitivity") or []:
+        if isinstance(change, dict):
+            label, translated = _change_label(change, words, _)
+            sensitivity.append({**_with_keys(change, ("premium", "ci_low", "ci_high", "flagged")),
+                                "label": label, "translated": translated})
     return {
         "index": index,
         "anchor": f"finding-{index + 1}",
-        "segment": str(f.get("segment", "")),
-        "column": str(f.get("column", "")),
-        "group": str(f.get("group", "")),
-        "reference": str(f.get("reference", "")),
+        "segment": segment,
+        "column": words.column(column),
+        "group": group,
+        "reference": reference,
+        "title": title,
         "kind": kind,
-        "outcome": outcome,
-        "verdict": f.get("verdict") or ("flagged" if f.get("flagged") else "no_evidence"),
+        "outcome": outcome.id,
+        "outcome_label": outcome.label(language),
+        "what": outcome.noun(language),
+        "purchase": outcome.purchase,
+        "share": outcome.scale is vocabulary.Scale.DIFFERENCE,
+        "verdict": verdict.id,
+        "verdict_label": verdict.label(language),
         "flagged": bool(f.get("flagged")),
         "premium": premium, "ci_low": f.get("ci_low"), "ci_high": f.get("ci_high"),
+        "near_zero": _near_zero(f.get("per_doubling") if kind == "dose" and _finite(f.get("per_doubling"))
+                                else premium),
+        "premium_abs": abs(premium) if _finite(premium) else None,
+        "per_doubling_abs": abs(per_doubling) if _finite(per_doubling := (
+            f.get("per_doubling") if f.get("per_doubling") is not None else premium)) else None,
         "raw_premium": raw,
         "mix_gap": (raw - premium) if _finite(raw) and _finite(premium) else None,
         "p_value": f.get("p_value"), "q_value": f.get("q_value"),
@@ -263,19 +421,21 @@ def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: i
         "se_log": f.get("se_log"), "dof": f.get("dof"), "clusters": f.get("clusters"),
         "pooled_clusters": bool(f.get("pooled_clusters")), "method": f.get("method") or "",
         "mde": f.get("mde"),
-        "analytic": _with_keys(f.get("analytic"), ("method", "se_log", "p_value", "ci_low", "ci_high")),
-        "rank_test": _with_keys(f.get("rank_test"), ("p_value", "agrees")),
+        "analytic": analytic,
+        "cross_agrees": cross_agrees,
+        "rank_test": rank,
         "per_doubling": f.get("per_doubling"),
-        "bands": [_with_keys(b, ("band", "premium", "ci_low", "ci_high", "rows")) for b in f.get("bands") or []],
-        "decomposition": _with_keys(decomposition, ("raw", "mix", "price_group_weighted")),
-        "sensitivity": [_with_keys(s, ("change", "premium", "ci_low", "ci_high", "flagged"))
-                        for s in f.get("sensitivity") or []],
+        "bands": [_with_keys(b, ("band", "premium", "ci_low", "ci_high", "rows")) for b in f.get("bands") or []
+                  if isinstance(b, dict)],
+        "decomposition": _with_keys(decomposition, ("raw", "unmatched", "mix", "price")),
+        "decomposition_shares": decomposition_shares(decomposition, raw),
+        "sensitivity": sensitivity,
         "evidence": shown,
         "evidence_more": max(len(publishable) - len(shown), 0),
         "evidence_suppressed": (len(evidence) - len(publishable)) + int(f.get("evidence_suppressed") or 0),
         "evidence_present": "evidence" in f,
         "provisions": [p for p in provisions(language)
-                       if kind in p.kinds and outcome in p.outcomes] if f.get("flagged") else [],
+                       if kind in p.kinds and outcome.id in p.outcomes] if f.get("flagged") else [],
         "cell_chart": None,
         "band_chart": None,
     }
@@ -294,10 +454,6 @@ def _sort_key(view: dict):
     return (order.get(view["verdict"], len(order)), -abs(premium) if _finite(premium) else 0, view["index"])
 
 
-def _label(view: dict) -> str:
-    return f"{view['segment']}: {view['group']} / {view['reference']}"
-
-
 def _charts(views: list[dict], audit: dict, language: str, formats: Formats) -> dict:
     _ = translations(language).gettext
     span = max([abs(v[k]) for v in views for k in ("ci_low", "ci_high", "raw_premium") if _finite(v[k])] or [0])
@@ -307,23 +463,25 @@ def _charts(views: list[dict], audit: dict, language: str, formats: Formats) -> 
         return formats.pct(value, digits)
 
     glyphs: set[str] = set()  # each font glyph is defined once on the page
+    materiality = audit.get("materiality") if _finite(audit.get("materiality")) else 0
 
     forest = charts.forest_plot(
-        [charts.ForestRow(_label(v), v["premium"], v["ci_low"], v["ci_high"], v["flagged"]) for v in views],
-        audit.get("materiality") or 0, chart_id="forest", language=language, percent=percent, glyphs=glyphs,
+        [charts.ForestRow(v["title"], v["premium"], v["ci_low"], v["ci_high"], v["flagged"]) for v in views],
+        materiality, chart_id="forest", language=language, percent=percent, glyphs=glyphs,
         title=_("Matched premium of every comparison, with its confidence interval"),
         xlabel=_("Matched premium (group over reference)"),
-        band_label=_("Below materiality (±%(m)s)") % {"m": formats.pct(audit.get("materiality") or 0, 1, False)},
+        band_label=_("Below materiality (±%(m)s)") % {"m": formats.pct(materiality, 1, False)},
         flagged_label=_("Flagged"), other_label=_("Not flagged"))
     gap = charts.gap_plot(
-        [charts.GapRow(_label(v), v["raw_premium"], v["premium"]) for v in views],
+        [charts.GapRow(v["title"], v["raw_premium"], v["premium"]) for v in views],
         chart_id="gap", language=language, percent=percent, glyphs=glyphs,
         title=_("Raw gap against matched premium"), xlabel=_("Premium over the reference group"),
         raw_label=_("Raw gap (all purchases, unmatched)"), matched_label=_("Matched premium (same conditions)"))
     cell_charts = 0
     for view in views:
         points = [charts.CellPoint(c["users_group"] + c["users_reference"], c["ratio"], c["weight_share"] or 0)
-                  for c in view["evidence"] if c["ratio"] is not None]
+                  for c in view["evidence"] if c["ratio"] is not None
+                  and isinstance(c["users_group"], int) and isinstance(c["users_reference"], int)]
         if view["flagged"] and len(points) >= 2 and cell_charts < CELL_CHARTS_MAX:
             cell_charts += 1
             view["cell_chart"] = Markup(charts.cell_plot(
@@ -340,18 +498,33 @@ def _charts(views: list[dict], audit: dict, language: str, formats: Formats) -> 
     return {"forest": Markup(forest), "gap": Markup(gap)}
 
 
+def _self_check(placebo) -> dict | None:
+    """The placebo self-check, shown whether it passed or failed."""
+    if not isinstance(placebo, dict):
+        return None
+    view = _with_keys(placebo, ("splits", "tested", "rejections", "expected", "chance", "warning", "population",
+                                "p_values"))
+    if view["tested"] is None:
+        view["tested"] = view["splits"]
+    view["warning"] = bool(view["warning"])
+    return view
+
+
 def build_view(doc: dict, language: str, min_cell_size: int) -> dict:
     """Everything the template shows, prepared from the findings.json document."""
     formats = Formats(language)
     audit = doc["audit"]
-    quality = doc["data_quality"]
-    match = _match_spec(audit)
+    quality = doc.get("data_quality") or {}
+    words = Words(_labels(audit), language)
+    match = _match_spec(audit, words, formats)
     width = _bucket_width(match["time_bucket"])
-    views = sorted((_finding_view(i, f, width, min_cell_size, formats, language)
+    alpha = audit.get("alpha")
+    views = sorted((_finding_view(i, f, width, min_cell_size, formats, language, words, alpha)
                     for i, f in enumerate(doc["findings"])), key=_sort_key)
     chart_svgs = _charts(views, audit, language, formats) if views else {"forest": None, "gap": None}
-    counts = {v: sum(1 for f in views if f["verdict"] == v) for v in VERDICT_ORDER}
-    placebo = doc.get("placebo")
+    counts = [(vocabulary.verdict(v).label(language), sum(1 for f in views if f["verdict"] == v))
+              for v in VERDICT_ORDER if v != "flagged"]
+    placebo = _self_check(doc.get("placebo"))
     flagged = [v for v in views if v["flagged"]]
     return {
         "language": language,
@@ -364,7 +537,7 @@ def build_view(doc: dict, language: str, min_cell_size: int) -> dict:
                        for i in audit.get("inputs", [])],
             "input_format": audit.get("input_format", ""),
             "table": _table_view(audit.get("table")),
-            "alpha": audit.get("alpha"), "materiality": audit.get("materiality"),
+            "alpha": alpha, "materiality": audit.get("materiality"),
             "confidence": audit.get("confidence", 0.95),
             "spark_version": audit.get("spark_version", ""), "spark_master": audit.get("spark_master", ""),
             "auditor_version": audit.get("auditor_version", ""), "python_version": audit.get("python_version", ""),
@@ -376,13 +549,15 @@ def build_view(doc: dict, language: str, min_cell_size: int) -> dict:
         "quality": {
             "rows_read": quality.get("rows_read"), "rows_accepted": quality.get("rows_accepted"),
             "rows_rejected": quality.get("rows_rejected"),
-            "reasons": sorted((quality.get("rejected_by_reason") or {}).items(), key=lambda kv: -kv[1]),
+            "reasons": [(reason, vocabulary.reject_reason(reason)(language), count) for reason, count in
+                        sorted((quality.get("rejected_by_reason") or {}).items(), key=lambda kv: -(kv[1] or 0))],
         },
         "findings": views,
         "flagged": flagged,
         "summary_flagged": flagged[:SUMMARY_SENTENCES],
-        "counts": counts,
-        "placebo": _with_keys(placebo, ("splits", "rejections", "expected", "warning", "p_values")),
+        "counts": [(label, count) for label, count in counts if count],
+        "verdict_names": {v: vocabulary.verdict(v).label(language) for v in VERDICT_ORDER},
+        "placebo": placebo,
         "legal": provisions(language),
         "notes": [str(n) for n in doc.get("notes", [])],
         "min_cell_size": min_cell_size,

@@ -49,13 +49,14 @@ def sensitivity(engine, config: AuditConfig, items: tuple[Comparison, ...],
     if key:
         values = engine.common_values(key, MAX_VALUES)
         for left in engine.left_out(tuple(targets), values):
-            _row(tables, config, left.comparison, f"without {key} = {left.value}", left.summary,
-                 change={"kind": "leave_out", "column": key, "value": left.value})
+            _row(tables, config, left.comparison, left.summary,
+                 change={"change": f"without {key} = {left.value}", "kind": "leave_out",
+                         "left_out": {"column": key, "value": left.value}})
 
     variants, checks = _variants(config, targets, max(c.id for c in items) + 1)
     data = engine.variants(tuple(v for _, _, v in variants + checks)) if variants or checks else {}
     for change, original, variant in variants:
-        _row(tables, config, original, change["label"], data[variant.id].primary, change=change)
+        _row(tables, config, original, data[variant.id].primary, change=change)
     balance = _balance(data, checks)
 
     out = []
@@ -79,7 +80,7 @@ def _variants(config: AuditConfig, targets: list[Comparison], next_id: int):
     changes = []
     if config.sensitivity.bins and match.bins:
         for factor, label, kind in ((0.5, "bins halved", "bins_halved"), (2.0, "bins doubled", "bins_doubled")):
-            changes.append(({"kind": kind, "label": label},
+            changes.append(({"change": label, "kind": kind, "bins_factor": factor},
                             dataclasses.replace(match, bins=tuple((n, w * factor) for n, w in match.bins))))
     if match.time_bucket_seconds:
         width = match.time_bucket_seconds
@@ -87,7 +88,8 @@ def _variants(config: AuditConfig, targets: list[Comparison], next_id: int):
                                     (2.0, "time bucket doubled", "time_bucket_doubled")):
             seconds = int(round(width * factor))
             if seconds >= 1:
-                changes.append(({"kind": kind, "label": label, "seconds": seconds},
+                changes.append(({"change": label, "kind": kind, "time_bucket_factor": factor,
+                                 "time_bucket_seconds": seconds},
                                 dataclasses.replace(match, time_bucket=f"{seconds}s", time_bucket_seconds=seconds)))
     variants, checks = [], []
     for c in targets:
@@ -108,11 +110,12 @@ def _flagged(config: AuditConfig, est) -> bool:
     return decide(est, est.p_value, math.nan, True, test.materiality, test.alpha, test.flag_rule) == "flagged"
 
 
-def _row(tables: dict, config: AuditConfig, original: Comparison, label: str, summary: ComparisonSummary,
-         change: dict) -> None:
+def _row(tables: dict, config: AuditConfig, original: Comparison, summary: ComparisonSummary, change: dict) -> None:
+    """One sensitivity row: what changed (words, kind and the change as data, for the report's labels)
+    and the re-estimate."""
     est = jackknife(summary, config.test.confidence)
     tables.setdefault((original.segment, original.group, original.outcome), []).append({
-        "change": label, "kind": change["kind"], "premium": est.premium, "ci_low": est.ci_low,
+        **change, "premium": est.premium, "ci_low": est.ci_low,
         "ci_high": est.ci_high, "p_value": est.p_value, "rows": summary.rows,
         "flagged": _flagged(config, est)})
 

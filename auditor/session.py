@@ -49,12 +49,24 @@ def spark_session(master: str | None = None, app_name: str = "price-discriminati
         # pandas writes nanosecond timestamps, which Spark reads only as long; ingest converts them.
         "spark.sql.legacy.parquet.nanosAsLong": "true",
     }
+    conf.update(quiet_logging())
     conf.update(extra_conf or {})
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def quiet_logging() -> dict[str, str]:
+    """Spark's console log at errors only from the JVM's first line (setLogLevel comes too late for the
+    start-up warnings), for a driver this process launches; under spark-submit the user's log4j2 rules."""
+    from importlib import resources
+
+    if "PYSPARK_GATEWAY_PORT" in os.environ:
+        return {}
+    properties = resources.files("auditor") / "log4j2.properties"
+    return {"spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={properties}"}
 
 
 MIB = 1 << 20

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from auditor import vocabulary
 from auditor.config import AuditConfig, MatchSpec
 from auditor.stats.premium import ComparisonSummary
 
@@ -19,8 +20,8 @@ from auditor.stats.premium import ComparisonSummary
 GROUP, DOSE, BAND, STEERING, PLACEBO = "group", "dose", "band", "steering", "placebo"
 
 # Outcomes compared for each group. Shares (0/1 outcomes) are compared as differences in
-# percentage points; the others as ratios (differences in logs).
-SHARE_OUTCOMES = ("coupon_incidence", "conversion")
+# percentage points; the others as ratios (differences in logs). The vocabulary says which.
+SHARE_OUTCOMES = vocabulary.SHARE_OUTCOMES
 
 # What a balance check measures instead of the outcome: a row's position within its time
 # bucket or its bin (0 at the start, 1 at the end), or that position squared (for its variance).

@@ -1,10 +1,11 @@
 """Findings documents for the report tests: real audits, enriched with the fields findings.json is growing.
 
-`enrich` adds to a real findings.json dict what another engineer is adding to the
-auditor (verdicts `cleared`/`inconclusive`, `mde`, `analytic`, `rank_test`, dose
-and steering findings, `decomposition`, `sensitivity`, cell-level `evidence`,
-and a top-level `placebo`), so the report can be developed and tested against
-them before the estimator produces them.
+`enrich` adds to a real findings.json dict the optional fields the estimator
+produces only on some data (verdicts `cleared`/`inconclusive`, dose and steering
+findings with the outcomes the estimator gives them — `price_per_doubling`,
+`offered_tier_price` — `decomposition` with all three parts, `sensitivity` rows
+as sensitivity.py writes them, cell-level `evidence`, and a failed `placebo`), so
+every branch of the report is exercised on one document.
 """
 
 from __future__ import annotations
@@ -60,19 +61,22 @@ def enrich(doc: dict, seed: int = 1) -> dict:
     doc = copy.deepcopy(doc)
     for f in doc["findings"]:
         premium = f["premium"] if f["premium"] is not None else 0.0
-        f["kind"] = "group"
-        f["outcome"] = "price"
+        f.setdefault("kind", "group")
+        f.setdefault("outcome", "price")
         f["mde"] = 0.0123
         f["analytic"] = {"method": "cr1", "se_log": f["se_log"], "p_value": f["p_value"],
                          "ci_low": f["ci_low"], "ci_high": f["ci_high"]}
         f["rank_test"] = {"p_value": min(1.0, (f["p_value"] or 0) * 3), "agrees": True}
-        raw = f["raw_premium"]
-        f["decomposition"] = {"raw": raw, "mix": raw - premium, "price_group_weighted": premium}
+        raw = float(np.log1p(f["raw_premium"])) if f["raw_premium"] is not None else None
+        if raw is not None and f.get("decomposition") is None:
+            price = float(np.log1p(premium))
+            f["decomposition"] = {"raw": raw, "unmatched": -0.011, "mix": raw + 0.011 - price, "price_group_weighted": price}
         f["sensitivity"] = [
-            {"change": "drop the top 1% of users by purchases", "premium": premium * 0.97,
-             "ci_low": f["ci_low"], "ci_high": f["ci_high"], "flagged": f["flagged"]},
-            {"change": "match on 30-minute buckets", "premium": premium * 1.02,
-             "ci_low": f["ci_low"], "ci_high": f["ci_high"], "flagged": f["flagged"]},
+            {"change": "without city = Beijing", "left_out": {"column": "city", "value": "Beijing"},
+             "premium": premium * 0.97, "ci_low": f["ci_low"], "ci_high": f["ci_high"], "p_value": 1e-5,
+             "rows": 1000, "flagged": f["flagged"]},
+            {"change": "bins halved", "bins_factor": 0.5, "premium": premium * 1.02,
+             "ci_low": f["ci_low"], "ci_high": f["ci_high"], "p_value": 1e-5, "rows": 1200, "flagged": f["flagged"]},
         ]
         f["evidence"] = evidence_cells(rng, premium, 14) if f["flagged"] else []
         f["evidence_suppressed"] = 2 if f["flagged"] else 0
@@ -84,9 +88,9 @@ def enrich(doc: dict, seed: int = 1) -> dict:
     template = doc["findings"][0]
     doc["findings"].append({
         **copy.deepcopy(template), "segment": "Loyalty", "column": "prior_orders", "group": "per doubling",
-        "reference": "first order", "kind": "dose", "outcome": "price", "premium": 0.011, "ci_low": 0.006,
+        "reference": "log2(1 + prior_orders)", "kind": "dose", "outcome": "price_per_doubling", "premium": 0.011, "ci_low": 0.006,
         "ci_high": 0.016, "per_doubling": 0.011, "p_value": 1e-6, "q_value": 3e-6, "flagged": True,
-        "verdict": "flagged",
+        "verdict": "flagged", "raw_premium": None, "decomposition": None,
         "bands": [{"band": "1", "premium": 0.0, "ci_low": 0.0, "ci_high": 0.0, "rows": 5000},
                   {"band": "2–3", "premium": 0.009, "ci_low": 0.002, "ci_high": 0.016, "rows": 7000},
                   {"band": "4–15", "premium": 0.024, "ci_low": 0.015, "ci_high": 0.033, "rows": 9000},
@@ -95,12 +99,14 @@ def enrich(doc: dict, seed: int = 1) -> dict:
     })
     doc["findings"].append({
         **copy.deepcopy(template), "segment": "Device", "column": "os", "group": "ios", "reference": "android",
-        "kind": "steering", "outcome": "coupon_amount", "premium": -0.31, "ci_low": -0.38, "ci_high": -0.24,
-        "raw_premium": -0.35, "p_value": 1e-9, "q_value": 5e-9, "flagged": True, "verdict": "flagged",
-        "decomposition": None, "evidence": evidence_cells(rng, -0.3, 5),
+        "kind": "steering", "outcome": "offered_tier_price", "premium": 0.06, "ci_low": 0.04, "ci_high": 0.08,
+        "raw_premium": None, "p_value": 1e-9, "tier_shift": 0.12, "tier_shift_se": 0.02,
+        "tier_order": ["economy", "comfort", "premium"], "option_column": "car_level", "q_value": 5e-9, "flagged": True, "verdict": "flagged",
+        "decomposition": None, "analytic": None, "rank_test": None, "evidence": evidence_cells(rng, 0.06, 5),
     })
-    doc["placebo"] = {"splits": 20, "rejections": 4, "expected": 1.0, "warning": True,
-                      "p_values": [0.001, 0.002, 0.004, 0.03] + [0.5] * 16}
+    doc["placebo"] = {"splits": 20, "tested": 20, "rejections": 4, "expected": 1.0, "chance": 0.016,
+                      "warning": True, "p_values": [0.001, 0.002, 0.004, 0.03] + [0.5] * 16,
+                      "population": "os = android"}
     return doc
 
 

@@ -7,6 +7,7 @@ printed pages back. Screenshots and PDFs are left in the test's tmp folder for a
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -74,6 +75,8 @@ def test_report_opens_offline_shows_every_finding_and_prints(reports, browser, n
     assert page.locator("#chart-forest svg").is_visible()
     if "placebo" in doc:
         assert page.locator("#placebo-warning").is_visible()
+    if name == "zh-CN":
+        assert_chart_text_is_drawn_in_a_cjk_font(page)
     page.screenshot(path=str(tmp_path / f"report-{name}.png"), full_page=name != "100-findings")
 
     started = time.perf_counter()
@@ -97,3 +100,24 @@ def test_report_opens_offline_shows_every_finding_and_prints(reports, browser, n
     for number, content in enumerate(pages, start=1):
         assert doc["audit"]["name"] in content, f"page {number} has no header"
         assert f"{number} / {len(pages)}" in content
+
+
+def assert_chart_text_is_drawn_in_a_cjk_font(page) -> None:
+    """The Chinese chart labels are characters in <text> elements, and the browser draws them with a CJK
+    font of its own machine (asked for by the chart's font-family list): no boxes, whatever the machine
+    that wrote the report had."""
+    labels = page.locator("#chart-forest svg text")
+    texts = [labels.nth(i).text_content() for i in range(labels.count())]
+    chinese = [t for t in texts if re.search(r"[\u4e00-\u9fff]", t or "")]
+    assert chinese, texts
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument", {"depth": -1, "pierce": True})["root"]["nodeId"]
+    nodes = cdp.send("DOM.querySelectorAll", {"nodeId": root, "selector": "#chart-forest svg text"})["nodeIds"]
+    used = set()
+    for node in nodes:
+        fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+        used |= {f["familyName"] for f in fonts}
+    assert any("CJK" in family or "Hei" in family for family in used), used
+    assert not any(family == "Last Resort" for family in used), used  # the box font

@@ -85,7 +85,7 @@ class Page(HTMLParser):
 
 
 PERCENT_KEYS = {"premium", "premium_abs", "ci_low", "ci_high", "raw_premium", "coverage", "mde", "per_doubling",
-                "per_doubling_abs", "decomposition.mix", "decomposition.price_group_weighted", "analytic.ci_low", "over_range.premium",
+                "per_doubling_abs", "analytic.ci_low", "over_range.premium",
                 "analytic.ci_high", "bands.premium", "bands.ci_low", "bands.ci_high", "sensitivity.premium",
                 "sensitivity.ci_low", "sensitivity.ci_high", "evidence.weight_share"}
 P_KEYS = {"p_value", "q_value", "analytic.p_value", "rank_test.p_value", "tier_p_value"}
@@ -100,8 +100,12 @@ def expected_values(key: str, finding: dict | None, doc: dict) -> list:
         return [quality["rejected_by_reason"][key.split(".", 1)[1]]]
     if key.startswith("placebo_"):
         return [doc["placebo"][key.removeprefix("placebo_")]]
+    if key.startswith("decomposition_share."):
+        # A part of the raw gap in the raw gap's unit: the log-point part scaled by raw_premium / raw.
+        parts = finding["decomposition"]
+        return [finding["raw_premium"] / parts["raw"] * parts[key.split(".", 1)[1]]]
     assert finding is not None, f"{key} shown outside a finding"
-    if key == "premium_abs":
+    if key in ("premium_abs", "premium_abs_points"):
         return [abs(finding["premium"])]
     if key == "per_doubling_abs":
         return [abs(finding.get("per_doubling") or finding["premium"])]
@@ -130,6 +134,15 @@ def assert_text_matches(key: str, value, text: str) -> None:
     """The formatted text says the same as the exact value (to its rounding)."""
     if value is None:
         assert text == "—", (key, text)
+    elif key.startswith("decomposition_share."):
+        # Rounded so that the printed parts add up to the printed raw gap: within a tenth of a percent.
+        assert text.endswith("%"), (key, text)
+        assert abs(parse_number(text) / 100 - value) < 0.001 + 1e-12, (key, value, text)
+    elif key == "premium_abs_points":  # a difference in shares, in percentage points
+        assert not text.endswith("%"), (key, text)
+        assert parse_number(text) / 100 == pytest.approx(value, abs=0.0005 + 1e-12), (key, value, text)
+    elif key == "placebo_expected":
+        assert parse_number(text) == pytest.approx(value, abs=0.005), (key, value, text)
     elif key in PERCENT_KEYS:
         assert text.endswith("%"), (key, text)
         assert parse_number(text) / 100 == pytest.approx(value, abs=0.0005 + 1e-12), (key, value, text)
@@ -192,11 +205,13 @@ def test_flagged_findings_come_first_with_a_plain_sentence_in_the_summary(audit)
     flagged = [v == "flagged" for v in verdicts]
     assert flagged == sorted(flagged, reverse=True) and any(flagged)
     summary = visible(html[html.index('id="summary"'):html.index('id="findings"')])
-    device = next(f for f in doc["findings"] if f["group"] == "ios" and f.get("kind") == "group")
+    device = next(f for f in doc["findings"] if f["group"] == "ios" and f.get("kind") == "group"
+                  and f["outcome"] == "price")
     size = f"{abs(device['premium']) * 100:.1f}%"
-    assert f"Device “ios” users paid {size} more (95% CI " in summary
-    assert f"than “android” users for the same purchase — the same city, car_level, start_grid, end_grid, " \
-           f"in the same 1h time window" in summary
+    # The generated config's [labels] give the words: no column names, units on binned columns.
+    assert f"Device “iOS” users paid {size} more (95% interval " in summary
+    assert "than “Android” users for the same purchase — the same city, car class, pickup zone, drop-off zone, " \
+           "in the same 1-hour time window, distance in the same band of 2,000 m" in summary
     # The failed placebo self-check is the first thing on the page after the title.
     assert html.index('id="placebo-warning"') < html.index('id="summary"')
     assert "Warning: self-check failed." in html
@@ -207,8 +222,9 @@ def test_verdicts_in_words_in_both_languages(audit):
     en, zh = visible(render(doc, "en", 10)), visible(render(doc, "zh-CN", 10))
     for words in ("Flagged", "Cleared", "Inconclusive"):
         assert words in en
-    for words in ("已标记", "已排除", "无法定论"):
+    for words in ("已标记", "已证实无实质差异", "无法定论"):
         assert words in zh
+    assert "已排除" not in zh  # "cleared" is a finding about size, not an exclusion from the analysis
     assert "With these data, a premium of 1.2% or more would have been flagged with 80% probability." in en
     assert "根据这些数据，1.2% 或更高的溢价有 80% 的概率会被标记。" in zh
     assert "Each doubling of prior_orders went with a 1.1% higher price" in en
@@ -405,14 +421,28 @@ def test_report_for_100_findings_stays_under_2_mb(audit, language):
     check_traceable(html, doc)
 
 
-def test_charts_draw_text_as_paths_with_a_cjk_font():
-    assert charts.cjk_font_path() is not None, "install fonts-noto-cjk (see .ci/run)"
-    svg = charts.forest_plot([charts.ForestRow("设备：苹果 / 安卓", 0.05, 0.04, 0.06, True)], 0.01,
+@pytest.mark.parametrize("cjk_font", ["present", "absent"])
+def test_chinese_chart_labels_are_text_the_browser_draws_with_or_without_a_cjk_font(cjk_font, monkeypatch,
+                                                                                    recwarn, caplog):
+    """The machine writing the report may have no CJK font (a cluster driver rarely does): chart text
+    stays Chinese characters in <text> elements with a CJK font-family list, with no warnings."""
+    if cjk_font == "absent":
+        monkeypatch.setenv("AUDITOR_CJK_FONT", "/nonexistent/no-cjk-font.ttc")
+        assert charts.cjk_font_path() is None and charts.font_families("zh-CN") == [charts.LATIN_FAMILY]
+    else:
+        assert charts.cjk_font_path() is not None, "install fonts-noto-cjk (see .ci/run)"
+    svg = charts.forest_plot([charts.ForestRow("设备：苹果iOS / 安卓", 0.05, 0.04, 0.06, True)], 0.01,
                              chart_id="t", language="zh-CN", percent=Formats("zh-CN").pct, glyphs=set(),
-                             title="标题", xlabel="匹配溢价", band_label="低于阈值", flagged_label="已标记",
-                             other_label="未标记")
-    assert "<text" not in svg and "<use" in svg
-    assert re.search(r'<path id="NotoSansCJK[^"]*"', svg), "Chinese glyph outlines come from the CJK font"
+                             title="标题", xlabel="匹配溢价（群体对参照）", band_label="低于阈值",
+                             flagged_label="已标记", other_label="未标记")
+    texts = re.findall(r"<text\b([^>]*)>([^<]*)</text>", svg)
+    shown = {text for _, text in texts}
+    assert {"设备：苹果iOS / 安卓", "匹配溢价（群体对参照）", "已标记", "未标记"} <= shown
+    for style, _ in texts:
+        assert "font-family: 'Noto Sans CJK SC', 'Source Han Sans SC', 'PingFang SC'" in style
+    assert not re.search(r'<path id="(DejaVu|Noto|WenQuanYi)', svg)  # no glyph outlines (nor boxes)
+    assert not [w for w in recwarn if "Glyph" in str(w.message)]
+    assert not [r for r in caplog.records if "findfont" in r.getMessage()]
     assert not EXTERNAL.findall(svg)
 
 

@@ -1,0 +1,137 @@
+"""The audit's vocabulary, defined once: finding kinds, outcomes, verdicts and reject reasons.
+
+Every other place reads from here — findings (which outcomes are shares), the
+report (labels in each language), the legal mapping (reports/legal.toml names
+outcomes and kinds from these registries, checked by a test) and the README's
+tables. Adding an outcome is one `Outcome` entry here plus its Spark expression
+in the estimator. This module imports nothing from Spark or the report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+LANGUAGES = ("en", "zh-CN")
+
+
+@dataclass(frozen=True)
+class Label:
+    """A display text in each report language."""
+
+    en: str
+    zh_CN: str
+
+    def __call__(self, language: str) -> str:
+        return self.zh_CN if language == "zh-CN" else self.en
+
+
+class Kind(StrEnum):
+    """What shape of comparison a finding is."""
+
+    GROUP = "group"  # a segment value against its reference value
+    DOSE = "dose"  # price against a numeric user attribute (the loyalty penalty)
+    STEERING = "steering"  # the mix of options offered for the same request
+
+
+class Scale(StrEnum):
+    RATIO = "ratio"  # premium = exp(beta) - 1
+    DIFFERENCE = "difference"  # premium = difference in shares
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One thing a comparison measures: its id (findings.json `outcome`), scale and words.
+
+    `noun` names the quantity inside a sentence ("the coupon amount was 5 % lower");
+    `label` is the short name for tables and the card's "Measured" line.
+    """
+
+    id: str
+    scale: Scale
+    label: Label
+    noun: Label
+    purchase: bool = False  # a price actually paid: the sentence says "paid more / less"
+
+
+OUTCOMES: dict[str, Outcome] = {o.id: o for o in (
+    Outcome("price", Scale.RATIO, Label("price paid", "实付价格"), Label("price paid", "实付价格"), purchase=True),
+    Outcome("list_price", Scale.RATIO, Label("list price", "标价"), Label("list price", "标价")),
+    Outcome("coupon_incidence", Scale.DIFFERENCE, Label("chance of receiving a coupon", "获得优惠券的概率"),
+            Label("share of purchases with a coupon", "带优惠券的交易比例")),
+    Outcome("coupon_amount", Scale.RATIO, Label("coupon amount", "优惠券金额"),
+            Label("coupon amount", "优惠券金额")),
+    Outcome("price_undeclared", Scale.RATIO,
+            Label("price paid, declared promotions left out", "实付价格（不含已声明的合法优惠）"),
+            Label("price paid outside declared promotions", "已声明优惠以外的实付价格"), purchase=True),
+    Outcome("quote_drift", Scale.RATIO, Label("change from the quoted to the final price", "从报价到成交价的变动"),
+            Label("rise from the quoted to the final price", "从报价到成交价的涨幅")),
+    Outcome("conversion", Scale.DIFFERENCE, Label("share of quotes that became purchases", "报价转化为交易的比例"),
+            Label("share of quotes that became purchases", "报价转化为交易的比例")),
+    Outcome("price_per_doubling", Scale.RATIO, Label("price paid, per doubling of the attribute",
+                                                     "属性每翻一番时的实付价格"),
+            Label("price paid", "实付价格"), purchase=True),
+    Outcome("offered_tier_price", Scale.RATIO,
+            Label("expected price of the options offered", "所提供选项的预期价格"),
+            Label("expected price of the options offered", "所提供选项的预期价格")),
+    # Older findings files carried a separate net price; kept so archived reports still read.
+    Outcome("net_price", Scale.RATIO, Label("net price after discounts", "扣除优惠后的净价"),
+            Label("net price after discounts", "扣除优惠后的净价"), purchase=True),
+)}
+
+SHARE_OUTCOMES = tuple(o.id for o in OUTCOMES.values() if o.scale is Scale.DIFFERENCE)
+# The outcome a dose or steering finding is measured on (findings.json `outcome`).
+KIND_OUTCOME = {Kind.DOSE: "price_per_doubling", Kind.STEERING: "offered_tier_price"}
+
+
+def outcome(outcome_id: str | None) -> Outcome:
+    """The registry entry for an outcome id; an unknown id (a newer findings file) reads as itself."""
+    if outcome_id in OUTCOMES:
+        return OUTCOMES[outcome_id]
+    text = str(outcome_id or "price")
+    return Outcome(text, Scale.RATIO, Label(text, text), Label(text, text))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One verdict: its id (findings.json `verdict`), its rank (most serious first) and its name."""
+
+    id: str
+    rank: int
+    label: Label
+
+
+# Most serious first: the report lists findings in this order. "cleared" is not "excluded":
+# the data show the premium is within the immaterial band.
+VERDICTS: dict[str, Verdict] = {v.id: v for v in (
+    Verdict("flagged", 0, Label("Flagged", "已标记")),
+    Verdict("significant_below_materiality", 1, Label("Significant, below materiality", "显著，但未达实质性阈值")),
+    Verdict("inconclusive", 2, Label("Inconclusive", "无法定论")),
+    Verdict("no_evidence", 3, Label("No evidence of a premium", "无溢价证据")),  # older findings files
+    Verdict("cleared", 4, Label("Cleared", "已证实无实质差异")),
+    Verdict("insufficient_data", 5, Label("Too little data", "数据过少")),
+)}
+# The verdicts the current estimator gives (no_evidence only appears in older files).
+CURRENT_VERDICTS = ("flagged", "significant_below_materiality", "inconclusive", "cleared", "insufficient_data")
+
+
+def verdict(verdict_id: str | None) -> Verdict:
+    if verdict_id in VERDICTS:
+        return VERDICTS[verdict_id]
+    text = str(verdict_id)
+    return Verdict(text, len(VERDICTS), Label(text, text))
+
+
+# Why ingest rejected a row (findings.json `data_quality.rejected_by_reason`).
+REJECT_REASONS: dict[str, Label] = {
+    "malformed_record": Label("malformed record", "格式错误的记录"),
+    "missing_value": Label("missing value in a required column", "必填列缺少取值"),
+    "unparseable_number": Label("price or binned value not a number", "价格或分箱字段不是数字"),
+    "unparseable_timestamp": Label("timestamp not a date-time", "时间戳不是有效的日期时间"),
+    "nonpositive_price": Label("price zero or negative", "价格为零或负数"),
+    "duplicate_transaction_id": Label("duplicate transaction id (first copy kept)", "交易编号重复（保留第一条）"),
+}
+
+
+def reject_reason(reason: str) -> Label:
+    return REJECT_REASONS.get(reason) or Label(reason, reason)

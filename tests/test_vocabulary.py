@@ -1,0 +1,145 @@
+"""One vocabulary: every kind, outcome, verdict and reject reason the audit can produce has a label in
+both report languages and (outcomes, kinds) a legal mapping; the report shows them in words."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from importlib import resources
+
+import pytest
+
+from auditor import vocabulary
+from auditor.config import parse_config
+from auditor.estimate import DOSE, GROUP, SHARE_OUTCOMES, STEERING, plan
+from auditor.findings import VERDICTS, _outcome_name
+from auditor.ingest import REASONS
+from auditor.report import render
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+# A config that switches on every comparison the estimator knows: price parts, quotes, an adjustment,
+# a dose segment and steering.
+EVERYTHING = """
+[audit]
+name = "all outcomes"
+platform = "P"
+[input]
+path = "/nonexistent/x.parquet"
+format = "parquet"
+[columns]
+transaction_id = "id"
+user_id = "user"
+timestamp = "ts"
+price = "paid"
+list_price = "list"
+discount = "coupon"
+net_price = "paid"
+[match]
+exact = ["city"]
+[[segments]]
+name = "Device"
+column = "os"
+reference = "android"
+groups = ["ios"]
+[[segments]]
+name = "Loyalty"
+kind = "dose"
+column = "prior_orders"
+[steering]
+column = "level"
+order = ["economy", "comfort"]
+context = ["city"]
+[quotes]
+event_column = "event"
+quote_value = "quote"
+purchase_value = "purchase"
+quoted_price = "quoted"
+request_id = "request"
+[[adjustments]]
+name = "promo"
+column = "promo"
+value = "new_user"
+"""
+
+
+class _Data:
+    """The part of ComparisonData _outcome_name reads."""
+
+    def __init__(self, comparison):
+        self.comparison = comparison
+
+
+def produced_outcomes() -> set[tuple[str, str]]:
+    """(kind, outcome) of every finding the estimator plans for a config using every feature."""
+    items = plan(parse_config(EVERYTHING))
+    return {(c.kind, _outcome_name(_Data(c))) for c in items if c.kind in (GROUP, DOSE, STEERING)}
+
+
+def legal() -> list[dict]:
+    return tomllib.loads((resources.files("reports") / "legal.toml").read_text(encoding="utf-8"))["provision"]
+
+
+def test_every_outcome_the_estimator_produces_is_in_the_registry_with_a_legal_mapping():
+    produced = produced_outcomes()
+    outcomes = {o for _, o in produced}
+    # The plan really covers every kind and outcome (a config change that drops one would show here).
+    assert outcomes == {"price", "list_price", "coupon_incidence", "coupon_amount", "price_undeclared",
+                        "quote_drift", "conversion", "price_per_doubling", "offered_tier_price"}
+    assert outcomes <= set(vocabulary.OUTCOMES)
+    for kind, outcome in produced:
+        cited = [p["id"] for p in legal() if kind in p["kinds"] and outcome in p["outcomes"]]
+        assert cited, f"no provision in reports/legal.toml for a flagged {kind} finding on {outcome}"
+    assert set(SHARE_OUTCOMES) == {o.id for o in vocabulary.OUTCOMES.values()
+                                   if o.scale is vocabulary.Scale.DIFFERENCE}
+
+
+def test_legal_mapping_names_only_registered_kinds_and_outcomes():
+    for provision in legal():
+        assert set(provision["kinds"]) <= {k.value for k in vocabulary.Kind}, provision["id"]
+        assert set(provision["outcomes"]) <= set(vocabulary.OUTCOMES), provision["id"]
+
+
+@pytest.mark.parametrize("outcome", sorted(vocabulary.OUTCOMES))
+def test_every_outcome_has_words_in_both_languages(outcome):
+    entry = vocabulary.OUTCOMES[outcome]
+    for label in (entry.label, entry.noun):
+        assert label("en") and label("en") != outcome  # words, not the id
+        assert CJK.search(label("zh-CN")) and not re.search(r"[A-Za-z_]{3,}", label("zh-CN"))
+
+
+def test_every_verdict_and_reject_reason_has_words_in_both_languages():
+    assert set(VERDICTS) == set(vocabulary.CURRENT_VERDICTS) <= set(vocabulary.VERDICTS)
+    for verdict in vocabulary.VERDICTS.values():
+        assert verdict.label("en") and CJK.search(verdict.label("zh-CN"))
+    # "cleared" means shown immaterial; in Chinese it must not read as "excluded from the analysis".
+    assert "排除" not in vocabulary.VERDICTS["cleared"].label("zh-CN")
+    assert set(REASONS) == set(vocabulary.REJECT_REASONS)
+    for label in vocabulary.REJECT_REASONS.values():
+        assert label("en") and CJK.search(label("zh-CN"))
+
+
+def finding(kind: str, outcome: str, column: str = "os", group: str = "ios", reference: str = "android") -> dict:
+    return {"segment": "Device", "column": column, "group": group, "reference": reference, "kind": kind,
+            "outcome": outcome, "premium": 0.04, "ci_low": 0.02, "ci_high": 0.06, "raw_premium": 0.05,
+            "p_value": 1e-6, "q_value": 1e-5, "flagged": True, "verdict": "flagged", "cells": 40,
+            "rows_group": 500, "rows_reference": 900, "rows_group_all": 520, "rows_reference_all": 950,
+            "users": 300, "coverage": 0.95, "se_log": 0.01, "dof": 299, "clusters": 300,
+            "pooled_clusters": False, "method": "cv3_jackknife", "per_doubling": 0.04 if kind == "dose" else None}
+
+
+@pytest.mark.parametrize("kind,outcome", sorted(produced_outcomes()))
+def test_flagged_findings_of_every_outcome_read_in_words_with_their_provisions(kind, outcome):
+    doc = {"audit": {"name": "A", "platform": "P", "alpha": 0.05, "materiality": 0.01, "confidence": 0.95,
+                     "config_text": '[match]\nexact = ["city"]\n'},
+           "data_quality": {"rows_read": 1, "rows_accepted": 1, "rows_rejected": 0},
+           "findings": [finding(kind, outcome, *(("prior_orders", "per doubling", "log2(1 + prior_orders)")
+                                               if kind == "dose" else ()))]}
+    for language in vocabulary.LANGUAGES:
+        html = render(doc, language, 10)
+        card = re.search(r'<article [^>]*data-finding="0">.*?</article>', html, re.S).group(0)
+        words = re.sub(r"<[^>]+>", " ", card)
+        assert vocabulary.OUTCOMES[outcome].label(language) in words
+        if "_" in outcome:
+            assert outcome not in words  # the id never stands in for the words
+        assert 'href="#law-' in card, (kind, outcome, language)
