@@ -338,7 +338,44 @@ def _change_label(change: dict, words: Words, _) -> tuple[str, bool]:
         return _("bins half as wide"), True
     if _finite(factor) and factor > 1:
         return _("bins twice as wide"), True
+    factor = change.get("time_bucket_factor")
+    if _finite(factor) and factor < 1:
+        return _("time windows half as long"), True
+    if _finite(factor) and factor > 1:
+        return _("time windows twice as long"), True
     return str(change.get("change", "")), False
+
+
+def _balance_measure(measure: str, words: Words, _) -> str:
+    if measure == "time_bucket":
+        return _("when in the time window they bought")
+    return _("where within the %(column)s band they fall") % {"column": words.column(measure)}
+
+
+def _robustness(f: dict, words: Words, formats: Formats, _) -> dict | None:
+    """Whether a flag held under the sensitivity changes and balance checks, and why not, in words."""
+    if f.get("robust") is None:
+        return None
+    reasons = []
+    for r in f.get("robust_reasons") or []:
+        if not isinstance(r, dict):
+            continue
+        if r.get("reason") == "loses_flag":
+            reasons.append(_("The flag does not hold under every change in the table above."))
+        elif r.get("reason") == "time_bucket_moves":
+            reasons.append(_("With time windows half as long, the premium moves to %(premium)s, outside its "
+                             "interval (%(low)s to %(high)s): part of it may come from when purchases were made "
+                             "within the window.") % {"premium": formats.pct(r.get("premium")),
+                                                      "low": formats.pct(r.get("ci_low")),
+                                                      "high": formats.pct(r.get("ci_high"))})
+        elif r.get("reason") == "imbalance":
+            reasons.append(_("Within the matched purchases the two groups differ in %(measure)s (standardized "
+                             "difference %(smd)s; above 0.1 the comparison is not like for like).")
+                           % {"measure": _balance_measure(str(r.get("measure")), words, _),
+                              "smd": formats.dec(r.get("smd"))})
+    balance = [{"measure": _balance_measure(str(b.get("measure")), words, _), "smd": b.get("smd"),
+                "balanced": bool(b.get("balanced"))} for b in f.get("balance") or [] if isinstance(b, dict)]
+    return {"robust": bool(f.get("robust")), "reasons": reasons, "balance": balance}
 
 
 def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: int, formats: Formats,
@@ -430,6 +467,7 @@ def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: i
         "decomposition": _with_keys(decomposition, ("raw", "unmatched", "mix", "price")),
         "decomposition_shares": decomposition_shares(decomposition, raw),
         "sensitivity": sensitivity,
+        "robustness": _robustness(f, words, formats, _),
         "evidence": shown,
         "evidence_more": max(len(publishable) - len(shown), 0),
         "evidence_suppressed": (len(evidence) - len(publishable)) + int(f.get("evidence_suppressed") or 0),
