@@ -148,7 +148,7 @@ def _check_input_path(config) -> None:
         return
     written = str(tomllib.loads(config.source_text).get("input", {}).get("path", path))
     if Path(written).is_absolute() or config.source_path is None:
-        raise AuditInputError(f"[input] path = {written!r} does not exist: check the path")
+        return  # pre-flight says so, in its words
     folder = Path(config.source_path).resolve().parent
     raise AuditInputError(
         f"[input] path = {written!r} does not exist: relative paths are taken from the config file's folder "

@@ -37,7 +37,7 @@ def test_cli_quiet_silences_progress_and_default_prints_it(spark, tmp_path, caps
     assert main([*args, "--out", str(tmp_path / "loud")]) == 0
     loud = capsys.readouterr()
     phases = re.findall(r"^\[ *\d+\.\ds\] (\w+): ", loud.err, flags=re.M)
-    assert {"spark", "inputs", "ingest", "match", "estimate", "report"} <= set(phases)
+    assert {"spark", "inputs", "ingest", "estimate", "report"} <= set(phases)
     assert re.search(r"ingest: 5,0\d\d rows read, ", loud.err)  # no rate on a start-up-sized input
     assert "rows/s" not in loud.err
 
