@@ -43,7 +43,7 @@ from auditor.stats.premium import ComparisonSummary
 # The plan and the summary types live in auditor.summaries (no Spark there); they are
 # re-exported so that the engine's callers need one import.
 from auditor.summaries import (BAND, DOSE, GROUP, PLACEBO, SHARE_OUTCOMES, STEERING, TIME_POSITION,  # noqa: F401
-                               Comparison, ComparisonData, EvidenceCell, LeftOut, outcomes, plan)
+                               Balance, Comparison, ComparisonData, EvidenceCell, LeftOut, outcomes, plan)
 
 K, X, Y, Y2, LOGP, C1, C2, V = "__k", "__x", "__y", "__y2", "__logp", "__c1", "__c2", "__v"
 CONVERTED = "__converted"
@@ -80,10 +80,49 @@ class SparkEngine:
         return data
 
     def variants(self, items: tuple[Comparison, ...]) -> dict[int, ComparisonData]:
-        """Re-estimates under other matching rules or of balance measures: one lean pass, nothing kept."""
+        """Re-estimates under other matching rules: one lean pass, nothing kept."""
         data, users, _ = _summarize(self.accepted, self.config, items, evidence=False, split_by=None)
         users.unpersist()
         return data
+
+    def balance(self, items: tuple[Comparison, ...]) -> dict[int, list[Balance]]:
+        """Where group and reference purchases sit within their time bucket and bins, in the audit's cells.
+
+        One aggregation by (comparison, cell), no per-user step: with a 0/1 group
+        indicator the cell-fixed-effects difference of a position is
+        sum_c h_c (mean_gc - mean_rc) / sum_c h_c, h_c = n_gc n_rc / n_c (the
+        weights of the premium itself), over cells holding both sides.
+        """
+        match = self.config.match
+        measures = ([TIME_POSITION] if match.time_bucket_seconds else []) + [name for name, _ in match.bins]
+        if not items or not measures:
+            return {}
+        raw = [TS, *(name for name, _ in match.bins)]
+        rows = explode(self.accepted, self.config, items, keep=list(dict.fromkeys(raw)))
+        x = F.col(X)
+        sums = [F.count(F.lit(1)).alias("n"), F.sum(x).alias("n_g")]
+        for i, measure in enumerate(measures):
+            position = _position(measure, match)
+            sums += [F.sum(position).alias(f"s{i}"), F.sum(x * position).alias(f"sg{i}"),
+                     F.sum(position * position).alias(f"ss{i}"), F.sum(x * position * position).alias(f"ssg{i}")]
+        cells = rows.groupBy(K, C1, C2).agg(*sums).filter((F.col("n_g") > 0) & (F.col("n_g") < F.col("n")))
+        n, n_g = F.col("n"), F.col("n_g")
+        n_r = n - n_g
+        weight = n_g * n_r / n
+        totals = [F.sum(weight).alias("h"), F.sum(n_g).alias("n_g"), F.sum(n_r).alias("n_r")]
+        for i in range(len(measures)):
+            s, sg, ss, ssg = (F.col(f"{c}{i}") for c in ("s", "sg", "ss", "ssg"))
+            gap = sg / n_g - (s - sg) / n_r
+            totals += [F.sum(weight * gap).alias(f"hd{i}"), F.sum(sg).alias(f"sg{i}"), F.sum(s - sg).alias(f"sr{i}"),
+                       F.sum(ssg).alias(f"ssg{i}"), F.sum(ss - ssg).alias(f"ssr{i}")]
+        out: dict[int, list[Balance]] = {}
+        for r in cells.groupBy(K).agg(*totals).collect():
+            out[int(r[K])] = [Balance(
+                measure=measure, difference=_ratio(r[f"hd{i}"], r["h"]),
+                mean_group=_ratio(r[f"sg{i}"], r["n_g"]), mean_reference=_ratio(r[f"sr{i}"], r["n_r"]),
+                square_group=_ratio(r[f"ssg{i}"], r["n_g"]), square_reference=_ratio(r[f"ssr{i}"], r["n_r"]))
+                for i, measure in enumerate(measures)]
+        return out
 
     def common_values(self, column: str, limit: int) -> list[str]:
         """The most common values of a column among the accepted purchases, commonest first."""
@@ -223,9 +262,6 @@ def _member_of(c: Comparison, config: AuditConfig, cells, context):
     logp = F.col(LOGP)
     if c.kind == GROUP:
         y, applies = _outcome(c.outcome, config)
-        if c.balance is not None:
-            measure, power = c.balance
-            y = _position(measure, match) ** power
         return F.when(applies & (value == c.group), entry(F.lit(1), y)).when(
             applies & (value == c.reference), entry(F.lit(0), y))
     if c.kind == DOSE:
@@ -395,7 +431,7 @@ def _summarize(accepted: DataFrame, config: AuditConfig, items: tuple[Comparison
     # Everything the driver needs is additive over users, so one aggregation by
     # (comparison, user[, key value]) carries it, and only that table (a row per user,
     # not per purchase) is kept for the small reads below and for leave-outs.
-    evidence_ids = [c.id for c in items if c.balance is None and c.match is None and c.exclude is None and (
+    evidence_ids = [c.id for c in items if c.match is None and c.exclude is None and (
         (c.kind == GROUP and c.outcome == "price") or c.kind == STEERING)] if evidence else []
     users = _per_user(pairs, evidence_ids, split_by is not None).persist(StorageLevel.MEMORY_AND_DISK)
     totals = _totals(users)

@@ -28,7 +28,7 @@ import math
 from auditor.config import AuditConfig
 from auditor.findings import Finding, decide
 from auditor.stats.premium import ComparisonSummary, jackknife
-from auditor.summaries import GROUP, TIME_POSITION, Comparison, ComparisonData
+from auditor.summaries import GROUP, TIME_POSITION, Comparison
 
 MAX_VALUES = 12  # values of the left-out key tried, most common first
 SMD_LIMIT = 0.1  # |standardized mean difference| above this: the matched cells are not balanced
@@ -53,11 +53,11 @@ def sensitivity(engine, config: AuditConfig, items: tuple[Comparison, ...],
                  change={"change": f"without {key} = {left.value}", "kind": "leave_out",
                          "left_out": {"column": key, "value": left.value}})
 
-    variants, checks = _variants(config, targets, max(c.id for c in items) + 1)
-    data = engine.variants(tuple(v for _, _, v in variants + checks)) if variants or checks else {}
+    variants = _variants(config, targets, max(c.id for c in items) + 1)
+    data = engine.variants(tuple(v for _, _, v in variants)) if variants else {}
     for change, original, variant in variants:
         _row(tables, config, original, data[variant.id].primary, change=change)
-    balance = _balance(data, checks)
+    balance = _balance(engine.balance(tuple(targets)), targets)
 
     out = []
     for f in findings:
@@ -75,7 +75,7 @@ def sensitivity(engine, config: AuditConfig, items: tuple[Comparison, ...],
 
 
 def _variants(config: AuditConfig, targets: list[Comparison], next_id: int):
-    """The lean pass's comparisons: (change, original, variant) for matching changes and for balance checks."""
+    """The lean pass's comparisons: (change, original, variant) for each change of the matching rule."""
     match = config.match
     changes = []
     if config.sensitivity.bins and match.bins:
@@ -91,17 +91,12 @@ def _variants(config: AuditConfig, targets: list[Comparison], next_id: int):
                 changes.append(({"change": label, "kind": kind, "time_bucket_factor": factor,
                                  "time_bucket_seconds": seconds},
                                 dataclasses.replace(match, time_bucket=f"{seconds}s", time_bucket_seconds=seconds)))
-    variants, checks = [], []
+    variants = []
     for c in targets:
         for change, rule in changes:
             variants.append((change, c, dataclasses.replace(c, id=next_id, match=rule)))
             next_id += 1
-        measures = ([TIME_POSITION] if match.time_bucket_seconds else []) + [name for name, _ in match.bins]
-        for measure in measures:
-            for power in (1, 2):
-                checks.append(((measure, power), c, dataclasses.replace(c, id=next_id, balance=(measure, power))))
-                next_id += 1
-    return variants, checks
+    return variants
 
 
 def _flagged(config: AuditConfig, est) -> bool:
@@ -120,33 +115,26 @@ def _row(tables: dict, config: AuditConfig, original: Comparison, summary: Compa
         "flagged": _flagged(config, est)})
 
 
-def _balance(data: dict[int, ComparisonData], checks) -> dict[tuple, list]:
+def _balance(found: dict, targets: list[Comparison]) -> dict[tuple, list]:
     """Standardized mean difference of each position measure, within the matched cells.
 
-    The difference is the cell-fixed-effects slope of the position on group
-    membership (weighted as the premium is); it is standardized by the pooled
-    standard deviation of the position over the matched rows (Austin 2009), and
-    the variance ratio is reported beside it.
+    The difference is the cell-fixed-effects difference of the position between
+    group and reference (weighted as the premium is); it is standardized by the
+    pooled standard deviation of the position over the matched rows (Austin
+    2009), and the variance ratio is reported beside it.
     """
-    by_measure: dict[tuple, dict] = {}
-    for (measure, power), original, variant in checks:
-        by_measure.setdefault((original.segment, original.group, original.outcome, measure), {})[power] = data[variant.id]
     out: dict[tuple, list] = {}
-    for (segment, group, outcome, measure), sides in by_measure.items():
-        first, second = sides[1], sides[2]
-        a, b = first.primary.scores_a, first.primary.scores_b
-        difference = float(a.sum()) / float(b.sum()) if b.size and b.sum() > 0 else math.nan
-        var_g = second.mean_group_matched - first.mean_group_matched ** 2
-        var_r = second.mean_reference_matched - first.mean_reference_matched ** 2
-        pooled = math.sqrt((var_g + var_r) / 2) if var_g + var_r > 0 else math.nan
-        smd = difference / pooled if pooled > 0 else math.nan
-        ratio = var_g / var_r if var_r > 0 else math.nan
-        out.setdefault((segment, group, outcome), []).append({
-            "measure": "time_bucket" if measure == TIME_POSITION else measure,
-            "mean_group": first.mean_group_matched, "mean_reference": first.mean_reference_matched,
-            "difference": difference, "smd": smd, "variance_ratio": ratio,
-            # Positions that do not vary at all cannot be unbalanced.
-            "balanced": not (math.isfinite(smd) and abs(smd) > SMD_LIMIT)})
+    for c in targets:
+        for b in found.get(c.id, []):
+            var_g, var_r = b.variances
+            pooled = math.sqrt((var_g + var_r) / 2) if var_g + var_r > 0 else math.nan
+            smd = b.difference / pooled if pooled > 0 else math.nan
+            out.setdefault((c.segment, c.group, c.outcome), []).append({
+                "measure": "time_bucket" if b.measure == TIME_POSITION else b.measure,
+                "mean_group": b.mean_group, "mean_reference": b.mean_reference,
+                "difference": b.difference, "smd": smd, "variance_ratio": var_g / var_r if var_r > 0 else math.nan,
+                # Positions that do not vary at all cannot be unbalanced.
+                "balanced": not (math.isfinite(smd) and abs(smd) > SMD_LIMIT)})
     return out
 
 

@@ -23,8 +23,8 @@ GROUP, DOSE, BAND, STEERING, PLACEBO = "group", "dose", "band", "steering", "pla
 # percentage points; the others as ratios (differences in logs). The vocabulary says which.
 SHARE_OUTCOMES = vocabulary.SHARE_OUTCOMES
 
-# What a balance check measures instead of the outcome: a row's position within its time
-# bucket or its bin (0 at the start, 1 at the end), or that position squared (for its variance).
+# A balance check measures a row's position within its time bucket (this measure) or within
+# a binned column's bin (the column's name): 0 at the start, 1 at the end.
 TIME_POSITION = "time"
 
 
@@ -43,7 +43,6 @@ class Comparison:
     exclude: tuple[str, str] | None = None  # (column, value) left out, for sensitivity re-estimates
     placebo_split: int = 0  # placebo: which seeded split of the reference users (1, 2, ...)
     match: MatchSpec | None = None  # cells under another matching rule (sensitivity); None: the audit's
-    balance: tuple[str, int] | None = None  # (TIME_POSITION or a binned column, power): a balance check
 
     @property
     def in_family(self) -> bool:
@@ -54,8 +53,7 @@ class Comparison:
     def ranked(self) -> bool:
         """Whether the comparison needs within-cell ranks (the rank test of group and dose findings,
         steering's tier price); bands, placebos and sensitivity variants need only the mean."""
-        return self.kind in (GROUP, DOSE, STEERING) and self.match is None and self.balance is None \
-            and self.exclude is None
+        return self.kind in (GROUP, DOSE, STEERING) and self.match is None and self.exclude is None
 
 
 @dataclass(frozen=True)
@@ -108,6 +106,23 @@ class LeftOut:
     comparison: Comparison
     value: str
     summary: ComparisonSummary
+
+
+@dataclass(frozen=True)
+class Balance:
+    """Where a comparison's group and reference purchases sit within their time bucket or bin (0 to 1),
+    over the cells holding both sides."""
+
+    measure: str  # TIME_POSITION or a binned column
+    difference: float  # within-cell difference in mean position, weighted as the premium is
+    mean_group: float
+    mean_reference: float
+    square_group: float  # mean squared position, for the variance
+    square_reference: float
+
+    @property
+    def variances(self) -> tuple[float, float]:
+        return (self.square_group - self.mean_group ** 2, self.square_reference - self.mean_reference ** 2)
 
 
 def plan(config: AuditConfig) -> tuple[Comparison, ...]:
