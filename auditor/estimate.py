@@ -98,7 +98,8 @@ class SparkEngine:
         if not items or not measures:
             return {}
         raw = [TS, *(name for name, _ in match.bins)]
-        rows = explode(self.accepted, self.config, items, keep=list(dict.fromkeys(raw)))
+        frame = _with_conversion(self.accepted, self.config, items)
+        rows = explode(frame, self.config, items, keep=list(dict.fromkeys(raw)))
         x = F.col(X)
         sums = [F.count(F.lit(1)).alias("n"), F.sum(x).alias("n_g")]
         for i, measure in enumerate(measures):
@@ -320,6 +321,8 @@ def explode(frame: DataFrame, config: AuditConfig, items: tuple[Comparison, ...]
     context = (F.col("__ctx1"), F.col("__ctx2")) if config.steering else None
     members = F.array(*[_member(c, config, cells, context) for c in items])
     carried = [F.col(_q(k)) for k in keep]
+    # Log price rides past the explode only for steering (its tier's mean price); elsewhere it is in y.
+    logp = [F.col(LOGP)] if any(c.kind == STEERING for c in items) else []
     if split_by:
         carried.append(F.col(_q(split_by)).cast("string").alias(V))
     frame = frame.withColumns({LOGP: F.log(F.col(PRICE)), **hashed})
@@ -327,10 +330,10 @@ def explode(frame: DataFrame, config: AuditConfig, items: tuple[Comparison, ...]
         first_hashes = [F.col(h1) for h1, _ in cells.values()] + ([F.col("__ctx1")] if config.steering else [])
         frame = frame.filter(reduce(lambda a, b: a | b, [h.isin(wanted_cells) for h in first_hashes]))
     return (frame
-            .select(F.col(USER), F.col(LOGP), *carried, F.explode(members).alias("m"))
+            .select(F.col(USER), *logp, *carried, F.explode(members).alias("m"))
             .filter(F.col("m").isNotNull())
             .select(F.col("m.k").alias(K), F.col("m.x").alias(X), F.col("m.y").alias(Y),
-                    F.col("m.c1").alias(C1), F.col("m.c2").alias(C2), USER, LOGP,
+                    F.col("m.c1").alias(C1), F.col("m.c2").alias(C2), USER, *logp,
                     *[F.col(_q(k)) for k in keep], *([V] if split_by else [])))
 
 
