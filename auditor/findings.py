@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 from scipy import stats
 
 from auditor.config import AuditConfig
-from auditor.summaries import BAND, DOSE, PLACEBO, SHARE_OUTCOMES, STEERING, ComparisonData, EvidenceCell
-from auditor.ingest import DataQuality, InputFile
+from auditor.summaries import (BAND, DOSE, PLACEBO, SHARE_OUTCOMES, STEERING, ComparisonData, DataQuality,
+                               EvidenceCell, InputFile)
 from auditor.stats.multiple import bh_level, bh_qvalues
 from auditor.stats.premium import (PremiumEstimate, cluster_robust, equivalence_p, jackknife, material_interval,
                                    minimum_flaggable, raw_premium)

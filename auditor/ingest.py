@@ -24,6 +24,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from auditor.config import AuditConfig
+# What ingest reports (no Spark in them): findings and the report read these types.
+from auditor.summaries import DataQuality, InputFile  # noqa: F401
 from auditor.errors import AuditConfigError, AuditInputError
 from auditor.preflight import check_column_names, input_paths
 
@@ -49,36 +51,6 @@ _FIRST, _COPIES = "__first_copy", "__copies"
 # Up to this many duplicated ids are broadcast to the scan (a few tens of MB on the
 # driver); beyond it they are joined by a shuffle, so the driver stays bounded.
 BROADCAST_DUPLICATE_IDS = 1_000_000
-
-
-@dataclass(frozen=True)
-class InputFile:
-    """One input file, fingerprinted for the report's provenance section."""
-
-    path: str
-    bytes: int
-    sha256: str | None  # None for remote files the driver cannot read
-
-    def to_json(self) -> dict:
-        return {"path": self.path, "bytes": self.bytes, "sha256": self.sha256}
-
-
-@dataclass(frozen=True)
-class DataQuality:
-    """What happened to every row read."""
-
-    rows_read: int
-    rows_accepted: int
-    rows_rejected: int
-    rejected_by_reason: dict[str, int]
-
-    def to_json(self) -> dict:
-        return {
-            "rows_read": self.rows_read,
-            "rows_accepted": self.rows_accepted,
-            "rows_rejected": self.rows_rejected,
-            "rejected_by_reason": dict(self.rejected_by_reason),
-        }
 
 
 @dataclass(frozen=True)

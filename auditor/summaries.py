@@ -125,6 +125,36 @@ class Balance:
         return (self.square_group - self.mean_group ** 2, self.square_reference - self.mean_reference ** 2)
 
 
+@dataclass(frozen=True)
+class InputFile:
+    """One input file, fingerprinted for the report's provenance section."""
+
+    path: str
+    bytes: int
+    sha256: str | None  # None for remote files the driver cannot read
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "bytes": self.bytes, "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
+class DataQuality:
+    """What happened to every row read."""
+
+    rows_read: int
+    rows_accepted: int
+    rows_rejected: int
+    rejected_by_reason: dict[str, int]
+
+    def to_json(self) -> dict:
+        return {
+            "rows_read": self.rows_read,
+            "rows_accepted": self.rows_accepted,
+            "rows_rejected": self.rows_rejected,
+            "rejected_by_reason": dict(self.rejected_by_reason),
+        }
+
+
 def plan(config: AuditConfig) -> tuple[Comparison, ...]:
     """The audit's comparisons, numbered in config order."""
     items: list[dict] = []

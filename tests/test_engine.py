@@ -243,3 +243,14 @@ placebo_splits = 2
         assert a.rows > 0, c
         assert jackknife(a).beta == pytest.approx(jackknife(b).beta, rel=1e-9, abs=1e-12), c
         assert jackknife(a).se == pytest.approx(jackknife(b).se, rel=1e-9, abs=1e-12), c
+
+
+def test_findings_statistics_sensitivity_and_report_import_no_engine():
+    """The engine boundary: everything past the summaries runs (and is tested) without Spark."""
+    import subprocess
+    import sys
+
+    code = ("import sys, auditor.summaries, auditor.findings, auditor.sensitivity, auditor.report, "
+            "auditor.stats.premium, auditor.compare; print('pyspark' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
