@@ -20,7 +20,7 @@ import pytest
 
 from auditor import pipeline
 from auditor.config import parse_config
-from auditor.estimate import SparkEngine, _summarize, plan, summarize
+from auditor.estimate import SparkEngine, plan, summarize
 from auditor.ingest import ingest
 from auditor.stats.premium import jackknife
 
@@ -100,7 +100,7 @@ def _exchanges(frame) -> int:
     return plan_text.count("Exchange hashpartitioning")
 
 
-def test_main_pass_has_three_exchanges_and_a_fixed_number_of_jobs(spark, rides):
+def test_main_pass_has_three_exchanges_and_a_fixed_number_of_jobs(spark, rides, monkeypatch):
     _, config, accepted = rides
     items = plan(config)
     from auditor import estimate
@@ -109,21 +109,17 @@ def test_main_pass_has_three_exchanges_and_a_fixed_number_of_jobs(spark, rides):
     original = estimate._per_user
 
     def spy(pairs, *args):
-        users = original(pairs, *args)
-        captured["users"] = users
-        return users
+        captured["users"] = original(pairs, *args)
+        return captured["users"]
 
-    estimate._per_user = spy
-    try:
-        group = "engine-test-main-pass"
-        spark.sparkContext.setJobGroup(group, "main pass")
-        engine = SparkEngine(accepted, config)
-        engine.estimate(items)
-        jobs = spark.sparkContext.statusTracker().getJobIdsForGroup(group)
-        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
-        engine.release()
-    finally:
-        estimate._per_user = original
+    monkeypatch.setattr(estimate, "_per_user", spy)
+    group = "engine-test-main-pass"
+    spark.sparkContext.setJobGroup(group, "main pass")
+    engine = SparkEngine(accepted, config)
+    engine.estimate(items)
+    jobs = spark.sparkContext.statusTracker().getJobIdsForGroup(group)
+    spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+    engine.release()
     # By cell for the ranked comparisons, by cell for the others, by (comparison, user).
     assert _exchanges(captured["users"]) == 3
     # Totals, user counts, user scores and evidence (candidates, detail); adaptive execution
@@ -167,11 +163,14 @@ def test_variants_under_other_matching_equal_a_pass_under_that_rule(spark, rides
     assert variant.primary.cells > 0
 
 
-def test_spark_per_user_table_is_kept_only_by_the_main_pass(spark, rides):
+def test_the_engine_keeps_its_per_user_table_until_released(spark, rides):
     _, config, accepted = rides
-    data, users, counts = _summarize(accepted, config, plan(config), evidence=False, split_by="city")
-    assert users.is_cached and set(counts) <= set(data)
-    users.unpersist()
+    engine = SparkEngine(accepted, config)
+    data = engine.estimate(plan(config))
+    assert engine._users is not None and engine._users.is_cached and set(engine._user_counts) <= set(data)
+    engine.release()
+    assert engine._users is None
+    assert engine.left_out(tuple(c for c in plan(config) if c.kind == "group"), ["Beijing"]) == []
 
 
 @pytest.mark.parametrize("bucket, flagged, robust", [("1d", True, False), ("1h", False, None)])
