@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         # Spark gave up (lost executors past retry, an unreadable file, the JVM gone): the staged
         # output was removed, so say so plainly instead of printing a Java stack.
-        print(f"error: Spark failed during the audit, and no output was written: {reason}", file=sys.stderr)
+        print(f"error: Spark failed during the audit, and no output was written: {reason}{memory_hint(exc, reason)}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted: no output was written", file=sys.stderr)
@@ -50,6 +51,35 @@ def spark_failure(exc: BaseException) -> str | None:
     return lines[0][:500] if lines else type(exc).__name__
 
 
+# What Spark says when a task or the driver ran out of memory, in its error classes and Java's.
+_OUT_OF_MEMORY = ("OutOfMemoryError", "AGGREGATE_OUT_OF_MEMORY", "UNABLE_TO_ACQUIRE_MEMORY", "Java heap space",
+                  "GC overhead limit exceeded", "Container killed by YARN for exceeding memory")
+
+
+def memory_hint(exc: BaseException, reason: str) -> str:
+    """The setting to change when Spark ran out of memory (or the JVM died, as it does then in local mode)."""
+    from py4j.protocol import Py4JNetworkError
+
+    java = getattr(exc, "java_exception", None)
+    text = f"{reason} {java.toString() if java is not None else exc}"
+    if any(marker in text for marker in _OUT_OF_MEMORY) or isinstance(exc, Py4JNetworkError) or (
+            "Answer from Java side is empty" in text or "Connection refused" in text):
+        return (" — Spark ran out of memory or its JVM stopped: give the local driver more with "
+                "`--driver-memory 16g` (spark-submit: --driver-memory / --executor-memory), or cut the work per "
+                "task with `--conf spark.sql.shuffle.partitions=N` under spark-submit (N several times the "
+                "partitions on the inputs line)")
+    return ""
+
+
+def _memory_size(text: str) -> str:
+    """A JVM memory size as Spark takes it (512m, 8g): checked here, not after Spark's start-up."""
+    import re
+
+    if not re.fullmatch(r"[0-9]+[kKmMgGtT]?", text.strip()) or text.strip().rstrip("kKmMgGtT") == "0":
+        raise argparse.ArgumentTypeError(f"{text!r} is not a memory size: write e.g. 8g or 12000m")
+    return text.strip().lower()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="auditor", description="Audit platform transaction logs for price discrimination (大数据杀熟).")
@@ -60,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", required=True, type=Path, help="the audit's TOML file")
     run.add_argument("--out", required=True, type=Path, help="output folder (findings.json, report.html, rejected/)")
     run.add_argument("--master", help="Spark master URL (default: local[*], or spark-submit's)")
+    run.add_argument("--driver-memory", metavar="SIZE", type=_memory_size, help=(
+        "heap of the embedded local Spark driver, e.g. 8g (default: half of this machine's memory; "
+        "under spark-submit use its own --driver-memory)"))
     run.add_argument("--overwrite", action="store_true", help="replace --out if it exists (atomically)")
     run.add_argument("--language", choices=LANGUAGES,
                      help="language of report.html (default: the config's [report] language, else en)")
@@ -116,6 +149,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("demo-out"), help="folder for the sample and the audit")
     demo.add_argument("--rows", type=int, default=300_000, help="synthetic rows to generate (default: 300000)")
     demo.add_argument("--master", help="Spark master URL (default: local[*])")
+    demo.add_argument("--driver-memory", metavar="SIZE", type=_memory_size,
+                      help="heap of the embedded local Spark driver (default: half of this machine's memory)")
     demo.add_argument("--language", choices=LANGUAGES, help="report language (default: en)")
     demo.add_argument("--quiet", action="store_true",
                       help="print only the report's path: no progress, no Spark log")
@@ -132,7 +167,7 @@ def _run(args, progress: Progress) -> int:
     if args.language:
         config = dataclasses.replace(config, report=dataclasses.replace(config.report, language=args.language))
     _check_input_path(config)
-    return _audit(config, args.out, args.master, args.overwrite, progress)
+    return _audit(config, args.out, args.master, args.overwrite, progress, args.driver_memory)
 
 
 def _check_input_path(config) -> None:
@@ -155,7 +190,8 @@ def _check_input_path(config) -> None:
         f"({folder}), so it points to {path}; give an absolute path or move the config beside its data")
 
 
-def _audit(config, out: Path, master: str | None, overwrite: bool, progress: Progress) -> int:
+def _audit(config, out: Path, master: str | None, overwrite: bool, progress: Progress,
+           driver_memory: str | None = None) -> int:
     from auditor.output import check_target
     from auditor.preflight import preflight
 
@@ -166,7 +202,7 @@ def _audit(config, out: Path, master: str | None, overwrite: bool, progress: Pro
 
     progress.phase("spark", "starting Spark")
     with _jvm_stderr_silenced(progress.quiet):
-        spark = spark_session(master)
+        spark = spark_session(master, driver_memory=driver_memory)
     progress.say(f"Spark {spark.version} on {spark.sparkContext.master}")
     result = Audit(config).run(spark, progress=progress, command=shlex.join(["auditor", *sys.argv[1:]]))
     result.write(out, overwrite=overwrite, progress=progress)
@@ -305,7 +341,7 @@ def _demo(args, progress: Progress) -> int:
     config = load_config(made.config_path)
     if args.language:
         config = dataclasses.replace(config, report=dataclasses.replace(config.report, language=args.language))
-    code = _audit(config, args.out / "audit", args.master, True, progress)
+    code = _audit(config, args.out / "audit", args.master, True, progress, args.driver_memory)
     if progress.quiet:
         print((args.out / "audit" / "report.html").resolve())
     return code

@@ -167,14 +167,19 @@ def ingest(spark: SparkSession, config: AuditConfig, inputs: tuple[InputFile, ..
     nanos = nanosecond_columns(inputs, config)
     audited = [F.col(_q(c)) for c in config.used_columns]
 
+    # The row-sized caches are kept on local disk only. In memory they would hold Spark's storage
+    # pool against the estimate's aggregations, and a block read back from disk into memory is
+    # read whole (a 1 GiB driver died of that at 10M rows); from disk each block streams in
+    # batches, so memory stays bounded whatever the input's size. Input splits are sized by rows
+    # (auditor.session.size_input_splits), so no block is larger than about a million rows.
     first = raw.select(*audited, _CORRUPT, _FILE, _ORDER, _stripped(config.columns.transaction_id).alias(TID),
-                       _reason(config, types, nanos).alias(_REASON)).persist(StorageLevel.MEMORY_AND_DISK)
-    duplicated = _duplicated_ids(first).persist(StorageLevel.MEMORY_AND_DISK)
+                       _reason(config, types, nanos).alias(_REASON)).persist(StorageLevel.DISK_ONLY)
+    duplicated = _duplicated_ids(first).persist(StorageLevel.MEMORY_AND_DISK)  # ids only, rarely many
     broadcast = duplicated.count() <= BROADCAST_DUPLICATE_IDS
     rejected_only = F.col(_REASON).isNotNull()
     classified = _mark_duplicates(first, duplicated, broadcast).select(
         *audited, _REASON, F.when(rejected_only, F.col(_FILE)).alias(_FILE),
-        F.when(rejected_only, F.col(_CORRUPT)).alias(_CORRUPT)).persist(StorageLevel.MEMORY_AND_DISK)
+        F.when(rejected_only, F.col(_CORRUPT)).alias(_CORRUPT)).persist(StorageLevel.DISK_ONLY)
     counts = _count(classified, config)  # builds the classified cache; the first one is no longer needed
     first.unpersist()
     duplicated.unpersist()

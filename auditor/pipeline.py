@@ -23,7 +23,7 @@ from auditor.preflight import preflight
 from auditor.progress import Progress
 from auditor.report import write_report
 from auditor.sensitivity import sensitivity
-from auditor.session import size_shuffles
+from auditor.session import describe_resources, input_rows, size_input_splits, size_shuffles
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,12 @@ def audit(config: AuditConfig, spark: SparkSession, progress: Progress | None = 
     preflight(config)  # a missing, empty or mislabelled file stops here, before any scan
     inputs, table = list_inputs(spark, config)
     input_bytes = sum(f.bytes for f in inputs)
-    partitions = size_shuffles(spark, input_bytes)
-    progress.say(f"{len(inputs):,} files, {input_bytes / 2**20:,.1f} MiB; {partitions} shuffle partitions")
+    rows = input_rows([f.path for f in inputs], config.input.format, input_bytes)
+    split = size_input_splits(spark, input_bytes, rows)
+    partitions = size_shuffles(spark, input_bytes, rows)
+    progress.say(f"{len(inputs):,} files, {input_bytes / 2**20:,.1f} MiB"
+                 + (f", about {rows:,} rows in splits of {split / 2**20:,.1f} MiB" if rows and split else "")
+                 + f"; {partitions} shuffle partitions; {describe_resources(spark)}")
 
     progress.phase("ingest", f"reading {config.input.description}")
     ingested = ingest(spark, config, inputs)

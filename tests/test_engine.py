@@ -100,7 +100,7 @@ def _exchanges(frame) -> int:
     return plan_text.count("Exchange hashpartitioning")
 
 
-def test_main_pass_has_three_exchanges_and_a_fixed_number_of_jobs(spark, rides, monkeypatch):
+def test_main_pass_has_two_exchanges_and_a_fixed_number_of_jobs(spark, rides, monkeypatch):
     _, config, accepted = rides
     items = plan(config)
     from auditor import estimate
@@ -120,8 +120,9 @@ def test_main_pass_has_three_exchanges_and_a_fixed_number_of_jobs(spark, rides, 
     jobs = spark.sparkContext.statusTracker().getJobIdsForGroup(group)
     spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
     engine.release()
-    # By cell for the ranked comparisons, by cell for the others, by (comparison, user).
-    assert _exchanges(captured["users"]) == 3
+    # By cell for the ranked comparisons (the placebo splits ride in their parent's pass; this
+    # audit has no other unranked comparison), by (comparison, user).
+    assert _exchanges(captured["users"]) == 2
     # Totals, user counts, user scores and evidence (candidates, detail); adaptive execution
     # runs each shuffle's map side as a job of its own. Fewer is better: lower the bound.
     assert len(jobs) <= 18, len(jobs)
@@ -161,6 +162,61 @@ def test_variants_under_other_matching_equal_a_pass_under_that_rule(spark, rides
     assert (variant.primary.rows, variant.primary.cells) == (direct.primary.rows, direct.primary.cells)
     assert jackknife(variant.primary).premium == pytest.approx(jackknife(direct.primary).premium, rel=1e-12)
     assert variant.primary.cells > 0
+
+
+@pytest.mark.parametrize("rank_test", [True, False])
+@pytest.mark.parametrize("split_by", [None, "city"])
+def test_placebos_derived_from_their_parents_pairs_equal_placebos_from_rows(spark, rides, rank_test, split_by):
+    """The placebo splits read from the parent comparison's (cell, user) sums equal the same splits
+    exploded row by row, as every comparison was before: counts exactly, scores to rounding."""
+    from auditor.estimate import _summarize
+
+    _, config, accepted = rides
+    config = dataclasses.replace(config, test=dataclasses.replace(config.test, rank_test=rank_test, placebo_splits=3))
+    items = plan(config)
+    placebos = [c.id for c in items if c.kind == "placebo"]
+    assert len(placebos) == 3
+    derived, users, _ = _summarize(accepted, config, items, evidence=False, split_by=split_by)
+    users.unpersist()
+    exploded, users, _ = _summarize(accepted, config, items, evidence=False, split_by=split_by,
+                                    derive_placebos=False)
+    users.unpersist()
+    for k in sorted(derived):
+        ours, theirs = derived[k], exploded[k]
+        for field in ("rows_group", "rows_reference", "rows_group_all", "rows_reference_all"):
+            assert getattr(ours, field) == getattr(theirs, field), (k, field)
+        a, b = ours.primary, theirs.primary
+        assert (a.rows, a.cells, a.clusters, a.users_group, a.users_reference) == (
+            b.rows, b.cells, b.clusters, b.users_group, b.users_reference)
+        for x, y in [(a.scores_a, b.scores_a), (a.scores_b, b.scores_b), (a.delta_a, b.delta_a), (a.delta_b, b.delta_b)]:
+            np.testing.assert_allclose(x, y, rtol=1e-9, atol=1e-12)
+        assert ours.mean_reference_matched == pytest.approx(theirs.mean_reference_matched, rel=1e-12)
+        if k in placebos:
+            assert a.rows > 0 and a.cells > 0 and jackknife(a).se > 0
+
+
+def test_evidence_cells_count_each_sides_users_and_rows_as_the_log_does(spark, rides):
+    frame, config, accepted = rides
+    config = dataclasses.replace(config, report=dataclasses.replace(config.report, min_cell_size=1))
+    items = plan(config)
+    engine = SparkEngine(accepted, config)
+    data = engine.estimate(items)
+    engine.release()
+    epoch = frame["ts"].astype("int64") // 10**9
+    checked = 0
+    for c in items:
+        if c.kind != "group" or c.outcome != "price":
+            continue
+        for cell in data[c.id].evidence:
+            rows = frame[(frame["city"] == cell.keys["city"]) & (frame["route"] == cell.keys["route"])
+                         & ((frame["km"] // 2.0) * 2.0 == cell.keys["km"]) & (epoch // 3600 * 3600 == cell.time_bucket)]
+            side = rows[c.column]
+            group, reference = rows[side == c.group], rows[side == c.reference]
+            assert (cell.rows_group, cell.rows_reference) == (len(group), len(reference))
+            assert (cell.users_group, cell.users_reference) == (group["uid"].nunique(), reference["uid"].nunique())
+            assert group["price"].min() <= cell.median_group <= group["price"].max()
+            checked += 1
+    assert checked >= 5
 
 
 def test_the_engine_keeps_its_per_user_table_until_released(spark, rides):

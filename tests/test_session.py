@@ -44,3 +44,92 @@ def test_task_memory_matches_sparks_own_unified_pool(spark):
     pool = status.values().head()._1()
     assert cores == 2
     assert abs(memory * 2 - pool) / pool < 0.02
+
+
+# The embedded driver is sized from the machine unless the user sized it.
+
+def test_the_default_driver_takes_half_the_machine_within_the_jvms_limits():
+    from auditor.session import default_driver_memory
+
+    assert default_driver_memory(24 * GIB) == 12 * GIB
+    assert default_driver_memory(int(23.5 * GIB)) == int(23.5 * GIB) // 2 // MIB * MIB
+    assert default_driver_memory(GIB) == GIB  # never below PySpark's own default
+    assert default_driver_memory(256 * GIB) == 31 * GIB  # compressed object pointers end at 32 GiB
+
+
+def test_a_driver_the_user_sized_is_left_alone(tmp_path):
+    from auditor.session import MEMORY_SOURCE, driver_memory_conf, user_driver_memory
+
+    assert user_driver_memory(None, env={}) is None
+    assert user_driver_memory({"spark.driver.memory": "3g"}, env={}) == "spark.driver.memory"
+    assert user_driver_memory(None, env={"PYSPARK_SUBMIT_ARGS": "--driver-memory 4g pyspark-shell"}) \
+        == "PYSPARK_SUBMIT_ARGS"
+    assert user_driver_memory(None, env={"SPARK_DRIVER_MEMORY": "4g"}) == "SPARK_DRIVER_MEMORY"
+    (tmp_path / "spark-defaults.conf").write_text("spark.executor.memory 2g\nspark.driver.memory   6g\n")
+    assert user_driver_memory(None, env={"SPARK_CONF_DIR": str(tmp_path)}) == str(tmp_path / "spark-defaults.conf")
+    # The --driver-memory option wins; a cluster master's driver is not this process's to size.
+    assert driver_memory_conf(None, None, "3g") == {"spark.driver.memory": "3g", MEMORY_SOURCE: "--driver-memory"}
+    assert driver_memory_conf("spark://host:7077") == {}
+
+
+def test_input_splits_are_sized_by_rows_not_bytes(tmp_path):
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from auditor.session import ROWS_PER_SPLIT, input_rows, split_bytes
+
+    path = tmp_path / "log.parquet"
+    pq.write_table(pa.table({"x": np.arange(50_000), "s": [f"u{i % 977}" for i in range(50_000)]}), path)
+    size = path.stat().st_size
+    assert input_rows([str(path)], "parquet", size) == 50_000  # from the footer, exactly
+    csv = tmp_path / "log.csv"
+    csv.write_text("a,b\n" + "".join(f"{i},{i * 7}\n" for i in range(100_000)))
+    estimate = input_rows([str(csv)], "csv", csv.stat().st_size)
+    assert abs(estimate - 100_000) / 100_000 < 0.1  # from the first MiB's lines
+    # A tightly encoded file (few bytes a row) gets small splits; a wide one large; both hold the same rows.
+    assert split_bytes(10 * 2**30, 1_000_000_000) == 10 * 2**30 * ROWS_PER_SPLIT // 1_000_000_000
+    assert split_bytes(100 * MIB, 10_000_000) == 10 * MIB
+    assert split_bytes(100 * GIB, 10_000_000) == 128 * MIB  # Spark's default is the ceiling
+    assert split_bytes(MIB // 2, 10_000_000) == MIB
+    assert split_bytes(100 * MIB, None) is None
+
+
+def test_ingests_row_sized_caches_live_on_disk(spark, tmp_path):
+    """The classified rows are cached on disk only: in memory they would hold Spark's storage pool
+    against the estimate, and a block read back into memory is read whole."""
+    import pandas as pd
+
+    from auditor.config import parse_config
+    from auditor.ingest import ingest
+
+    data = tmp_path / "log.parquet"
+    pd.DataFrame({"t": ["a", "b", "c"], "u": ["x", "y", "z"], "ts": pd.to_datetime(["2026-01-01"] * 3, utc=True),
+                  "p": [1.0, 2.0, 3.0], "os": ["ios", "android", "ios"]}).to_parquet(data)
+    config = parse_config(f'''
+[audit]
+name = "n"
+platform = "p"
+[input]
+path = "{data}"
+format = "parquet"
+[columns]
+transaction_id = "t"
+user_id = "u"
+timestamp = "ts"
+price = "p"
+[match]
+exact = []
+time_bucket = "1h"
+[[segments]]
+name = "Device"
+column = "os"
+reference = "android"
+groups = ["ios"]
+''')
+    ingested = ingest(spark, config)
+    try:
+        level = ingested.cached.storageLevel
+        assert (level.useDisk, level.useMemory) == (True, False)
+    finally:
+        ingested.release()
