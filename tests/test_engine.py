@@ -123,9 +123,10 @@ def test_main_pass_has_two_exchanges_and_a_fixed_number_of_jobs(spark, rides, mo
     # By cell for the ranked comparisons (the placebo splits ride in their parent's pass; this
     # audit has no other unranked comparison), by (comparison, user).
     assert _exchanges(captured["users"]) == 2
-    # Totals, user counts, user scores and evidence (candidates, detail); adaptive execution
-    # runs each shuffle's map side as a job of its own. Fewer is better: lower the bound.
-    assert len(jobs) <= 18, len(jobs)
+    # Totals, user counts, user scores and evidence (candidates, medians, distinct users: a median
+    # beside a distinct count would merge a quantile digest per user); adaptive execution runs each
+    # shuffle's map side as a job of its own. Fewer is better: lower the bound.
+    assert len(jobs) <= 20, len(jobs)
 
 
 def test_leave_one_value_out_equals_a_pass_without_those_rows(spark, rides):
