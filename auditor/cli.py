@@ -13,6 +13,7 @@ from auditor import __version__
 from auditor.vocabulary import LANGUAGES
 from auditor.errors import AuditError
 from auditor.progress import Progress
+from auditor.engine.failures import memory_hint, spark_failure
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,39 +37,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: no output was written", file=sys.stderr)
         return 130
-
-
-def spark_failure(exc: BaseException) -> str | None:
-    """The first line of a Spark or Py4J error, or None for any other exception (a bug: show its trace)."""
-    from py4j.protocol import Py4JError
-    from pyspark.errors import PySparkException
-
-    if not isinstance(exc, (PySparkException, Py4JError)):
-        return None
-    java = getattr(exc, "java_exception", None)
-    text = str(java.toString()) if java is not None else str(exc)
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[0][:500] if lines else type(exc).__name__
-
-
-# What Spark says when a task or the driver ran out of memory, in its error classes and Java's.
-_OUT_OF_MEMORY = ("OutOfMemoryError", "AGGREGATE_OUT_OF_MEMORY", "UNABLE_TO_ACQUIRE_MEMORY", "Java heap space",
-                  "GC overhead limit exceeded", "Container killed by YARN for exceeding memory")
-
-
-def memory_hint(exc: BaseException, reason: str) -> str:
-    """The setting to change when Spark ran out of memory (or the JVM died, as it does then in local mode)."""
-    from py4j.protocol import Py4JNetworkError
-
-    java = getattr(exc, "java_exception", None)
-    text = f"{reason} {java.toString() if java is not None else exc}"
-    if any(marker in text for marker in _OUT_OF_MEMORY) or isinstance(exc, Py4JNetworkError) or (
-            "Answer from Java side is empty" in text or "Connection refused" in text):
-        return (" — Spark ran out of memory or its JVM stopped: give the local driver more with "
-                "`--driver-memory 16g` (spark-submit: --driver-memory / --executor-memory), or cut the work per "
-                "task with `--conf spark.sql.shuffle.partitions=N` under spark-submit (N several times the "
-                "partitions on the inputs line)")
-    return ""
 
 
 def _memory_size(text: str) -> str:
@@ -198,7 +166,7 @@ def _audit(config, out: Path, master: str | None, overwrite: bool, progress: Pro
     check_target(out, overwrite)  # refuse an existing --out before Spark starts
     preflight(config)  # and a missing, empty or mislabelled input, before Spark is even imported
     from auditor.api import Audit
-    from auditor.session import spark_session
+    from auditor.engine.session import spark_session
 
     progress.phase("spark", "starting Spark")
     with _jvm_stderr_silenced(progress.quiet):

@@ -8,22 +8,23 @@ import sys
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
-
-from pyspark.sql import DataFrame, SparkSession
+from typing import TYPE_CHECKING, Callable
 
 from auditor import __version__
 from auditor.compare import compare, load_findings
 from auditor.config import AuditConfig
-from auditor.estimate import SparkEngine, plan
+from auditor.engine.estimate import SparkEngine, plan
 from auditor.findings import AuditFindings, AuditRecord, build_findings
-from auditor.ingest import check_segments, ingest, list_inputs
+from auditor.engine.ingest import check_segments, ingest, list_inputs
 from auditor.output import check_target, staged_output
 from auditor.preflight import preflight
 from auditor.progress import Progress
 from auditor.report import write_report
 from auditor.sensitivity import sensitivity
-from auditor.session import describe_resources, input_rows, size_input_splits, size_shuffles
+from auditor.engine.session import describe_resources, input_rows, size_input_splits, size_shuffles
+
+if TYPE_CHECKING:  # the engine's types; Spark itself is imported by the engine alone
+    from pyspark.sql import DataFrame, SparkSession
 
 
 @dataclass(frozen=True)

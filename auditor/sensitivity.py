@@ -38,7 +38,7 @@ def sensitivity(engine, config: AuditConfig, items: tuple[Comparison, ...],
                 findings: tuple[Finding, ...]) -> tuple[Finding, ...]:
     """Attach a sensitivity table, balance checks and a robustness verdict to every flagged group finding.
 
-    `engine` is the estimate engine of the main pass (auditor.estimate.SparkEngine).
+    `engine` is the estimate engine of the main pass (auditor.engine.estimate.SparkEngine).
     """
     flagged = {(f.segment, f.group, f.outcome) for f in findings if f.flagged and f.kind == GROUP}
     targets = [c for c in items if c.kind == GROUP and (c.segment, c.group, c.outcome) in flagged]

@@ -3,7 +3,7 @@
 The audit's comparisons (the plan) go in; per-comparison summaries come out.
 Everything here is plain Python and NumPy, so findings, statistics and the
 report can be read and tested without Spark (the engine lives in
-auditor.estimate).
+auditor.engine.estimate).
 """
 
 from __future__ import annotations

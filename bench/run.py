@@ -178,7 +178,7 @@ def agreement(ios, kernel) -> dict:
 
 def run_sizes(repeats: dict[int, int], data_root: Path, driver_memory: str) -> dict:
     from bench.kernels import duckdb_premium, scan_floor
-    from auditor.session import spark_session
+    from auditor.engine.session import spark_session
 
     started = time.monotonic()
     spark = spark_session("local[2]", app_name="auditor-bench", extra_conf={

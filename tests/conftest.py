@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from auditor.session import spark_session
+from auditor.engine.session import spark_session
 
 
 @pytest.fixture(scope="session")

@@ -298,7 +298,7 @@ def test_tiny_log_with_a_deterministic_premium_is_exact_and_reported_in_chinese(
 # Findings from summaries (no Spark): steering, dose range, decomposition, undefined numbers
 
 def _data(comparison, primary, secondary=None):
-    from auditor.estimate import ComparisonData
+    from auditor.engine.estimate import ComparisonData
 
     return ComparisonData(comparison=comparison, primary=primary, secondary=secondary, rows_group=100,
                           rows_reference=300, rows_group_all=120, rows_reference_all=320, mean_group_all=3.1,
@@ -311,7 +311,7 @@ def _config(extra: str = ""):
 
 
 def test_steering_takes_p_value_interval_and_verdict_from_the_price_model():
-    from auditor.estimate import STEERING, Comparison
+    from auditor.engine.estimate import STEERING, Comparison
     from auditor.findings import build_findings
 
     config = _config('[steering]\ncolumn = "level"\norder = ["economy", "comfort"]\ncontext = ["route"]')
@@ -330,7 +330,7 @@ def test_steering_takes_p_value_interval_and_verdict_from_the_price_model():
 
 def test_a_dose_is_material_over_its_range_of_bands():
     """0.9 % per doubling is 7.4 % from 0 to 256 orders: a flag, not 'below materiality'."""
-    from auditor.estimate import DOSE, Comparison
+    from auditor.engine.estimate import DOSE, Comparison
     from auditor.findings import build_findings
 
     rng = np.random.default_rng(2)
@@ -349,7 +349,7 @@ def test_a_dose_is_material_over_its_range_of_bands():
 
 
 def test_decomposition_names_its_group_weighted_price_part_and_single_user_sides_are_null_not_a_crash():
-    from auditor.estimate import GROUP, Comparison
+    from auditor.engine.estimate import GROUP, Comparison
     from auditor.findings import build_findings
 
     c = Comparison(0, GROUP, "Device", "os", "ios", "android", segment_index=0)

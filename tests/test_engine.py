@@ -20,8 +20,8 @@ import pytest
 
 from auditor import pipeline
 from auditor.config import parse_config
-from auditor.estimate import SparkEngine, plan, summarize
-from auditor.ingest import ingest
+from auditor.engine.estimate import SparkEngine, plan, summarize
+from auditor.engine.ingest import ingest
 from auditor.stats.premium import jackknife
 
 
@@ -103,7 +103,7 @@ def _exchanges(frame) -> int:
 def test_main_pass_has_two_exchanges_and_a_fixed_number_of_jobs(spark, rides, monkeypatch):
     _, config, accepted = rides
     items = plan(config)
-    from auditor import estimate
+    from auditor.engine import estimate
 
     captured = {}
     original = estimate._per_user
@@ -123,9 +123,10 @@ def test_main_pass_has_two_exchanges_and_a_fixed_number_of_jobs(spark, rides, mo
     # By cell for the ranked comparisons (the placebo splits ride in their parent's pass; this
     # audit has no other unranked comparison), by (comparison, user).
     assert _exchanges(captured["users"]) == 2
-    # Totals, user counts, user scores and evidence (candidates, detail); adaptive execution
-    # runs each shuffle's map side as a job of its own. Fewer is better: lower the bound.
-    assert len(jobs) <= 18, len(jobs)
+    # Totals, user counts, user scores and evidence (candidates, medians, distinct users: a median
+    # beside a distinct count would merge a quantile digest per user); adaptive execution runs each
+    # shuffle's map side as a job of its own. Fewer is better: lower the bound.
+    assert len(jobs) <= 20, len(jobs)
 
 
 def test_leave_one_value_out_equals_a_pass_without_those_rows(spark, rides):
@@ -169,7 +170,7 @@ def test_variants_under_other_matching_equal_a_pass_under_that_rule(spark, rides
 def test_placebos_derived_from_their_parents_pairs_equal_placebos_from_rows(spark, rides, rank_test, split_by):
     """The placebo splits read from the parent comparison's (cell, user) sums equal the same splits
     exploded row by row, as every comparison was before: counts exactly, scores to rounding."""
-    from auditor.estimate import _summarize
+    from auditor.engine.estimate import _summarize
 
     _, config, accepted = rides
     config = dataclasses.replace(config, test=dataclasses.replace(config.test, rank_test=rank_test, placebo_splits=3))
@@ -309,3 +310,29 @@ def test_findings_statistics_sensitivity_and_report_import_no_engine():
             "auditor.stats.premium, auditor.compare; print('pyspark' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_nothing_outside_the_engine_imports_spark():
+    """Spark lives in auditor/engine/ alone: no other module of the package (nor jobs/) imports
+    pyspark or py4j, except for type names under TYPE_CHECKING."""
+    import ast
+    from pathlib import Path
+
+    import auditor
+
+    root = Path(auditor.__file__).parent
+    offenders = []
+    for path in [*root.rglob("*.py"), *(root.parent / "jobs").glob("*.py")]:
+        if "engine" in path.relative_to(root.parent).parts:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                       and getattr(node.test, "id", None) == "TYPE_CHECKING" for n in ast.walk(node)}
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.name}:{node.lineno} {name}" for name in names
+                          if name.split(".")[0] in ("pyspark", "py4j")]
+    assert not offenders, offenders

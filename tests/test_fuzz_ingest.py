@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from auditor.config import parse_config
 from auditor.errors import AuditError
-from auditor.ingest import ingest
+from auditor.engine.ingest import ingest
 
 from test_ingest import CONFIG  # the ingest tests' columns, roles, cells and segment
 

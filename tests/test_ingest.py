@@ -12,7 +12,7 @@ import pytest
 
 from auditor.config import parse_config
 from auditor.errors import AuditConfigError, AuditInputError
-from auditor.ingest import REASONS, check_segments, ingest
+from auditor.engine.ingest import REASONS, check_segments, ingest
 
 CONFIG = '''
 [audit]
@@ -176,7 +176,7 @@ def test_hidden_and_bookkeeping_files_are_skipped_as_spark_skips_them(spark, tmp
 
 
 def test_a_file_arriving_after_fingerprinting_stops_the_audit(spark, tmp_path):
-    from auditor.ingest import list_input_files
+    from auditor.engine.ingest import list_input_files
 
     folder = _folder_of_logs(tmp_path, 2)
     config = _config(tmp_path, folder, "csv")

@@ -12,9 +12,9 @@ from auditor import pipeline
 from auditor.cli import main
 from auditor.config import load_config, parse_config
 from auditor.errors import AuditOutputError
-from auditor.estimate import summarize
+from auditor.engine.estimate import summarize
 from auditor.generate import generate
-from auditor.ingest import ingest
+from auditor.engine.ingest import ingest
 from auditor.stats.premium import user_scores
 
 

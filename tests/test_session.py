@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, strategies as st
 
-from auditor.session import MIB, shuffle_plan, task_memory
+from auditor.engine.session import MIB, shuffle_plan, task_memory
 
 GIB = 1024 * MIB
 
@@ -49,7 +49,7 @@ def test_task_memory_matches_sparks_own_unified_pool(spark):
 # The embedded driver is sized from the machine unless the user sized it.
 
 def test_the_default_driver_takes_half_the_machine_within_the_jvms_limits():
-    from auditor.session import default_driver_memory
+    from auditor.engine.session import default_driver_memory
 
     assert default_driver_memory(24 * GIB) == 12 * GIB
     assert default_driver_memory(int(23.5 * GIB)) == int(23.5 * GIB) // 2 // MIB * MIB
@@ -58,7 +58,7 @@ def test_the_default_driver_takes_half_the_machine_within_the_jvms_limits():
 
 
 def test_a_driver_the_user_sized_is_left_alone(tmp_path):
-    from auditor.session import MEMORY_SOURCE, driver_memory_conf, user_driver_memory
+    from auditor.engine.session import MEMORY_SOURCE, driver_memory_conf, user_driver_memory
 
     assert user_driver_memory(None, env={}) is None
     assert user_driver_memory({"spark.driver.memory": "3g"}, env={}) == "spark.driver.memory"
@@ -77,7 +77,7 @@ def test_input_splits_are_sized_by_rows_not_bytes(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from auditor.session import ROWS_PER_SPLIT, input_rows, split_bytes
+    from auditor.engine.session import ROWS_PER_SPLIT, input_rows, split_bytes
 
     path = tmp_path / "log.parquet"
     pq.write_table(pa.table({"x": np.arange(50_000), "s": [f"u{i % 977}" for i in range(50_000)]}), path)
@@ -101,7 +101,7 @@ def test_ingests_row_sized_caches_live_on_disk(spark, tmp_path):
     import pandas as pd
 
     from auditor.config import parse_config
-    from auditor.ingest import ingest
+    from auditor.engine.ingest import ingest
 
     data = tmp_path / "log.parquet"
     pd.DataFrame({"t": ["a", "b", "c"], "u": ["x", "y", "z"], "ts": pd.to_datetime(["2026-01-01"] * 3, utc=True),

@@ -11,9 +11,9 @@ import pytest
 
 from auditor import vocabulary
 from auditor.config import parse_config
-from auditor.estimate import DOSE, GROUP, SHARE_OUTCOMES, STEERING, plan
+from auditor.engine.estimate import DOSE, GROUP, SHARE_OUTCOMES, STEERING, plan
 from auditor.findings import VERDICTS, _outcome_name
-from auditor.ingest import REASONS
+from auditor.engine.ingest import REASONS
 from auditor.report import render
 
 CJK = re.compile(r"[\u4e00-\u9fff]")

@@ -322,7 +322,7 @@ def spark_check(seed: int = SEED, log=print) -> list[dict]:
 
     from auditor import pipeline
     from auditor.config import parse_config
-    from auditor.session import spark_session
+    from auditor.engine.session import spark_session
 
     spark = spark_session("local[2]", app_name="auditor-validation", extra_conf={
         "spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "2",

@@ -6,7 +6,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from auditor.config import MatchSpec
-from auditor.ingest import TS
+from auditor.engine.ingest import TS
 
 TIME_BUCKET = "__time_bucket"
 

@@ -20,8 +20,8 @@ from pyspark.sql import functions as F
 
 from auditor.config import InputSpec
 from auditor.errors import AuditConfigError, AuditInputError
-from auditor.ingest import InputFile
-from auditor.ingest import _sha256 as sha256_of
+from auditor.engine.ingest import InputFile
+from auditor.engine.ingest import _sha256 as sha256_of
 
 
 @dataclass(frozen=True)

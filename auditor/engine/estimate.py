@@ -37,8 +37,8 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from auditor.config import AuditConfig, MatchSpec
-from auditor.ingest import DECLARED, DISCOUNT, EVENT, LIST, PRICE, QUOTED, REQUEST, TS, USER
-from auditor.match import TIME_BUCKET, bucket_start, cell_columns
+from auditor.engine.ingest import DECLARED, DISCOUNT, EVENT, LIST, PRICE, QUOTED, REQUEST, TS, USER
+from auditor.engine.match import TIME_BUCKET, bucket_start, cell_columns
 from auditor.stats.premium import ComparisonSummary
 # The plan and the summary types live in auditor.summaries (no Spark there); they are
 # re-exported so that the engine's callers need one import.

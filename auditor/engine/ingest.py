@@ -78,7 +78,7 @@ def list_inputs(spark: SparkSession, config: AuditConfig):
     """The files an audit reads, fingerprinted, and for a catalog table its provenance (else None)."""
     if not config.input.table:
         return list_input_files(config.input.path), None
-    from auditor.catalog import describe, scan
+    from auditor.engine.catalog import describe, scan
     source, files = describe(spark, config.input, scan(spark, config.input))
     return files, source
 
@@ -122,7 +122,7 @@ def input_schema(spark: SparkSession, config: AuditConfig) -> T.StructType:
     """The input's columns, read from footers or header, before any full scan."""
     spec = config.input
     if spec.table:
-        from auditor.catalog import scan
+        from auditor.engine.catalog import scan
         return scan(spark, spec).schema
     try:
         if spec.format == "parquet":
@@ -171,7 +171,7 @@ def ingest(spark: SparkSession, config: AuditConfig, inputs: tuple[InputFile, ..
     # pool against the estimate's aggregations, and a block read back from disk into memory is
     # read whole (a 1 GiB driver died of that at 10M rows); from disk each block streams in
     # batches, so memory stays bounded whatever the input's size. Input splits are sized by rows
-    # (auditor.session.size_input_splits), so no block is larger than about a million rows.
+    # (auditor.engine.session.size_input_splits), so no block is larger than about a million rows.
     first = raw.select(*audited, _CORRUPT, _FILE, _ORDER, _stripped(config.columns.transaction_id).alias(TID),
                        _reason(config, types, nanos).alias(_REASON)).persist(StorageLevel.DISK_ONLY)
     duplicated = _duplicated_ids(first).persist(StorageLevel.MEMORY_AND_DISK)  # ids only, rarely many
@@ -238,7 +238,7 @@ def nanosecond_columns(inputs: tuple[InputFile, ...], config: AuditConfig) -> fr
 def _read(spark: SparkSession, config: AuditConfig, schema: T.StructType) -> DataFrame:
     spec = config.input
     if spec.table:
-        from auditor.catalog import scan
+        from auditor.engine.catalog import scan
         frame = scan(spark, spec).withColumn(_CORRUPT, F.lit(None).cast("string"))
     elif spec.format == "parquet":
         frame = spark.read.parquet(spec.path).withColumn(_CORRUPT, F.lit(None).cast("string"))
