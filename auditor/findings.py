@@ -233,8 +233,8 @@ def build_findings(data: dict[int, ComparisonData], config: AuditConfig) -> tupl
             coverage=d.coverage, clusters=d.primary.clusters,
             pooled_clusters=d.pooled_clusters,
             decomposition=_decomposition(d) if c.kind == "group" and c.outcome not in SHARE_OUTCOMES else None,
-            evidence=tuple(_evidence_json(e, config) for e in d.evidence),
-            evidence_suppressed=d.evidence_suppressed,
+            evidence=tuple(_evidence_json(e, config) for e in published_evidence(d.evidence, config.report.min_cell_size)),
+            evidence_suppressed=sum(1 for e in d.evidence if not _publishable(e, config.report.min_cell_size)),
             extra=_extra(d, data, est, config, dose),
         ))
     return tuple(findings), _placebo(data, config)
@@ -296,6 +296,19 @@ def _decomposition(d: ComparisonData) -> dict:
     matched = d.mean_group_matched - d.mean_reference_matched
     return {"raw": raw, "unmatched": raw - matched, "mix": matched - d.price_gap_matched,
             "price_group_weighted": d.price_gap_matched}
+
+
+EVIDENCE_PUBLISHED = 5  # evidence cells shown per finding
+
+
+def _publishable(cell: EvidenceCell, min_cell_size: int) -> bool:
+    return min(cell.users_group, cell.users_reference) >= min_cell_size
+
+
+def published_evidence(cells: tuple[EvidenceCell, ...], min_cell_size: int) -> tuple[EvidenceCell, ...]:
+    """The heaviest candidate cells that may be published: report.min_cell_size distinct users on each
+    side, so no published cell singles anyone out; the others are counted as withheld."""
+    return tuple(c for c in cells if _publishable(c, min_cell_size))[:EVIDENCE_PUBLISHED]
 
 
 def _evidence_json(cell: EvidenceCell, config: AuditConfig) -> dict:

@@ -89,8 +89,7 @@ class ComparisonData:
     price_gap_matched: float  # Kitagawa price part: group-weighted within-cell gap
     pooled_clusters: bool
     odds_ratio: float = math.nan  # Mantel–Haenszel, for 0/1 outcomes
-    evidence: tuple[EvidenceCell, ...] = field(default=())
-    evidence_suppressed: int = 0
+    evidence: tuple[EvidenceCell, ...] = field(default=())  # candidates, heaviest first; none withheld yet
 
     @property
     def coverage(self) -> float:

@@ -336,3 +336,22 @@ def test_nothing_outside_the_engine_imports_spark():
             offenders += [f"{path.name}:{node.lineno} {name}" for name in names
                           if name.split(".")[0] in ("pyspark", "py4j")]
     assert not offenders, offenders
+
+
+def test_the_findings_not_the_engine_decide_which_evidence_cells_may_be_published():
+    """The engine returns every candidate cell with its users; the privacy policy (report.min_cell_size)
+    is applied by the findings: the heaviest publishable cells shown, every other candidate withheld."""
+    from auditor.findings import EVIDENCE_PUBLISHED, published_evidence
+    from auditor.summaries import EvidenceCell
+
+    def cell(users_group, users_reference, weight):
+        return EvidenceCell(keys={}, time_bucket=None, rows_group=users_group, rows_reference=users_reference,
+                            users_group=users_group, users_reference=users_reference, median_group=1.0,
+                            median_reference=1.0, weight_share=weight)
+
+    candidates = tuple(cell(g, r, 1 / (i + 1)) for i, (g, r) in enumerate(
+        [(40, 3), (12, 10), (10, 10), (9, 50), (30, 30), (11, 11), (10, 12), (20, 20), (15, 15)]))
+    shown = published_evidence(candidates, 10)
+    assert [(c.users_group, c.users_reference) for c in shown] == [(12, 10), (10, 10), (30, 30), (11, 11), (10, 12)]
+    assert len(shown) == EVIDENCE_PUBLISHED
+    assert published_evidence(candidates, 100) == ()

@@ -573,7 +573,7 @@ def _assemble(items, config: AuditConfig, totals, scores, user_counts, side_coun
         r_all = int((t.get("n_all") or 0) - (t.get("sx_all") or 0)) if binary else 0
         g_sup = int(t.get("sx_sup") or 0) if binary else rows_sup
         r_sup = rows_sup - g_sup if binary else 0
-        found, suppressed = cells_found.get(c.id, ((), 0))
+        found = cells_found.get(c.id, ())
         out[c.id] = ComparisonData(
             comparison=c,
             primary=summary("a", "da"),
@@ -586,7 +586,7 @@ def _assemble(items, config: AuditConfig, totals, scores, user_counts, side_coun
             price_gap_matched=_ratio(t.get("price_part"), t.get("sx_sup")),
             pooled_clusters=users_n > config.test.max_clusters,
             odds_ratio=_ratio(t.get("mh_ad"), t.get("mh_bc")) if c.outcome in SHARE_OUTCOMES else math.nan,
-            evidence=found, evidence_suppressed=suppressed,
+            evidence=found,
         )
     return out
 
@@ -600,6 +600,9 @@ def _minus(a, b):
 
 
 _EVIDENCE = ("c_n", "c_sx", "b_cell")
+# Candidate evidence cells per comparison: the heaviest, of which the findings publish the first few
+# that hold enough users on each side.
+EVIDENCE_SCANNED = 25
 
 
 def _per_user(pairs: DataFrame, evidence_ids: list[int], split: bool) -> DataFrame:
@@ -693,13 +696,14 @@ def _collect_scores(users: DataFrame, max_clusters: int) -> tuple[dict[int, dict
 
 
 def _evidence(accepted: DataFrame, users: DataFrame, config: AuditConfig, items, totals, wanted: list[int],
-              top: int = 5, scan: int = 25):
-    """The heaviest matched cells of each group comparison, with medians and key values.
+              scan: int = EVIDENCE_SCANNED):
+    """The heaviest matched cells of each group comparison, heaviest first, with each side's rows,
+    distinct users and median price, and the cells' key values.
 
-    Cells with fewer than report.min_cell_size distinct users on either side are
-    withheld (counted, not shown), so no published cell singles anyone out.
+    What may be published (report.min_cell_size distinct users on each side, so no
+    cell singles anyone out) is the findings' policy, not the engine's: every
+    candidate comes back with its user counts (auditor.findings.published_evidence).
     """
-    minimum = config.report.min_cell_size
     heavy = Window.partitionBy(K).orderBy(F.desc("b_cell"), C1, C2)
     candidates = (users.filter(F.col(USER).isNull())
                   .groupBy(K, C1, C2).agg(*[F.max(f"e_{c}").alias(c) for c in _EVIDENCE])
@@ -735,15 +739,9 @@ def _evidence(accepted: DataFrame, users: DataFrame, config: AuditConfig, items,
     for r in detail:
         info.setdefault((r[K], r[C1], r[C2]), {})[r[X]] = {**r.asDict(), "users": users.get((r[K], r[C1], r[C2], r[X]), 0)}
     out: dict[int, list] = {}
-    suppressed: dict[int, int] = {}
     for row in sorted(candidates, key=lambda r: (r[K], r["rank"])):
         sides = info.get((row[K], row[C1], row[C2]), {})
         users_g, users_r = (int(sides[x]["users"]) if x in sides else 0 for x in (1.0, 0.0))
-        if users_g < minimum or users_r < minimum:
-            suppressed[row[K]] = suppressed.get(row[K], 0) + 1
-            continue
-        if len(out.get(row[K], ())) >= top:
-            continue
         any_side = next(iter(sides.values()))
         cell_keys_found = {k: _plain(any_side[k]) for k in keys if k != TIME_BUCKET}
         share = float(row["b_cell"]) / float(totals[row[K]]["b_total"]) if totals[row[K]]["b_total"] else math.nan
@@ -754,7 +752,7 @@ def _evidence(accepted: DataFrame, users: DataFrame, config: AuditConfig, items,
             median_group=float(sides[1.0]["median"]) if 1.0 in sides else math.nan,
             median_reference=float(sides[0.0]["median"]) if 0.0 in sides else math.nan,
             weight_share=share))
-    return {k: (tuple(out.get(k, ())), suppressed.get(k, 0)) for k in wanted}
+    return {k: tuple(out.get(k, ())) for k in wanted}
 
 
 def _plain(value):
