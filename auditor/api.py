@@ -94,11 +94,14 @@ class AuditResult:
         record = self.document.audit
         return render(self.to_json(), language or record.language, record.min_cell_size)
 
-    def write(self, out: str | Path, overwrite: bool = False, progress: Progress | None = None) -> Path:
+    def write(self, out: str | Path, overwrite: bool = False, progress: Progress | None = None,
+              *, _flag: str = "overwrite=True") -> Path:
         """Write findings.json, report.html and rejected/ into `out` (complete or not at all).
 
-        Rejected rows are re-read from the input when written, so this needs the
-        Spark session the audit ran in, still running, and the input unchanged.
+        An existing `out` is refused unless `overwrite=True`, and even then only a previous
+        audit's output is replaced (never a folder of your own). Rejected rows are re-read from
+        the input when written, so this needs the Spark session the audit ran in, still running,
+        and the input unchanged.
         """
         from auditor import pipeline
 
@@ -107,7 +110,7 @@ class AuditResult:
             raise AuditOutputError(
                 f"{self.document.data_quality.rows_rejected:,} rejected rows are read again when written, and "
                 "the Spark session the audit ran in has stopped: write() before stopping Spark, or run again")
-        written = pipeline.write(self._audited, Path(out), overwrite, progress)
+        written = pipeline.write(self._audited, Path(out), overwrite, progress, flag=_flag)
         self.release()
         return written
 

@@ -7,6 +7,7 @@ import contextlib
 import os
 import shlex
 import sys
+import threading
 from pathlib import Path
 
 from auditor import __version__
@@ -21,6 +22,12 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress(quiet=getattr(args, "quiet", False))
     try:
         return args.handler(args, progress)
+    except BrokenPipeError:
+        # The reader went away (`auditor compare A B | head -3`): stop quietly, as `cat` would. Python's
+        # final flush of stdout would fail again, so stdout now points at /dev/null.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer cut off by its reader
     except AuditError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -33,8 +40,43 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: Spark failed during the audit, and no output was written: {reason}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        _silence_py4j()  # and py4j's logs of the gateway connection closing at exit
         print("interrupted: no output was written", file=sys.stderr)
         return 130
+
+
+def _silence_py4j() -> None:
+    """Py4J logs each broken gateway call with its traceback (through Python's last-resort handler):
+    after an interrupt those are the expected end of the calls in flight, not news for the user."""
+    import logging
+
+    logger = logging.getLogger("py4j")
+    logger.disabled = True
+    logger.propagate = False
+
+
+@contextlib.contextmanager
+def _interrupts_end_quietly():
+    """Ctrl-C during an audit: py4j is silenced before anything else, then Spark's own handler (which
+    cancels the running jobs) raises KeyboardInterrupt, and main prints one line."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def interrupted(signum, frame):
+        _silence_py4j()
+        if callable(previous):
+            previous(signum, frame)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def spark_failure(exc: BaseException) -> str | None:
@@ -93,6 +135,8 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--format", default="parquet", choices=("parquet", "csv", "json"),
                      help="file format of the log (default: parquet; csv has a header row, json is JSON lines)")
     gen.add_argument("--out", required=True, type=Path, help="folder for data/, audit.toml and truth.json")
+    gen.add_argument("--overwrite", action="store_true",
+                     help="replace files in --out that an earlier generate did not write or that were edited since")
     gen.add_argument("--quiet", action="store_true", help="print nothing on success")
     gen.set_defaults(handler=_generate)
 
@@ -117,6 +161,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--rows", type=int, default=300_000, help="synthetic rows to generate (default: 300000)")
     demo.add_argument("--master", help="Spark master URL (default: local[*])")
     demo.add_argument("--language", choices=LANGUAGES, help="report language (default: en)")
+    demo.add_argument("--overwrite", action="store_true",
+                      help="replace sample files in OUT/sample edited since the demo wrote them (e.g. audit.toml)")
     demo.add_argument("--quiet", action="store_true",
                       help="print only the report's path: no progress, no Spark log")
     demo.set_defaults(handler=_demo)
@@ -168,8 +214,9 @@ def _audit(config, out: Path, master: str | None, overwrite: bool, progress: Pro
     with _jvm_stderr_silenced(progress.quiet):
         spark = spark_session(master)
     progress.say(f"Spark {spark.version} on {spark.sparkContext.master}")
-    result = Audit(config).run(spark, progress=progress, command=shlex.join(["auditor", *sys.argv[1:]]))
-    result.write(out, overwrite=overwrite, progress=progress)
+    with _interrupts_end_quietly():  # installed after Spark's own SIGINT handler, which it then calls
+        result = Audit(config).run(spark, progress=progress, command=shlex.join(["auditor", *sys.argv[1:]]))
+        result.write(out, overwrite=overwrite, progress=progress, _flag="--overwrite")
     findings = result.document.findings
     flagged = sum(f.flagged for f in findings)
     if not progress.quiet:
@@ -216,6 +263,7 @@ def _report(args, progress: Progress) -> int:
     import tempfile
 
     from auditor.errors import AuditInputError, AuditOutputError
+    from auditor.output import record_in_manifest
     from auditor.report import write_report
 
     try:
@@ -240,10 +288,16 @@ def _report(args, progress: Progress) -> int:
     os.close(handle)
     try:
         write_report(doc, Path(staging), language, min_cell_size)
+        # mkstemp makes the file private (0600); a report is a file like any other the user writes
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o666 & ~umask)
         os.replace(staging, out)
     finally:
         if os.path.exists(staging):
             os.unlink(staging)
+    # Beside an audit's findings, the new report joins the folder's manifest: a re-run may replace it.
+    record_in_manifest(out)
     if not progress.quiet:
         print(f"Report ({language}): {out.resolve()}")
     return 0
@@ -253,7 +307,8 @@ def _generate(args, progress: Progress) -> int:
     from auditor.generate import generate
 
     try:
-        made = generate(args.scenario, args.rows, args.seed, args.out, fmt=args.format)
+        made = generate(args.scenario, args.rows, args.seed, args.out, fmt=args.format, overwrite=args.overwrite,
+                        flag="--overwrite")
     except ValueError as exc:
         raise AuditError(str(exc)) from None
     if not progress.quiet:
@@ -262,12 +317,17 @@ def _generate(args, progress: Progress) -> int:
 
 
 def _compare(args, progress: Progress) -> int:
-    from auditor.compare import compare, load_findings
-    from auditor.report import change_sentences
+    from auditor.compare import compare, load_findings, same_audit
+    from auditor.report import _labels, change_sentences, same_audit_sentence
 
     before, after = load_findings(args.old, "OLD"), load_findings(args.new, "NEW")
+    if same_audit(before, after):
+        print(same_audit_sentence(after, args.language))
+        return 0
     changes = compare(before, after, before_path=str(args.old), after_path=str(args.new))
-    text = change_sentences(changes.to_json(), args.language)
+    columns = {str(f.get("segment")): str(f.get("column")) for doc in (before, after) for f in doc["findings"]
+               if f.get("column") is not None}
+    text = change_sentences(changes.to_json(), args.language, _labels(after["audit"]), columns)
     lines = [text["earlier"], *(c["text"] for c in text["compared"]), *text["not_comparable"]]
     lines += [line for line in (text["only_before"], text["only_after"]) if line]
     print("\n".join(lines))
@@ -299,9 +359,16 @@ def _demo(args, progress: Progress) -> int:
 
     from auditor.config import load_config
     from auditor.generate import generate
+    from auditor.output import check_target
 
+    # Everything the demo would replace is checked before it writes anything: the audit folder (a previous
+    # demo's output, reports added by `auditor report` included), then the sample's own files.
+    check_target(args.out / "audit", True)
     progress.phase("generate", f"{args.rows:,} synthetic ride-hailing rows")
-    made = generate("rides", args.rows, 2026, args.out / "sample")
+    try:
+        made = generate("rides", args.rows, 2026, args.out / "sample", overwrite=args.overwrite, flag="--overwrite")
+    except ValueError as exc:
+        raise AuditError(str(exc)) from None
     config = load_config(made.config_path)
     if args.language:
         config = dataclasses.replace(config, report=dataclasses.replace(config.report, language=args.language))

@@ -112,12 +112,13 @@ def audit(config: AuditConfig, spark: SparkSession, progress: Progress | None = 
                    _release=ingested.release)
 
 
-def write(audited: Audited, out: Path, overwrite: bool = False, progress: Progress | None = None) -> Path:
+def write(audited: Audited, out: Path, overwrite: bool = False, progress: Progress | None = None,
+          flag: str = "--overwrite") -> Path:
     """Write findings.json, report.html and rejected/ into `out`, complete or not at all."""
     progress = progress or Progress(quiet=True)
     doc = audited.findings.to_json()
     audit_record = audited.findings.audit
-    with staged_output(out, overwrite) as staging:
+    with staged_output(out, overwrite, flag) as staging:
         if audited.rejected is not None:
             progress.phase("rejected", f"writing {audited.findings.data_quality.rows_rejected:,} rejected rows")
             audited.rejected.write.parquet(str(staging / "rejected"))

@@ -604,7 +604,9 @@ def build_view(doc: dict, language: str, min_cell_size: int) -> dict:
         "methods": sorted({v["method"] for v in views if v["method"]}),
         "any_pooled": any(v["pooled_clusters"] for v in views),
         "schema_version": doc.get("schema_version"),
-        "baseline": change_sentences(doc.get("baseline"), language),
+        "baseline": change_sentences(doc.get("baseline"), language, _labels(audit),
+                                     {str(f.get("segment")): str(f.get("column")) for f in doc["findings"]
+                                      if f.get("column") is not None}),
     }
 
 
@@ -617,19 +619,32 @@ def _table_view(table: dict | None) -> dict | None:
             "where": table.get("where"), "partitions": [str(p) for p in table.get("partitions") or []]}
 
 
-def change_sentences(changes: dict | None, language: str) -> dict | None:
+def change_sentences(changes: dict | None, language: str, labels: dict | None = None,
+                     columns: dict | None = None) -> dict | None:
     """An audit compared with an earlier one (findings.json `baseline`), in words: one sentence per
-    comparison in both audits, one per comparison whose definition changed, and those in only one."""
+    comparison in both audits, one per comparison whose definition changed, and those in only one.
+
+    Names are shown in the audit's `labels` (findings.json `audit.labels`) and outcomes in the language's
+    words; `columns` maps each segment to its column, so a group's value label can be found."""
     if not changes:
         return None
     _ = translations(language).gettext
     formats = Formats(language)
+    words = Words(labels, language)
+    columns = columns or {}
 
     def amount(value, scale):
         if scale == "difference":  # a difference of shares: percentage points
             sign = "" if not _finite(value) or round(value * 100, 1) == 0 else ("+" if value > 0 else "−")
             return _("%(n)s pp") % {"n": sign + formats.pp(value)}
         return formats.pct(value)
+
+    def names(item: dict) -> dict:
+        column = columns.get(str(item.get("segment")))
+        return {"segment": words.segment(item.get("segment")),
+                "group": words.value(column, item.get("group")) if column else str(item.get("group")),
+                "reference": words.value(column, item.get("reference")) if column else str(item.get("reference")),
+                "outcome": vocabulary.outcome(item.get("outcome")).label(language)}
 
     compared = []
     for c in changes.get("changes", []):
@@ -640,8 +655,7 @@ def change_sentences(changes: dict | None, language: str) -> dict | None:
                       "the difference is not significant (change %(change)s, %(level)s CI %(low)s to %(high)s)."))
         scale = c.get("scale", "ratio")
         compared.append({"significant": bool(c.get("significant")), "text": template % {
-            "segment": c.get("segment"), "group": c.get("group"), "reference": c.get("reference"),
-            "outcome": c.get("outcome"), "before": amount(c.get("premium_before"), scale),
+            **names(c), "before": amount(c.get("premium_before"), scale),
             "after": amount(c.get("premium_after"), scale), "change": amount(c.get("change"), scale),
             "level": formats.pct(changes.get("confidence", 0.95), 0, False),
             "low": amount(c.get("ci_low"), scale), "high": amount(c.get("ci_high"), scale)}})
@@ -651,8 +665,8 @@ def change_sentences(changes: dict | None, language: str) -> dict | None:
             "field": r.get("field"), "before": _shown(r.get("before")), "after": _shown(r.get("after"))}
             for r in n.get("reasons", []))
         not_comparable.append(_("%(segment)s “%(group)s”, %(outcome)s: not comparable: %(reasons)s.") % {
-            "segment": n.get("segment"), "group": n.get("group"), "outcome": n.get("outcome"), "reasons": reasons})
-    named = lambda items: ", ".join(f"{i.get('segment')} “{i.get('group')}” ({i.get('outcome')})" for i in items)  # noqa: E731
+            **names(n), "reasons": reasons})
+    named = lambda items: _(", ").join(_("%(segment)s “%(group)s” (%(outcome)s)") % names(i) for i in items)  # noqa: E731
     before = changes.get("before") or {}
     return {
         "earlier": _("Earlier audit: %(name)s, run %(started)s.") % {
@@ -664,6 +678,14 @@ def change_sentences(changes: dict | None, language: str) -> dict | None:
         "only_after": _("Only in this audit: %(list)s.") % {"list": named(changes["only_after"])}
         if changes.get("only_after") else None,
     }
+
+
+def same_audit_sentence(doc: dict, language: str) -> str:
+    """What `auditor compare` says when both files hold the same audit: nothing changed, nothing to test."""
+    _ = translations(language).gettext
+    audit = doc.get("audit") or {}
+    return _("Both files hold the same audit (%(name)s, run %(started)s): there is no change to compare.") % {
+        "name": audit.get("name") or "—", "started": Formats(language).when(audit.get("started_at"))}
 
 
 def _shown(value) -> str:
