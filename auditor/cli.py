@@ -12,7 +12,7 @@ from pathlib import Path
 
 from auditor import __version__
 from auditor.vocabulary import LANGUAGES
-from auditor.errors import AuditError
+from auditor.errors import AuditError, NothingToCompare
 from auditor.progress import Progress
 
 
@@ -215,7 +215,14 @@ def _audit(config, out: Path, master: str | None, overwrite: bool, progress: Pro
         spark = spark_session(master)
     progress.say(f"Spark {spark.version} on {spark.sparkContext.master}")
     with _interrupts_end_quietly():  # installed after Spark's own SIGINT handler, which it then calls
-        result = Audit(config).run(spark, progress=progress, command=shlex.join(["auditor", *sys.argv[1:]]))
+        try:
+            result = Audit(config).run(spark, progress=progress, command=shlex.join(["auditor", *sys.argv[1:]]))
+        except NothingToCompare as exc:
+            if exc.rejected is None:
+                raise
+            from auditor.pipeline import write_rejected
+            written = write_rejected(exc.rejected, out, overwrite)
+            raise NothingToCompare(f"{exc}; each rejected row, with its reason, is in {written}/") from None
         result.write(out, overwrite=overwrite, progress=progress, _flag="--overwrite")
     findings = result.document.findings
     flagged = sum(f.flagged for f in findings)

@@ -129,6 +129,14 @@ def write(audited: Audited, out: Path, overwrite: bool = False, progress: Progre
     return Path(out).resolve()
 
 
+def write_rejected(rejected: DataFrame, out: Path, overwrite: bool = False, flag: str = "--overwrite") -> Path:
+    """An audit that stopped with nothing to compare still leaves its rejected rows to inspect: `out` gets
+    rejected/ (and its manifest, so that a re-run may replace it), written whole or not at all."""
+    with staged_output(out, overwrite, flag) as staging:
+        rejected.write.parquet(str(staging / "rejected"))
+    return Path(out).resolve() / "rejected"
+
+
 def release(audited: Audited) -> None:
     """Free what the audit cached in Spark (the duplicated transaction ids)."""
     audited._release()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from auditor.config import parse_config
-from auditor.errors import AuditConfigError, AuditInputError
+from auditor.errors import AuditConfigError, AuditInputError, NothingToCompare
 from auditor.ingest import REASONS, check_segments, ingest
 
 CONFIG = '''
@@ -131,10 +133,17 @@ def test_parquet_typed_columns_and_segment_counts(spark, tmp_path):
     assert result.segment_values == {"os": {"android": 0, "ios": 1}}
     (seconds,) = result.accepted.selectExpr("unix_seconds(__ts)").first()
     assert seconds == int(pd.Timestamp("2026-09-07 08:00", tz="UTC").timestamp())  # nanoseconds converted
-    with pytest.raises(AuditConfigError) as caught:
+    # 'android' is in the log, on a row rejected for its price: a data problem, not a spelling one
+    with pytest.raises(NothingToCompare) as caught:
         check_segments(result, _config(tmp_path, data, "parquet"))
-    assert str(caught.value) == ("[segments[0]] reference: the value 'android' never occurs in column 'os' of the "
-                                 "accepted rows; check its spelling and case against the data")
+    assert str(caught.value) == ("[segments[0]] reference: the value 'android' occurs in 1 rows of column 'os', "
+                                 "but every one of them was rejected (4 of 5 rows rejected in all: "
+                                 "unparseable_number 2, missing_value 1, nonpositive_price 1)")
+    assert caught.value.rejected.count() == 4
+    config = _config(tmp_path, data, "parquet")
+    config = dataclasses.replace(config, segments=(dataclasses.replace(config.segments[0], reference="Android"),))
+    with pytest.raises(AuditConfigError, match="the value 'Android' never occurs in column 'os' of the accepted rows"):
+        check_segments(ingest(spark, config), config)
 
 
 def test_unknown_column_names_key_and_nearest_column(spark, tmp_path):
