@@ -172,9 +172,10 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args, progress: Progress) -> int:
     import dataclasses
 
-    from auditor.config import load_config
+    from auditor.config import check_placeholders, load_config
 
     config = load_config(args.config)  # a bad config stops here, before Spark starts
+    check_placeholders(config)
     if args.language:
         config = dataclasses.replace(config, report=dataclasses.replace(config.report, language=args.language))
     _check_input_path(config)
@@ -234,11 +235,12 @@ def _audit(config, out: Path, master: str | None, overwrite: bool, progress: Pro
 def _validate(args, progress: Progress) -> int:
     import time
 
-    from auditor.config import load_config
+    from auditor.config import check_placeholders, load_config
     from auditor.validate import summary
 
     started = time.perf_counter()
     config = load_config(args.config)
+    check_placeholders(config)
     print(summary(config, args.config, sample_rows=args.sample_rows, started=started))
     return 0
 
@@ -342,7 +344,7 @@ def _compare(args, progress: Progress) -> int:
 
 
 def _init(args, progress: Progress) -> int:
-    from auditor.config import load_config
+    from auditor.config import check_placeholders, load_config
     from auditor.starter import guess_format, init
 
     fmt = args.format or guess_format(args.input)
@@ -353,7 +355,7 @@ def _init(args, progress: Progress) -> int:
     roles = ", ".join(f"{role} = {column or 'TODO'}" for role, column in proposal.roles.items())
     print(f"wrote {args.out} from {proposal.sample_rows:,} sampled rows: {roles}")
     try:
-        load_config(args.out)
+        check_placeholders(load_config(args.out))
     except AuditError as exc:
         print(f"to do before running: {exc}")
     else:
