@@ -101,7 +101,8 @@ class Formats:
     def dec(self, value: float | None, digits: int = 2) -> str:
         if not _finite(value):
             return "—"
-        return format_decimal(value, format=f"#,##0.{'0' * digits}", locale=self.locale)
+        # a true minus sign, as pct prints it (Babel writes a hyphen-minus)
+        return format_decimal(value, format=f"#,##0.{'0' * digits}", locale=self.locale).replace("-", "−")
 
     def p(self, value: float | None) -> str:
         """p- and q-values: three significant digits, tiny ones as '< 0.0001'."""
@@ -182,6 +183,7 @@ class Words:
         self.columns = labels.get("columns") if isinstance(labels.get("columns"), dict) else {}
         self.values = labels.get("values") if isinstance(labels.get("values"), dict) else {}
         self.segments = labels.get("segments") if isinstance(labels.get("segments"), dict) else {}
+        self.audit = labels.get("audit") if isinstance(labels.get("audit"), dict) else {}
 
     def _pick(self, entry) -> str | None:
         if isinstance(entry, str):
@@ -200,6 +202,10 @@ class Words:
 
     def segment(self, name) -> str:
         return self._pick(self.segments.get(str(name))) or str(name)
+
+    def audit_field(self, key: str, written) -> str:
+        """The audit's name or platform in this language (`[labels.audit]`), else as the config wrote it."""
+        return self._pick(self.audit.get(key)) or str(written or "")
 
     def unit(self, column) -> str | None:
         entry = self.columns.get(str(column))
@@ -253,6 +259,16 @@ def _match_spec(audit: dict, words: Words, formats: Formats) -> dict:
     }
 
 
+def _bin_widths(audit: dict) -> dict:
+    """Each binned column's width, from the exact config the audit ran with."""
+    try:
+        bins = tomllib.loads(audit.get("config_text") or "").get("match", {}).get("bins", {})
+    except tomllib.TOMLDecodeError:
+        return {}
+    return {str(k): v for k, v in bins.items() if _finite(v) and not isinstance(v, bool) and v > 0} \
+        if isinstance(bins, dict) else {}
+
+
 _BUCKET = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -262,7 +278,22 @@ def _bucket_width(bucket: str | None) -> timedelta | None:
     return timedelta(seconds=int(found.group(1)) * _UNIT_SECONDS[found.group(2)]) if found else None
 
 
-def _cell_view(cell: dict, width: timedelta | None, formats: Formats, words: Words) -> dict:
+def _key_value(column, value, bins: dict, formats: Formats, words: Words) -> str:
+    """A cell's key in words; a binned column's key is its band's lower edge, shown as the band with its
+    unit ("4,000–6,000 m"), as the summary names the band's width."""
+    width = bins.get(str(column))
+    if width is None or not _finite(value) or isinstance(value, bool):
+        return words.value(column, value)
+
+    def shown(number):
+        return formats.num(int(number)) if float(number).is_integer() else formats.dec(number, 2)
+
+    band = f"{shown(value)}–{shown(value + width)}"
+    unit = words.unit(column)
+    return f"{band} {unit}" if unit else band
+
+
+def _cell_view(cell: dict, width: timedelta | None, formats: Formats, words: Words, bins: dict | None = None) -> dict:
     start = datetime.fromisoformat(cell["time_bucket"]) if cell.get("time_bucket") else None
     when = None
     if start is not None:
@@ -275,7 +306,8 @@ def _cell_view(cell: dict, width: timedelta | None, formats: Formats, words: Wor
     ratio = (median_group / median_reference - 1) if _finite(median_group) and _finite(median_reference) \
         and median_reference > 0 else None
     return {
-        "conditions": [(words.column(k), words.value(k, v)) for k, v in (cell.get("keys") or {}).items()],
+        "conditions": [(words.column(k), _key_value(k, v, bins or {}, formats, words))
+                       for k, v in (cell.get("keys") or {}).items()],
         "when": when,
         "rows_group": cell.get("rows_group"), "rows_reference": cell.get("rows_reference"),
         "users_group": cell.get("users_group"), "users_reference": cell.get("users_reference"),
@@ -379,7 +411,7 @@ def _robustness(f: dict, words: Words, formats: Formats, _) -> dict | None:
 
 
 def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: int, formats: Formats,
-                  language: str, words: Words, alpha: float | None) -> dict:
+                  language: str, words: Words, alpha: float | None, bins: dict | None = None) -> dict:
     _ = translations(language).gettext
     kind = f.get("kind") or "group"
     outcome = vocabulary.outcome(f.get("outcome"))
@@ -387,7 +419,7 @@ def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: i
     evidence = [c for c in (f.get("evidence") or []) if isinstance(c, dict)]
     publishable = sorted((c for c in evidence if _publishable(c, min_cell_size)),
                          key=lambda c: -(c.get("weight_share") or 0))
-    shown = [_cell_view(c, width, formats, words) for c in publishable[:EVIDENCE_SHOWN]]
+    shown = [_cell_view(c, width, formats, words, bins) for c in publishable[:EVIDENCE_SHOWN]]
     premium, raw = f.get("premium"), f.get("raw_premium")
     decomposition = f.get("decomposition") or None
     if isinstance(decomposition, dict) and "price_group_weighted" in decomposition:
@@ -536,7 +568,18 @@ def _charts(views: list[dict], audit: dict, language: str, formats: Formats) -> 
     return {"forest": Markup(forest), "gap": Markup(gap)}
 
 
-def _self_check(placebo) -> dict | None:
+def _population(population, words: Words) -> str | None:
+    """The placebo's population ("os = android" in findings.json) in the audit's labels: device “Android”."""
+    if not isinstance(population, str):
+        return None
+    column, sep, value = population.partition(" = ")
+    if not sep:
+        return population
+    space = "" if words.language == "zh-CN" else " "  # Chinese sets quotes without spaces
+    return f"{words.column(column)}{space}“{words.value(column, value)}”"
+
+
+def _self_check(placebo, words: Words) -> dict | None:
     """The placebo self-check, shown whether it passed or failed."""
     if not isinstance(placebo, dict):
         return None
@@ -545,7 +588,30 @@ def _self_check(placebo) -> dict | None:
     if view["tested"] is None:
         view["tested"] = view["splits"]
     view["warning"] = bool(view["warning"])
+    view["population"] = _population(view["population"], words)
     return view
+
+
+def _notes(doc: dict, words: Words, formats: Formats, language: str) -> list[dict]:
+    """findings.json's notes, each in the report's language when the auditor wrote it (the placebo warning
+    is rebuilt from the placebo's numbers); any other note is shown as written, marked as English."""
+    _ = translations(language).gettext
+    placebo = doc.get("placebo") if isinstance(doc.get("placebo"), dict) else {}
+    notes = []
+    for note in doc.get("notes", []):
+        note = str(note)
+        if note.startswith("Self-check failed:") and placebo:
+            text = _("Self-check failed: %(rejections)s of %(tested)s random placebo splits of %(population)s were "
+                     "found significant (about %(expected)s expected by chance). The inference is not reliable on "
+                     "this data; treat p-values and flags with caution.") % {
+                "rejections": formats.num(placebo.get("rejections")),
+                "tested": formats.num(placebo.get("tested") or placebo.get("splits")),
+                "population": _population(placebo.get("population"), words) or "—",
+                "expected": formats.dec(placebo.get("expected"), 2)}
+            notes.append({"text": text, "lang": language})
+        else:
+            notes.append({"text": note, "lang": "en"})
+    return notes
 
 
 def build_view(doc: dict, language: str, min_cell_size: int) -> dict:
@@ -557,17 +623,19 @@ def build_view(doc: dict, language: str, min_cell_size: int) -> dict:
     match = _match_spec(audit, words, formats)
     width = _bucket_width(match["time_bucket"])
     alpha = audit.get("alpha")
-    views = sorted((_finding_view(i, f, width, min_cell_size, formats, language, words, alpha)
+    bins = _bin_widths(audit)
+    views = sorted((_finding_view(i, f, width, min_cell_size, formats, language, words, alpha, bins)
                     for i, f in enumerate(doc["findings"])), key=_sort_key)
     chart_svgs = _charts(views, audit, language, formats) if views else {"forest": None, "gap": None}
     counts = [(vocabulary.verdict(v).label(language), sum(1 for f in views if f["verdict"] == v))
               for v in VERDICT_ORDER if v != "flagged"]
-    placebo = _self_check(doc.get("placebo"))
+    placebo = _self_check(doc.get("placebo"), words)
     flagged = [v for v in views if v["flagged"]]
     return {
         "language": language,
         "audit": {
-            "name": str(audit.get("name", "")), "platform": str(audit.get("platform", "")),
+            "name": words.audit_field("name", audit.get("name")),
+            "platform": words.audit_field("platform", audit.get("platform")),
             "period": audit.get("period"),
             "config_path": audit.get("config_path"), "config_sha256": audit.get("config_sha256", ""),
             "config_text": audit.get("config_text", ""),
@@ -582,7 +650,7 @@ def build_view(doc: dict, language: str, min_cell_size: int) -> dict:
             "started_at": audit.get("started_at"), "finished_at": audit.get("finished_at"),
             "command": audit.get("command", ""),
         },
-        "print_header": css_string(str(audit.get("name", ""))),
+        "print_header": css_string(words.audit_field("name", audit.get("name"))),
         "match": match,
         "quality": {
             "rows_read": quality.get("rows_read"), "rows_accepted": quality.get("rows_accepted"),
@@ -597,7 +665,7 @@ def build_view(doc: dict, language: str, min_cell_size: int) -> dict:
         "verdict_names": {v: vocabulary.verdict(v).label(language) for v in VERDICT_ORDER},
         "placebo": placebo,
         "legal": provisions(language),
-        "notes": [str(n) for n in doc.get("notes", [])],
+        "notes": _notes(doc, words, formats, language),
         "min_cell_size": min_cell_size,
         "evidence_shown": EVIDENCE_SHOWN,
         "charts": chart_svgs,
