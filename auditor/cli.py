@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import shlex
 import sys
 import threading
@@ -32,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
+        if _interrupted:  # a gateway call the interrupt broke, raised while unwinding: still the interrupt
+            print("interrupted: no output was written", file=sys.stderr)
+            return 130
         reason = spark_failure(exc)
         if reason is None:
             raise
@@ -46,19 +50,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _silence_py4j() -> None:
-    """Py4J logs each broken gateway call with its traceback (through Python's last-resort handler):
-    after an interrupt those are the expected end of the calls in flight, not news for the user."""
+    """Py4J logs each gateway call an interrupt cuts short, with its traceback, through Python's logging
+    (partly the root logger): after an interrupt those are the expected end of the calls in flight, not
+    news for the user, and nothing else is logged before the process ends."""
     import logging
 
-    logger = logging.getLogger("py4j")
-    logger.disabled = True
-    logger.propagate = False
+    logging.disable(logging.CRITICAL)
+
+
+_interrupted = False  # set by the SIGINT handler: whatever the interrupt breaks next, it is the interrupt
 
 
 @contextlib.contextmanager
 def _interrupts_end_quietly():
-    """Ctrl-C during an audit: py4j is silenced before anything else, then Spark's own handler (which
-    cancels the running jobs) raises KeyboardInterrupt, and main prints one line."""
+    """Ctrl-C during an audit: py4j's logging is silenced before anything else, then KeyboardInterrupt
+    is raised, and main prints one line. Spark's own handler is not called from here: it cancels the jobs
+    through the gateway connection the interrupted call is still reading (py4j then logs a reentrant-call
+    error); the JVM ends with this process instead, its gateway's stdin closed."""
     import signal
 
     if threading.current_thread() is not threading.main_thread():
@@ -67,9 +75,9 @@ def _interrupts_end_quietly():
     previous = signal.getsignal(signal.SIGINT)
 
     def interrupted(signum, frame):
+        global _interrupted
+        _interrupted = True
         _silence_py4j()
-        if callable(previous):
-            previous(signum, frame)
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, interrupted)
@@ -212,7 +220,7 @@ def _audit(config, out: Path, master: str | None, overwrite: bool, progress: Pro
     from auditor.session import spark_session
 
     progress.phase("spark", "starting Spark")
-    with _jvm_stderr_silenced(progress.quiet):
+    with _jvm_stderr(progress.quiet):
         spark = spark_session(master)
     progress.say(f"Spark {spark.version} on {spark.sparkContext.master}")
     with _interrupts_end_quietly():  # installed after Spark's own SIGINT handler, which it then calls
@@ -245,24 +253,48 @@ def _validate(args, progress: Progress) -> int:
     return 0
 
 
+# Java's own start-up notice for the module Spark 4's launcher always adds (--add-modules=jdk.incubator.vector,
+# in org.apache.spark.launcher.JavaModuleOptions, for MLlib's vectorised BLAS). The JVM prints it while it boots,
+# before any log setting applies, and no JVM option turns it off (JDK 17/21); nor can the launcher be told to
+# leave the module out. It is this exact line and no other that the filter below drops.
+JVM_INCUBATOR_NOTICE = re.compile(rb"WARNING: Using incubator modules: [\w.]+(, [\w.]+)*\r?\n?")
+
+
 @contextlib.contextmanager
-def _jvm_stderr_silenced(quiet: bool):
-    """With --quiet, the Spark JVM this process launches gets /dev/null as its stderr: the JVM itself
-    prints a start-up line ("Using incubator modules") that no log setting reaches. Spark's failures still
-    reach the user, as the exceptions the CLI turns into one line."""
-    if not quiet:
-        yield
-        return
+def _jvm_stderr(quiet: bool):
+    """The stderr the Spark JVM this process launches inherits (it is launched inside this block).
+
+    With --quiet, /dev/null: the JVM prints start-up lines no log setting reaches; Spark's failures still
+    reach the user, as the exceptions the CLI turns into one line. Without it, a pipe whose every line is
+    passed on to this process's stderr as it comes, except Java's incubator-module notice (see
+    JVM_INCUBATOR_NOTICE): real errors from the JVM still show, unchanged."""
     sys.stderr.flush()
     saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    if quiet:
+        target = os.open(os.devnull, os.O_WRONLY)
+    else:
+        source, target = os.pipe()
+        threading.Thread(target=_forward_jvm_stderr, args=(source, os.dup(saved)), daemon=True,
+                         name="jvm-stderr").start()
     try:
-        os.dup2(devnull, 2)  # inherited by the JVM launched inside this block
+        os.dup2(target, 2)  # inherited by the JVM launched inside this block
         yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
-        os.close(devnull)
+        os.close(target)  # the JVM keeps its own copy; the pipe ends when the JVM does
+
+
+def _forward_jvm_stderr(source: int, sink: int) -> None:
+    """Copy the JVM's stderr to ours line by line, leaving out only Java's incubator-module notice."""
+    with os.fdopen(source, "rb") as lines, os.fdopen(sink, "wb", buffering=0) as out:
+        for line in lines:
+            if JVM_INCUBATOR_NOTICE.fullmatch(line):
+                continue
+            try:
+                out.write(line)
+            except OSError:  # our stderr is gone: keep draining so the JVM never blocks on a full pipe
+                continue
 
 
 def _report(args, progress: Progress) -> int:
@@ -305,8 +337,9 @@ def _report(args, progress: Progress) -> int:
     finally:
         if os.path.exists(staging):
             os.unlink(staging)
-    # Beside an audit's findings, the new report joins the folder's manifest: a re-run may replace it.
-    record_in_manifest(out)
+    # Beside its audit's findings, the new report joins the folder's manifest: a re-run may replace it.
+    if out.resolve().parent == args.findings.resolve().parent:
+        record_in_manifest(out)
     if not progress.quiet:
         print(f"Report ({language}): {out.resolve()}")
     return 0

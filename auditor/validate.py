@@ -184,8 +184,9 @@ def _value_check(overview: InputOverview, config: AuditConfig, rows: int) -> lis
     """The sample's values parsed as ingest will parse them: a line when some rows would be rejected, and a
     stop (with the counts by reason) when most would be, since the audit would then have nothing to compare."""
     seen, counts, examples = sample_rejects(overview, config, rows)
+    notes = _quote_check(overview, config, rows)
     if not seen or not counts:
-        return [f"values: all {seen:,} sampled rows parse as the audit reads them"] if seen else []
+        return ([f"values: all {seen:,} sampled rows parse as the audit reads them"] if seen else []) + notes
     total = sum(counts.values())
     reasons = ", ".join(f"{reason} {n:,} (e.g. {examples[reason][0]} = {examples[reason][1]!r})"
                         for reason, n in counts.most_common())
@@ -194,4 +195,41 @@ def _value_check(overview: InputOverview, config: AuditConfig, rows: int) -> lis
             f"[columns] {total:,} of the first {seen:,} rows would be rejected ({reasons}): the audit would have "
             "next to nothing to compare; check the columns named and their values")
     return [f"values: {total:,} of the first {seen:,} rows would be rejected ({reasons}); "
-            "the audit keeps them in rejected/ with their reason"]
+            "the audit keeps them in rejected/ with their reason"] + notes
+
+
+def _quote_check(overview: InputOverview, config: AuditConfig, rows: int) -> list[str]:
+    """A quote log's event and quoted-price columns, as the estimate reads them: rows whose event is neither
+    the quote nor the purchase value take part in no quote comparison, and a purchase row whose quoted price
+    is not a positive number has no drift. Said in a line each, with counts; they stop nothing."""
+    quotes = config.quotes
+    if quotes is None:
+        return []
+    typed = overview.format == "parquet"
+    wanted = [c for c in (quotes.event_column, quotes.quoted_price) if c]
+    events: Counter = Counter()
+    unpriced = purchases = seen = 0
+    for file in overview.files:
+        if seen >= rows:
+            break
+        for record in _records(file, overview.format, wanted, rows - seen, config.input.csv_delimiter):
+            seen += 1
+            event = record.get(quotes.event_column)
+            event = None if event is None else str(event).strip()
+            events[event] += 1
+            if quotes.quoted_price and event == quotes.purchase_value:
+                purchases += 1
+                quoted = record.get(quotes.quoted_price)
+                number = None if _missing(quoted) else _number(quoted, typed)
+                unpriced += number is None or number <= 0
+    lines = []
+    other = sum(n for e, n in events.items() if e not in (quotes.quote_value, quotes.purchase_value))
+    if seen and other:
+        shown = ", ".join(f"{'(blank)' if e is None else repr(e)} {n:,}" for e, n in events.most_common(4)
+                          if e not in (quotes.quote_value, quotes.purchase_value))
+        lines.append(f"quotes: {other:,} of the first {seen:,} rows have an event other than "
+                     f"{quotes.quote_value!r} or {quotes.purchase_value!r} ({shown}): they take part in no quote comparison")
+    if unpriced:
+        lines.append(f"quotes: {unpriced:,} of {purchases:,} sampled purchase rows have no positive "
+                     f"{quotes.quoted_price} (no quote-to-final drift for them)")
+    return lines

@@ -276,3 +276,39 @@ def test_compare_into_a_closed_pipe_ends_quietly(tmp_path):
                           stderr=subprocess.PIPE, text=True, timeout=60)
     os.close(write)
     assert done.stderr == "" and done.returncode == 141
+
+
+def test_the_jvm_notice_is_the_one_line_left_out_of_the_jvm_s_stderr(capfd):
+    """A process launched where Spark launches its JVM: Java's incubator notice is dropped, every other
+    line (an error included) reaches our stderr unchanged."""
+    import subprocess
+    import sys
+    import time
+    from auditor.cli import _jvm_stderr
+    with _jvm_stderr(quiet=False):
+        child = subprocess.Popen([sys.executable, "-c", (
+            "import sys; sys.stderr.write('WARNING: Using incubator modules: jdk.incubator.vector\\n'"
+            "'Exception in thread \"main\" java.lang.OutOfMemoryError: Java heap space\\n'"
+            "'WARNING: Using incubator modules: jdk.incubator.vector, jdk.other is not it\\n')")])
+    child.wait(timeout=60)
+    err = ""
+    for _ in range(50):  # the forwarding thread passes lines on as they come
+        err += capfd.readouterr().err
+        if "is not it" in err:
+            break
+        time.sleep(0.1)
+    assert err == ('Exception in thread "main" java.lang.OutOfMemoryError: Java heap space\n'
+                   "WARNING: Using incubator modules: jdk.incubator.vector, jdk.other is not it\n")
+
+
+def test_make_demo_says_how_to_put_auditor_on_the_path():
+    """The README's commands use `auditor` bare: `make demo` ends by saying how, and the README says it
+    before its first bare command."""
+    import subprocess
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    recipe = subprocess.run(["make", "-n", "-C", str(root), "demo"], capture_output=True, text=True).stdout
+    assert "source .venv/bin/activate" in recipe and ".venv/bin/auditor" in recipe
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    first_bare = min(readme.index(line) for line in readme.splitlines() if line.startswith("auditor "))
+    assert readme.index("source .venv/bin/activate") < first_bare

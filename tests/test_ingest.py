@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import json
 from pathlib import Path
@@ -239,3 +240,31 @@ def test_an_input_without_rows_or_columns_says_so_even_when_spark_checks_it(spar
     data.write_text("")
     with pytest.raises(AuditInputError, match=rf"^\[input\] path: {data} has no columns: it is empty, or not csv"):
         ingest(spark, config)
+
+
+def test_ingest_plans_no_deprecated_trim(tmp_path):
+    """A notebook's session logs warnings: the ingest's blank-stripping must not make Spark warn that the
+    two-argument TRIM is deprecated under every cell. The same process shows the check sees that warning."""
+    import subprocess
+    import sys
+    from pathlib import Path as P
+    script = tmp_path / "trim.py"
+    script.write_text(
+        "import sys\n"
+        "from pyspark.sql import SparkSession, functions as F\n"
+        "spark = SparkSession.builder.master('local[1]').config('spark.ui.enabled', 'false')"
+        ".config('spark.ui.showConsoleProgress', 'false').getOrCreate()\n"
+        "spark.sparkContext.setLogLevel('WARN')\n"
+        "from auditor.ingest import BLANK, _stripped\n"
+        "frame = spark.createDataFrame([('\\u3000 a \\u00a0',)], 'x string')\n"
+        "print(frame.select(_stripped('x').alias('y')).first().y, flush=True)\n"
+        "sys.stderr.write('--- the deprecated form ---\\n'); sys.stderr.flush()\n"
+        "frame.select(F.trim(F.col('x'), F.lit(BLANK))).first()\n"
+        "spark.stop()\n")
+    env = {**os.environ, "PYTHONPATH": str(P(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "a"
+    ours, deprecated = done.stderr.split("--- the deprecated form ---")
+    assert "Two-parameter TRIM" not in ours
+    assert "Two-parameter TRIM" in deprecated

@@ -210,3 +210,23 @@ def test_validate_reads_a_semicolon_csv_with_its_delimiter(tmp_path, capsys):
     code, out, err, _ = _run(["validate", "--config", str(config)], capsys)
     assert (code, err) == (0, "") and "values: all 20 sampled rows parse as the audit reads them" in out
     assert "  os: ios 20\n" in out
+
+
+def test_validate_counts_quote_rows_the_estimate_cannot_use(tmp_path, capsys):
+    """A quote log: events other than the configured two, and purchases without a quoted price, are
+    counted (they stop nothing: the other rows are still audited)."""
+    header = HEADER + ",event,quoted"
+    lines = [f"o{i},u{i % 5},2026-09-07T08:{i % 60:02d}:00Z,12.5,Beijing,3.1,{'ios' if i % 2 else 'android'},"
+             f"{['quote', 'purchase', 'Purchase'][i % 3]},{'' if i % 4 == 1 else '11.0'}" for i in range(60)]
+    data = tmp_path / "log.csv"
+    data.write_text(header + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    config = _config_file(tmp_path, data, "csv")
+    config.write_text(config.read_text() + '\n[quotes]\nevent_column = "event"\nquote_value = "quote"\n'
+                      'purchase_value = "purchase"\nquoted_price = "quoted"\n')
+    code, out, err, _ = _run(["validate", "--config", str(config)], capsys)
+    assert (code, err) == (0, "")
+    purchases = [i for i in range(60) if i % 3 == 1]
+    assert ("quotes: 20 of the first 60 rows have an event other than 'quote' or 'purchase' ('Purchase' 20): "
+            "they take part in no quote comparison") in out
+    assert (f"quotes: {sum(i % 4 == 1 for i in purchases)} of {len(purchases)} sampled purchase rows have no "
+            "positive quoted (no quote-to-final drift for them)") in out
