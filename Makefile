@@ -16,8 +16,12 @@ $(BIN)/auditor: pyproject.toml
 
 setup: $(BIN)/auditor
 
+# The command lives in .venv: the last lines say how to call it (the README's commands use it bare).
 demo: setup
 	$(BIN)/auditor demo --out demo-out
+	@echo ""
+	@echo "auditor is installed in $(VENV)/bin. To use the commands in README.md as written, put it on your PATH"
+	@echo "for this shell:  source $(VENV)/bin/activate   (or call it as $(BIN)/auditor)"
 
 test: setup
 	$(BIN)/python -m pytest

@@ -47,9 +47,16 @@ class Audit:
         default the working folder). The config text recorded in provenance is its TOML form."""
         return cls(parse_config(to_toml(settings), base_dir=Path(base_dir) if base_dir else None))
 
-    def run(self, spark, progress: Progress | None = None, command: str | None = None) -> AuditResult:
-        """Run the audit on `spark` and return its result; no file is written."""
+    def run(self, spark, progress: Progress | bool | None = None, command: str | None = None) -> AuditResult:
+        """Run the audit on `spark` and return its result; no file is written.
+
+        `progress=True` prints the command line's phase lines on stderr as the audit goes (a large audit
+        takes minutes); a `Progress` sends them where it says. By default the run is silent.
+        """
         from auditor import pipeline
+
+        if isinstance(progress, bool):
+            progress = Progress(quiet=not progress)
 
         audited = pipeline.audit(self.config, spark, progress, command or f"Audit.run ({self.config.name})",
                                  keep_cache=True)
@@ -94,11 +101,14 @@ class AuditResult:
         record = self.document.audit
         return render(self.to_json(), language or record.language, record.min_cell_size)
 
-    def write(self, out: str | Path, overwrite: bool = False, progress: Progress | None = None) -> Path:
+    def write(self, out: str | Path, overwrite: bool = False, progress: Progress | None = None,
+              *, _flag: str = "overwrite=True") -> Path:
         """Write findings.json, report.html and rejected/ into `out` (complete or not at all).
 
-        Rejected rows are re-read from the input when written, so this needs the
-        Spark session the audit ran in, still running, and the input unchanged.
+        An existing `out` is refused unless `overwrite=True`, and even then only a previous
+        audit's output is replaced (never a folder of your own). Rejected rows are re-read from
+        the input when written, so this needs the Spark session the audit ran in, still running,
+        and the input unchanged.
         """
         from auditor import pipeline
 
@@ -107,7 +117,7 @@ class AuditResult:
             raise AuditOutputError(
                 f"{self.document.data_quality.rows_rejected:,} rejected rows are read again when written, and "
                 "the Spark session the audit ran in has stopped: write() before stopping Spark, or run again")
-        written = pipeline.write(self._audited, Path(out), overwrite, progress)
+        written = pipeline.write(self._audited, Path(out), overwrite, progress, flag=_flag)
         self.release()
         return written
 
@@ -137,7 +147,8 @@ class AuditResult:
 
     def _rows(self) -> list[dict]:
         def pct(value, unit="%"):
-            return "—" if value is None or not math.isfinite(value) else f"{value * 100:+.1f}{unit}"
+            # a true minus sign, as in the report: a hyphen reads as a dash beside the interval's "…"
+            return "—" if value is None or not math.isfinite(value) else f"{value * 100:+.1f}{unit}".replace("-", "−")
 
         def p(value):
             return "—" if value is None or not math.isfinite(value) else ("< 0.0001" if value < 1e-4 else f"{value:.3g}")
@@ -147,13 +158,15 @@ class AuditResult:
                  "premium": pct(r.premium, "%" if r.scale == "ratio" else " pp"),
                  "interval": f"{pct(r.ci_low, '%' if r.scale == 'ratio' else ' pp')} … "
                              f"{pct(r.ci_high, '%' if r.scale == 'ratio' else ' pp')}",
-                 "q_value": p(r.q_value), "verdict": r.verdict, "users": r.users}
+                 "q_value": p(r.q_value), "verdict": r.verdict,
+                 "users": "—" if r.users is None or (isinstance(r.users, float) and not math.isfinite(r.users))
+                 else f"{int(r.users):,}"}
                 for r in self.findings.itertuples()]
 
 
 _SUMMARY = """<div class="auditor-result">
 <p><strong>{{ summary.name }}</strong> ({{ summary.platform }}{% if summary.period %}, {{ summary.period }}{% endif %})
-: {{ summary.comparisons }} comparisons, <strong>{{ summary.flagged }} flagged</strong>.
+: {{ "{:,}".format(summary.comparisons) }} comparisons, <strong>{{ "{:,}".format(summary.flagged) }} flagged</strong>.
 {{ "{:,}".format(summary.rows_read) }} rows read from {{ summary.input }}, {{ "{:,}".format(summary.rows_accepted) }} accepted,
 {{ "{:,}".format(summary.rows_rejected) }} rejected. Matched on {{ summary.match }}.</p>
 {% for note in summary.notes %}<p><strong>Note:</strong> {{ note }}</p>{% endfor %}

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import shlex
 import sys
+import threading
 from pathlib import Path
 
 from auditor import __version__
 from auditor.vocabulary import LANGUAGES
-from auditor.errors import AuditError
+from auditor.errors import AuditError, NothingToCompare
 from auditor.progress import Progress
 from auditor.engine.failures import memory_hint, spark_failure
 
@@ -22,10 +24,19 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress(quiet=getattr(args, "quiet", False))
     try:
         return args.handler(args, progress)
+    except BrokenPipeError:
+        # The reader went away (`auditor compare A B | head -3`): stop quietly, as `cat` would. Python's
+        # final flush of stdout would fail again, so stdout now points at /dev/null.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer cut off by its reader
     except AuditError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
+        if _interrupted:  # a gateway call the interrupt broke, raised while unwinding: still the interrupt
+            print("interrupted: no output was written", file=sys.stderr)
+            return 130
         reason = spark_failure(exc)
         if reason is None:
             raise
@@ -35,8 +46,47 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        _silence_py4j()  # and py4j's logs of the gateway connection closing at exit
         print("interrupted: no output was written", file=sys.stderr)
         return 130
+
+
+def _silence_py4j() -> None:
+    """Py4J logs each gateway call an interrupt cuts short, with its traceback, through Python's logging
+    (partly the root logger): after an interrupt those are the expected end of the calls in flight, not
+    news for the user, and nothing else is logged before the process ends."""
+    import logging
+
+    logging.disable(logging.CRITICAL)
+
+
+_interrupted = False  # set by the SIGINT handler: whatever the interrupt breaks next, it is the interrupt
+
+
+@contextlib.contextmanager
+def _interrupts_end_quietly():
+    """Ctrl-C during an audit: py4j's logging is silenced before anything else, then KeyboardInterrupt
+    is raised, and main prints one line. Spark's own handler is not called from here: it cancels the jobs
+    through the gateway connection the interrupted call is still reading (py4j then logs a reentrant-call
+    error); the JVM ends with this process instead, its gateway's stdin closed."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def interrupted(signum, frame):
+        global _interrupted
+        _interrupted = True
+        _silence_py4j()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _memory_size(text: str) -> str:
@@ -94,6 +144,8 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--format", default="parquet", choices=("parquet", "csv", "json"),
                      help="file format of the log (default: parquet; csv has a header row, json is JSON lines)")
     gen.add_argument("--out", required=True, type=Path, help="folder for data/, audit.toml and truth.json")
+    gen.add_argument("--overwrite", action="store_true",
+                     help="replace files in --out that an earlier generate did not write or that were edited since")
     gen.add_argument("--quiet", action="store_true", help="print nothing on success")
     gen.set_defaults(handler=_generate)
 
@@ -120,6 +172,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--driver-memory", metavar="SIZE", type=_memory_size,
                       help="heap of the embedded local Spark driver (default: half of this machine's memory)")
     demo.add_argument("--language", choices=LANGUAGES, help="report language (default: en)")
+    demo.add_argument("--overwrite", action="store_true",
+                      help="replace sample files in OUT/sample edited since the demo wrote them (e.g. audit.toml)")
     demo.add_argument("--quiet", action="store_true",
                       help="print only the report's path: no progress, no Spark log")
     demo.set_defaults(handler=_demo)
@@ -129,9 +183,10 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args, progress: Progress) -> int:
     import dataclasses
 
-    from auditor.config import load_config
+    from auditor.config import check_placeholders, load_config
 
     config = load_config(args.config)  # a bad config stops here, before Spark starts
+    check_placeholders(config)
     if args.language:
         config = dataclasses.replace(config, report=dataclasses.replace(config.report, language=args.language))
     _check_input_path(config)
@@ -169,11 +224,19 @@ def _audit(config, out: Path, master: str | None, overwrite: bool, progress: Pro
     from auditor.engine.session import spark_session
 
     progress.phase("spark", "starting Spark")
-    with _jvm_stderr_silenced(progress.quiet):
+    with _jvm_stderr(progress.quiet):
         spark = spark_session(master, driver_memory=driver_memory)
     progress.say(f"Spark {spark.version} on {spark.sparkContext.master}")
-    result = Audit(config).run(spark, progress=progress, command=shlex.join(["auditor", *sys.argv[1:]]))
-    result.write(out, overwrite=overwrite, progress=progress)
+    with _interrupts_end_quietly():  # installed after Spark's own SIGINT handler, which it then calls
+        try:
+            result = Audit(config).run(spark, progress=progress, command=shlex.join(["auditor", *sys.argv[1:]]))
+        except NothingToCompare as exc:
+            if exc.rejected is None:
+                raise
+            from auditor.pipeline import write_rejected
+            written = write_rejected(exc.rejected, out, overwrite)
+            raise NothingToCompare(f"{exc}; each rejected row, with its reason, is in {written}/") from None
+        result.write(out, overwrite=overwrite, progress=progress, _flag="--overwrite")
     findings = result.document.findings
     flagged = sum(f.flagged for f in findings)
     if not progress.quiet:
@@ -184,33 +247,58 @@ def _audit(config, out: Path, master: str | None, overwrite: bool, progress: Pro
 def _validate(args, progress: Progress) -> int:
     import time
 
-    from auditor.config import load_config
+    from auditor.config import check_placeholders, load_config
     from auditor.validate import summary
 
     started = time.perf_counter()
     config = load_config(args.config)
+    check_placeholders(config)
     print(summary(config, args.config, sample_rows=args.sample_rows, started=started))
     return 0
 
 
+# Java's own start-up notice for the module Spark 4's launcher always adds (--add-modules=jdk.incubator.vector,
+# in org.apache.spark.launcher.JavaModuleOptions, for MLlib's vectorised BLAS). The JVM prints it while it boots,
+# before any log setting applies, and no JVM option turns it off (JDK 17/21); nor can the launcher be told to
+# leave the module out. It is this exact line and no other that the filter below drops.
+JVM_INCUBATOR_NOTICE = re.compile(rb"WARNING: Using incubator modules: [\w.]+(, [\w.]+)*\r?\n?")
+
+
 @contextlib.contextmanager
-def _jvm_stderr_silenced(quiet: bool):
-    """With --quiet, the Spark JVM this process launches gets /dev/null as its stderr: the JVM itself
-    prints a start-up line ("Using incubator modules") that no log setting reaches. Spark's failures still
-    reach the user, as the exceptions the CLI turns into one line."""
-    if not quiet:
-        yield
-        return
+def _jvm_stderr(quiet: bool):
+    """The stderr the Spark JVM this process launches inherits (it is launched inside this block).
+
+    With --quiet, /dev/null: the JVM prints start-up lines no log setting reaches; Spark's failures still
+    reach the user, as the exceptions the CLI turns into one line. Without it, a pipe whose every line is
+    passed on to this process's stderr as it comes, except Java's incubator-module notice (see
+    JVM_INCUBATOR_NOTICE): real errors from the JVM still show, unchanged."""
     sys.stderr.flush()
     saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    if quiet:
+        target = os.open(os.devnull, os.O_WRONLY)
+    else:
+        source, target = os.pipe()
+        threading.Thread(target=_forward_jvm_stderr, args=(source, os.dup(saved)), daemon=True,
+                         name="jvm-stderr").start()
     try:
-        os.dup2(devnull, 2)  # inherited by the JVM launched inside this block
+        os.dup2(target, 2)  # inherited by the JVM launched inside this block
         yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
-        os.close(devnull)
+        os.close(target)  # the JVM keeps its own copy; the pipe ends when the JVM does
+
+
+def _forward_jvm_stderr(source: int, sink: int) -> None:
+    """Copy the JVM's stderr to ours line by line, leaving out only Java's incubator-module notice."""
+    with os.fdopen(source, "rb") as lines, os.fdopen(sink, "wb", buffering=0) as out:
+        for line in lines:
+            if JVM_INCUBATOR_NOTICE.fullmatch(line):
+                continue
+            try:
+                out.write(line)
+            except OSError:  # our stderr is gone: keep draining so the JVM never blocks on a full pipe
+                continue
 
 
 def _report(args, progress: Progress) -> int:
@@ -220,6 +308,7 @@ def _report(args, progress: Progress) -> int:
     import tempfile
 
     from auditor.errors import AuditInputError, AuditOutputError
+    from auditor.output import record_in_manifest
     from auditor.report import write_report
 
     try:
@@ -244,10 +333,17 @@ def _report(args, progress: Progress) -> int:
     os.close(handle)
     try:
         write_report(doc, Path(staging), language, min_cell_size)
+        # mkstemp makes the file private (0600); a report is a file like any other the user writes
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o666 & ~umask)
         os.replace(staging, out)
     finally:
         if os.path.exists(staging):
             os.unlink(staging)
+    # Beside its audit's findings, the new report joins the folder's manifest: a re-run may replace it.
+    if out.resolve().parent == args.findings.resolve().parent:
+        record_in_manifest(out)
     if not progress.quiet:
         print(f"Report ({language}): {out.resolve()}")
     return 0
@@ -257,7 +353,8 @@ def _generate(args, progress: Progress) -> int:
     from auditor.generate import generate
 
     try:
-        made = generate(args.scenario, args.rows, args.seed, args.out, fmt=args.format)
+        made = generate(args.scenario, args.rows, args.seed, args.out, fmt=args.format, overwrite=args.overwrite,
+                        flag="--overwrite")
     except ValueError as exc:
         raise AuditError(str(exc)) from None
     if not progress.quiet:
@@ -266,12 +363,17 @@ def _generate(args, progress: Progress) -> int:
 
 
 def _compare(args, progress: Progress) -> int:
-    from auditor.compare import compare, load_findings
-    from auditor.report import change_sentences
+    from auditor.compare import compare, load_findings, same_audit
+    from auditor.report import _labels, change_sentences, same_audit_sentence
 
     before, after = load_findings(args.old, "OLD"), load_findings(args.new, "NEW")
+    if same_audit(before, after):
+        print(same_audit_sentence(after, args.language))
+        return 0
     changes = compare(before, after, before_path=str(args.old), after_path=str(args.new))
-    text = change_sentences(changes.to_json(), args.language)
+    columns = {str(f.get("segment")): str(f.get("column")) for doc in (before, after) for f in doc["findings"]
+               if f.get("column") is not None}
+    text = change_sentences(changes.to_json(), args.language, _labels(after["audit"]), columns)
     lines = [text["earlier"], *(c["text"] for c in text["compared"]), *text["not_comparable"]]
     lines += [line for line in (text["only_before"], text["only_after"]) if line]
     print("\n".join(lines))
@@ -279,7 +381,7 @@ def _compare(args, progress: Progress) -> int:
 
 
 def _init(args, progress: Progress) -> int:
-    from auditor.config import load_config
+    from auditor.config import check_placeholders, load_config
     from auditor.starter import guess_format, init
 
     fmt = args.format or guess_format(args.input)
@@ -290,7 +392,7 @@ def _init(args, progress: Progress) -> int:
     roles = ", ".join(f"{role} = {column or 'TODO'}" for role, column in proposal.roles.items())
     print(f"wrote {args.out} from {proposal.sample_rows:,} sampled rows: {roles}")
     try:
-        load_config(args.out)
+        check_placeholders(load_config(args.out))
     except AuditError as exc:
         print(f"to do before running: {exc}")
     else:
@@ -303,9 +405,16 @@ def _demo(args, progress: Progress) -> int:
 
     from auditor.config import load_config
     from auditor.generate import generate
+    from auditor.output import check_target
 
+    # Everything the demo would replace is checked before it writes anything: the audit folder (a previous
+    # demo's output, reports added by `auditor report` included), then the sample's own files.
+    check_target(args.out / "audit", True)
     progress.phase("generate", f"{args.rows:,} synthetic ride-hailing rows")
-    made = generate("rides", args.rows, 2026, args.out / "sample")
+    try:
+        made = generate("rides", args.rows, 2026, args.out / "sample", overwrite=args.overwrite, flag="--overwrite")
+    except ValueError as exc:
+        raise AuditError(str(exc)) from None
     config = load_config(made.config_path)
     if args.language:
         config = dataclasses.replace(config, report=dataclasses.replace(config.report, language=args.language))

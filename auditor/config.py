@@ -38,7 +38,7 @@ _KNOWN = {
              "rank_test", "placebo_splits", "seed", "flag_rule"),
     "steering": ("column", "order", "context"),
     "report": ("language", "min_cell_size"),
-    "labels": ("columns", "values", "segments"),
+    "labels": ("columns", "values", "segments", "audit"),
 }
 
 
@@ -236,13 +236,18 @@ class Labels:
     columns: tuple[tuple[str, DisplayName], ...] = ()
     values: tuple[tuple[str, tuple[tuple[str, DisplayName], ...]], ...] = ()
     segments: tuple[tuple[str, DisplayName], ...] = ()  # by segment name
+    audit: tuple[tuple[str, DisplayName], ...] = ()  # the report's title and platform: "name", "platform"
 
     def to_json(self) -> dict:
         """As findings.json's `audit.labels`: {"columns": {col: {lang: text, "unit": {...}}},
-        "values": {col: {value: {lang: text}}}, "segments": {name: {lang: text}}}."""
-        return {"columns": {c: name.to_json() for c, name in self.columns},
-                "values": {c: {v: name.to_json() for v, name in values} for c, values in self.values},
-                "segments": {n: name.to_json() for n, name in self.segments}}
+        "values": {col: {value: {lang: text}}}, "segments": {name: {lang: text}}}, and "audit":
+        {"name": {lang: text}, "platform": {lang: text}} when `[labels.audit]` is given."""
+        doc = {"columns": {c: name.to_json() for c, name in self.columns},
+               "values": {c: {v: name.to_json() for v, name in values} for c, values in self.values},
+               "segments": {n: name.to_json() for n, name in self.segments}}
+        if self.audit:
+            doc["audit"] = {key: name.to_json() for key, name in self.audit}
+        return doc
 
 
 @dataclass(frozen=True)
@@ -311,6 +316,16 @@ class AuditConfig:
         """Every input column the audit reads (all others are pruned at the scan)."""
         return tuple(dict.fromkeys(self.required_columns + self.segment_columns + self.context_columns
                                    + self.optional_columns))
+
+
+def check_placeholders(config: AuditConfig) -> None:
+    """`auditor init` writes TODO for the audit's name and platform; a report must not be titled with one.
+    (Checked by `run` and `validate`, not by parsing, so a starter config still loads for inspection.)"""
+    for key in ("name", "platform"):
+        value = getattr(config, key)
+        if value.strip().upper().startswith("TODO"):
+            raise AuditConfigError(f"[audit] {key} = {value!r} is still the starter's placeholder: write the "
+                                   f"audit's {key} (the report's title page shows it)")
 
 
 def load_config(path: str | Path) -> AuditConfig:
@@ -715,9 +730,14 @@ def _labels(raw: dict) -> Labels:
                                    f'e.g. [labels.values.{column}] followed by ios = {{ en = "iOS", zh-CN = "iOS" }}')
         parsed_values.append((column, tuple((str(v), _display_name(name, f"values.{column}.{v}", False))
                                             for v, name in names.items())))
+    audit = table.get("audit", {})
+    if not isinstance(audit, dict) or any(key not in ("name", "platform") for key in audit):
+        raise AuditConfigError('[labels.audit] holds the report\'s title and platform in each language: '
+                               'name = { zh-CN = "网约车价格审计" }, platform = { zh-CN = "示例出行" }')
     return Labels(columns=tuple((c, _display_name(name, f"columns.{c}", True)) for c, name in columns.items()),
                   values=tuple(parsed_values),
-                  segments=tuple((n, _display_name(name, f"segments.{n}", False)) for n, name in segments.items()))
+                  segments=tuple((n, _display_name(name, f"segments.{n}", False)) for n, name in segments.items()),
+                  audit=tuple((key, _display_name(name, f"audit.{key}", False)) for key, name in audit.items()))
 
 
 def _check_overlaps(config: AuditConfig) -> None:

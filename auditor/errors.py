@@ -20,3 +20,14 @@ class AuditInputError(AuditError):
 
 class AuditOutputError(AuditError):
     """The output folder cannot be written as asked (exists, not writable, ...)."""
+
+
+class NothingToCompare(AuditInputError):
+    """The input was read, but its accepted rows leave nothing to compare (all rows, or all rows of a
+    configured group, were rejected). `rejected` is the lazy Spark frame of the rejected rows, each with
+    its reason, so that the caller can still write them where the user can look (`auditor run` writes
+    OUT/rejected/); it is None when nothing was rejected."""
+
+    def __init__(self, message: str, rejected=None):
+        super().__init__(message)
+        self.rejected = rejected

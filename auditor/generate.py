@@ -242,8 +242,15 @@ class _Scenario:
 
 
 def generate(scenario: str, rows: int, seed: int, out: Path, fmt: str = "parquet",
-             bad_row_share: float = 0.002) -> GeneratedAudit:
-    """Write a synthetic log, its audit.toml and truth.json into `out` (created if needed)."""
+             bad_row_share: float = 0.002, overwrite: bool = False, flag: str = "overwrite=True") -> GeneratedAudit:
+    """Write a synthetic log, its audit.toml and truth.json into `out` (created if needed).
+
+    A file already there is replaced only if an earlier `generate` wrote it and it is unchanged since
+    (`.generated-manifest.json` holds their SHA-256), or with `overwrite`: a config edited by hand is
+    never lost. `flag` names that switch in the message (`--overwrite` on the command line).
+    """
+    from auditor.output import check_generated_targets, write_generated_manifest
+
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}: choose one of {', '.join(SCENARIOS)}")
     if fmt not in EXTENSIONS:
@@ -255,8 +262,11 @@ def generate(scenario: str, rows: int, seed: int, out: Path, fmt: str = "parquet
 
     spec = _SPECS[scenario]
     out = Path(out)
-    (out / "data").mkdir(parents=True, exist_ok=True)
     data_path = out / "data" / f"{spec.data_name}.{EXTENSIONS[fmt]}"
+    configs = spec.configs(data_path.relative_to(out).as_posix(), fmt)
+    written = [data_path.relative_to(out).as_posix(), "truth.json", *configs]
+    check_generated_targets(out, written, overwrite, flag)  # before anything is written
+    (out / "data").mkdir(parents=True, exist_ok=True)
     kinds = [k for k in BAD_KINDS if fmt != "parquet" or k not in TEXT_ONLY_KINDS]
     per_kind = math.ceil(rows * bad_row_share / len(kinds)) if bad_row_share else 0
     bad_counts = {k: per_kind for k in kinds}
@@ -303,9 +313,10 @@ def generate(scenario: str, rows: int, seed: int, out: Path, fmt: str = "parquet
     truth_path = out / "truth.json"
     truth_path.write_text(json.dumps(truth, indent=2) + "\n", encoding="utf-8")
     config_paths = []
-    for name, text in spec.configs(data_path.relative_to(out).as_posix(), fmt).items():
+    for name, text in configs.items():
         config_paths.append(out / name)
         config_paths[-1].write_text(text, encoding="utf-8")
+    write_generated_manifest(out, written)
     return GeneratedAudit(config_path=config_paths[0], data_path=data_path, truth_path=truth_path, rows=rows,
                           config_paths=tuple(config_paths))
 

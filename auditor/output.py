@@ -12,7 +12,9 @@ files added since, is refused, so the auditor never deletes what it did not writ
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import uuid
 from contextlib import contextmanager
@@ -26,34 +28,62 @@ MANIFEST = ".audit-manifest.json"
 MANIFEST_KIND = "price-discrimination-audit output"
 
 
-def check_target(target: Path, overwrite: bool) -> Path:
-    """The resolved output folder, if it may be written: new, or a previous audit's output with --overwrite."""
+def check_target(target: Path, overwrite: bool, flag: str = "--overwrite") -> Path:
+    """The resolved output folder, if it may be written: new, or a previous audit's output with --overwrite.
+
+    `flag` is how the caller names the switch that replaces a folder: `--overwrite` on the command
+    line, `overwrite=True` from Python; the messages name it, and the folder as `--out` only for the CLI.
+    """
     target = Path(target).resolve()
+    where = f"--out {target}" if flag.startswith("--") else str(target)
     if target.exists() and not overwrite:
-        raise AuditOutputError(
-            f"--out {target} already exists: choose a new folder, or pass --overwrite to replace it")
+        raise AuditOutputError(f"{where} already exists: choose a new folder, or pass {flag} to replace it")
     if target.exists() and not target.is_dir():
-        raise AuditOutputError(f"--out {target} is a file, not a folder: choose a folder path")
+        raise AuditOutputError(f"{where} is a file, not a folder: choose a folder path")
     if target.exists():
-        check_replaceable(target)
+        check_replaceable(target, flag)
     return target
 
 
-def check_replaceable(target: Path) -> None:
+def check_replaceable(target: Path, flag: str = "--overwrite") -> None:
     """An existing folder may be replaced only if it is empty or holds exactly what an audit wrote there."""
     found = _files(target)
     if not found:
         return
+    where = f"--out {target}" if flag.startswith("--") else str(target)
     written = _manifest_files(target)
     if written is None:
         raise AuditOutputError(
-            f"--out {target} is not an audit's output folder (it holds {_describe(target, found)}): "
-            f"--overwrite replaces only a folder the auditor wrote; choose a new folder")
+            f"{where} is not an audit's output folder (it holds {_describe(target, found)}): "
+            f"{flag} replaces only a folder the auditor wrote; choose a new folder")
     foreign = sorted(found - written - {MANIFEST})
     if foreign:
         raise AuditOutputError(
-            f"--out {target} holds files the audit did not write ({_describe(target, set(foreign))}): "
-            f"move them out or choose a new folder; --overwrite will not delete them")
+            f"{where} holds files the audit did not write ({_describe(target, set(foreign))}): "
+            f"move them out or choose a new folder; {flag} will not delete them")
+
+
+def record_in_manifest(path: Path) -> bool:
+    """Add a file written later into an audit's output folder (a report re-rendered in another language)
+    to that folder's manifest, so that --overwrite may replace it with the rest. False if `path` is not
+    directly in a folder with a valid manifest (then nothing is recorded)."""
+    path = Path(path).resolve()
+    folder = path.parent
+    manifest = folder / MANIFEST
+    try:
+        doc = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    if not isinstance(doc, dict) or doc.get("kind") != MANIFEST_KIND or not isinstance(doc.get("files"), list):
+        return False
+    name = path.name
+    files = [e for e in doc["files"] if not (isinstance(e, dict) and e.get("path") == name)]
+    files.append({"path": name, "bytes": path.stat().st_size})
+    doc["files"] = sorted(files, key=lambda e: str(e.get("path")) if isinstance(e, dict) else "")
+    staging = folder / f".{MANIFEST}.{uuid.uuid4().hex[:8]}"
+    staging.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    os.replace(staging, manifest)
+    return True
 
 
 def _files(folder: Path) -> set[str]:
@@ -99,9 +129,9 @@ def write_manifest(folder: Path) -> Path:
 
 
 @contextmanager
-def staged_output(target: Path, overwrite: bool = False):
+def staged_output(target: Path, overwrite: bool = False, flag: str = "--overwrite"):
     """Yield a staging folder; on success it gets its manifest and becomes `target` atomically."""
-    target = check_target(target, overwrite)
+    target = check_target(target, overwrite, flag)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = target.parent / f".{target.name}.incomplete-{uuid.uuid4().hex[:8]}"
@@ -116,7 +146,7 @@ def staged_output(target: Path, overwrite: bool = False):
         raise
     if target.exists():
         try:  # the folder may have changed while the audit ran: look again before replacing it
-            check_target(target, overwrite)
+            check_target(target, overwrite, flag)
         except AuditOutputError as exc:
             kept = target.parent / f"{target.name}.audit-{uuid.uuid4().hex[:8]}"
             staging.rename(kept)
@@ -128,3 +158,52 @@ def staged_output(target: Path, overwrite: bool = False):
         shutil.rmtree(retired, ignore_errors=True)
     else:
         staging.rename(target)
+
+
+# --- generated samples (`auditor generate`, `auditor demo`) ---------------------------------------
+
+SAMPLE_MANIFEST = ".generated-manifest.json"
+SAMPLE_KIND = "price-discrimination-audit generated sample"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_generated_targets(folder: Path, names: list[str], overwrite: bool, flag: str = "--overwrite") -> None:
+    """A generated sample may replace its own earlier files, unchanged, but never a file the user made
+    or edited (an audit.toml tuned by hand): those are refused, by name, unless `flag` is given."""
+    folder = Path(folder)
+    if overwrite:
+        return
+    try:
+        doc = json.loads((folder / SAMPLE_MANIFEST).read_text(encoding="utf-8"))
+        written = {e["path"]: e["sha256"] for e in doc["files"]} if doc.get("kind") == SAMPLE_KIND else {}
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
+        written = {}
+    mine = []
+    for name in names:
+        path = folder / name
+        if path.exists() and (name not in written or not path.is_file() or _sha256(path) != written[name]):
+            mine.append(name)
+    if mine:
+        shown = ", ".join(mine[:5]) + (f" and {len(mine) - 5} more" if len(mine) > 5 else "")
+        raise AuditOutputError(
+            f"{folder.resolve()} holds {shown}, not as generated here before (written or edited since): "
+            f"pass {flag} to replace {'it' if len(mine) == 1 else 'them'}, or choose another folder")
+
+
+def write_generated_manifest(folder: Path, names: list[str]) -> Path:
+    """Record the files a generated sample wrote, with their SHA-256, so a later run knows them as its own."""
+    folder = Path(folder)
+    doc = {"kind": SAMPLE_KIND, "auditor_version": __version__,
+           "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "files": [{"path": name, "bytes": (folder / name).stat().st_size, "sha256": _sha256(folder / name)}
+                     for name in names]}
+    path = folder / SAMPLE_MANIFEST
+    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    return path

@@ -117,12 +117,13 @@ def audit(config: AuditConfig, spark: SparkSession, progress: Progress | None = 
                    _release=ingested.release)
 
 
-def write(audited: Audited, out: Path, overwrite: bool = False, progress: Progress | None = None) -> Path:
+def write(audited: Audited, out: Path, overwrite: bool = False, progress: Progress | None = None,
+          flag: str = "--overwrite") -> Path:
     """Write findings.json, report.html and rejected/ into `out`, complete or not at all."""
     progress = progress or Progress(quiet=True)
     doc = audited.findings.to_json()
     audit_record = audited.findings.audit
-    with staged_output(out, overwrite) as staging:
+    with staged_output(out, overwrite, flag) as staging:
         if audited.rejected is not None:
             progress.phase("rejected", f"writing {audited.findings.data_quality.rows_rejected:,} rejected rows")
             audited.rejected.write.parquet(str(staging / "rejected"))
@@ -131,6 +132,14 @@ def write(audited: Audited, out: Path, overwrite: bool = False, progress: Progre
         write_report(doc, staging / "report.html", audit_record.language, audit_record.min_cell_size)
     progress.done()
     return Path(out).resolve()
+
+
+def write_rejected(rejected: DataFrame, out: Path, overwrite: bool = False, flag: str = "--overwrite") -> Path:
+    """An audit that stopped with nothing to compare still leaves its rejected rows to inspect: `out` gets
+    rejected/ (and its manifest, so that a re-run may replace it), written whole or not at all."""
+    with staged_output(out, overwrite, flag) as staging:
+        rejected.write.parquet(str(staging / "rejected"))
+    return Path(out).resolve() / "rejected"
 
 
 def release(audited: Audited) -> None:

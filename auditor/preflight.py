@@ -217,14 +217,15 @@ def column_keys(config: AuditConfig):
             yield "[steering] context", column
 
 
-def sample_values(overview: InputOverview, columns: list[str], rows: int = 10_000) -> tuple[int, dict[str, Counter]]:
+def sample_values(overview: InputOverview, columns: list[str], rows: int = 10_000,
+                  delimiter: str = ",") -> tuple[int, dict[str, Counter]]:
     """Value counts of some columns over the first `rows` rows, read without Spark (a bounded read)."""
     counts = {c: Counter() for c in columns}
     seen = 0
     for file in overview.files:
         if seen >= rows:
             break
-        for record in _records(file, overview.format, columns, rows - seen):
+        for record in _records(file, overview.format, columns, rows - seen, delimiter):
             seen += 1
             for c in columns:
                 value = record.get(c)
@@ -232,7 +233,7 @@ def sample_values(overview: InputOverview, columns: list[str], rows: int = 10_00
     return seen, counts
 
 
-def _records(file: str, fmt: str, columns: list[str], limit: int):
+def _records(file: str, fmt: str, columns: list[str], limit: int, delimiter: str = ","):
     if os.path.getsize(file) == 0 or limit <= 0:
         return
     if fmt == "parquet":
@@ -249,7 +250,7 @@ def _records(file: str, fmt: str, columns: list[str], limit: int):
                 return
     elif fmt == "csv":
         with open(file, encoding="utf-8-sig", errors="replace", newline="") as handle:
-            reader = csv.reader((line for line in handle if line.strip(_BLANK_LINE)))
+            reader = csv.reader((line for line in handle if line.strip(_BLANK_LINE)), delimiter=delimiter)
             header = next(reader, [])
             for i, fields in enumerate(reader):
                 if i >= limit:

@@ -101,7 +101,8 @@ class Formats:
     def dec(self, value: float | None, digits: int = 2) -> str:
         if not _finite(value):
             return "—"
-        return format_decimal(value, format=f"#,##0.{'0' * digits}", locale=self.locale)
+        # a true minus sign, as pct prints it (Babel writes a hyphen-minus)
+        return format_decimal(value, format=f"#,##0.{'0' * digits}", locale=self.locale).replace("-", "−")
 
     def p(self, value: float | None) -> str:
         """p- and q-values: three significant digits, tiny ones as '< 0.0001'."""
@@ -182,6 +183,7 @@ class Words:
         self.columns = labels.get("columns") if isinstance(labels.get("columns"), dict) else {}
         self.values = labels.get("values") if isinstance(labels.get("values"), dict) else {}
         self.segments = labels.get("segments") if isinstance(labels.get("segments"), dict) else {}
+        self.audit = labels.get("audit") if isinstance(labels.get("audit"), dict) else {}
 
     def _pick(self, entry) -> str | None:
         if isinstance(entry, str):
@@ -200,6 +202,10 @@ class Words:
 
     def segment(self, name) -> str:
         return self._pick(self.segments.get(str(name))) or str(name)
+
+    def audit_field(self, key: str, written) -> str:
+        """The audit's name or platform in this language (`[labels.audit]`), else as the config wrote it."""
+        return self._pick(self.audit.get(key)) or str(written or "")
 
     def unit(self, column) -> str | None:
         entry = self.columns.get(str(column))
@@ -253,6 +259,16 @@ def _match_spec(audit: dict, words: Words, formats: Formats) -> dict:
     }
 
 
+def _bin_widths(audit: dict) -> dict:
+    """Each binned column's width, from the exact config the audit ran with."""
+    try:
+        bins = tomllib.loads(audit.get("config_text") or "").get("match", {}).get("bins", {})
+    except tomllib.TOMLDecodeError:
+        return {}
+    return {str(k): v for k, v in bins.items() if _finite(v) and not isinstance(v, bool) and v > 0} \
+        if isinstance(bins, dict) else {}
+
+
 _BUCKET = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -262,7 +278,22 @@ def _bucket_width(bucket: str | None) -> timedelta | None:
     return timedelta(seconds=int(found.group(1)) * _UNIT_SECONDS[found.group(2)]) if found else None
 
 
-def _cell_view(cell: dict, width: timedelta | None, formats: Formats, words: Words) -> dict:
+def _key_value(column, value, bins: dict, formats: Formats, words: Words) -> str:
+    """A cell's key in words; a binned column's key is its band's lower edge, shown as the band with its
+    unit ("4,000–6,000 m"), as the summary names the band's width."""
+    width = bins.get(str(column))
+    if width is None or not _finite(value) or isinstance(value, bool):
+        return words.value(column, value)
+
+    def shown(number):
+        return formats.num(int(number)) if float(number).is_integer() else formats.dec(number, 2)
+
+    band = f"{shown(value)}–{shown(value + width)}"
+    unit = words.unit(column)
+    return f"{band} {unit}" if unit else band
+
+
+def _cell_view(cell: dict, width: timedelta | None, formats: Formats, words: Words, bins: dict | None = None) -> dict:
     start = datetime.fromisoformat(cell["time_bucket"]) if cell.get("time_bucket") else None
     when = None
     if start is not None:
@@ -275,7 +306,8 @@ def _cell_view(cell: dict, width: timedelta | None, formats: Formats, words: Wor
     ratio = (median_group / median_reference - 1) if _finite(median_group) and _finite(median_reference) \
         and median_reference > 0 else None
     return {
-        "conditions": [(words.column(k), words.value(k, v)) for k, v in (cell.get("keys") or {}).items()],
+        "conditions": [(words.column(k), _key_value(k, v, bins or {}, formats, words))
+                       for k, v in (cell.get("keys") or {}).items()],
         "when": when,
         "rows_group": cell.get("rows_group"), "rows_reference": cell.get("rows_reference"),
         "users_group": cell.get("users_group"), "users_reference": cell.get("users_reference"),
@@ -379,7 +411,7 @@ def _robustness(f: dict, words: Words, formats: Formats, _) -> dict | None:
 
 
 def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: int, formats: Formats,
-                  language: str, words: Words, alpha: float | None) -> dict:
+                  language: str, words: Words, alpha: float | None, bins: dict | None = None) -> dict:
     _ = translations(language).gettext
     kind = f.get("kind") or "group"
     outcome = vocabulary.outcome(f.get("outcome"))
@@ -387,7 +419,7 @@ def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: i
     evidence = [c for c in (f.get("evidence") or []) if isinstance(c, dict)]
     publishable = sorted((c for c in evidence if _publishable(c, min_cell_size)),
                          key=lambda c: -(c.get("weight_share") or 0))
-    shown = [_cell_view(c, width, formats, words) for c in publishable[:EVIDENCE_SHOWN]]
+    shown = [_cell_view(c, width, formats, words, bins) for c in publishable[:EVIDENCE_SHOWN]]
     premium, raw = f.get("premium"), f.get("raw_premium")
     decomposition = f.get("decomposition") or None
     if isinstance(decomposition, dict) and "price_group_weighted" in decomposition:
@@ -536,7 +568,18 @@ def _charts(views: list[dict], audit: dict, language: str, formats: Formats) -> 
     return {"forest": Markup(forest), "gap": Markup(gap)}
 
 
-def _self_check(placebo) -> dict | None:
+def _population(population, words: Words) -> str | None:
+    """The placebo's population ("os = android" in findings.json) in the audit's labels: device “Android”."""
+    if not isinstance(population, str):
+        return None
+    column, sep, value = population.partition(" = ")
+    if not sep:
+        return population
+    space = "" if words.language == "zh-CN" else " "  # Chinese sets quotes without spaces
+    return f"{words.column(column)}{space}“{words.value(column, value)}”"
+
+
+def _self_check(placebo, words: Words) -> dict | None:
     """The placebo self-check, shown whether it passed or failed."""
     if not isinstance(placebo, dict):
         return None
@@ -545,7 +588,30 @@ def _self_check(placebo) -> dict | None:
     if view["tested"] is None:
         view["tested"] = view["splits"]
     view["warning"] = bool(view["warning"])
+    view["population"] = _population(view["population"], words)
     return view
+
+
+def _notes(doc: dict, words: Words, formats: Formats, language: str) -> list[dict]:
+    """findings.json's notes, each in the report's language when the auditor wrote it (the placebo warning
+    is rebuilt from the placebo's numbers); any other note is shown as written, marked as English."""
+    _ = translations(language).gettext
+    placebo = doc.get("placebo") if isinstance(doc.get("placebo"), dict) else {}
+    notes = []
+    for note in doc.get("notes", []):
+        note = str(note)
+        if note.startswith("Self-check failed:") and placebo:
+            text = _("Self-check failed: %(rejections)s of %(tested)s random placebo splits of %(population)s were "
+                     "found significant (about %(expected)s expected by chance). The inference is not reliable on "
+                     "this data; treat p-values and flags with caution.") % {
+                "rejections": formats.num(placebo.get("rejections")),
+                "tested": formats.num(placebo.get("tested") or placebo.get("splits")),
+                "population": _population(placebo.get("population"), words) or "—",
+                "expected": formats.dec(placebo.get("expected"), 2)}
+            notes.append({"text": text, "lang": language})
+        else:
+            notes.append({"text": note, "lang": "en"})
+    return notes
 
 
 def build_view(doc: dict, language: str, min_cell_size: int) -> dict:
@@ -557,17 +623,19 @@ def build_view(doc: dict, language: str, min_cell_size: int) -> dict:
     match = _match_spec(audit, words, formats)
     width = _bucket_width(match["time_bucket"])
     alpha = audit.get("alpha")
-    views = sorted((_finding_view(i, f, width, min_cell_size, formats, language, words, alpha)
+    bins = _bin_widths(audit)
+    views = sorted((_finding_view(i, f, width, min_cell_size, formats, language, words, alpha, bins)
                     for i, f in enumerate(doc["findings"])), key=_sort_key)
     chart_svgs = _charts(views, audit, language, formats) if views else {"forest": None, "gap": None}
     counts = [(vocabulary.verdict(v).label(language), sum(1 for f in views if f["verdict"] == v))
               for v in VERDICT_ORDER if v != "flagged"]
-    placebo = _self_check(doc.get("placebo"))
+    placebo = _self_check(doc.get("placebo"), words)
     flagged = [v for v in views if v["flagged"]]
     return {
         "language": language,
         "audit": {
-            "name": str(audit.get("name", "")), "platform": str(audit.get("platform", "")),
+            "name": words.audit_field("name", audit.get("name")),
+            "platform": words.audit_field("platform", audit.get("platform")),
             "period": audit.get("period"),
             "config_path": audit.get("config_path"), "config_sha256": audit.get("config_sha256", ""),
             "config_text": audit.get("config_text", ""),
@@ -582,7 +650,7 @@ def build_view(doc: dict, language: str, min_cell_size: int) -> dict:
             "started_at": audit.get("started_at"), "finished_at": audit.get("finished_at"),
             "command": audit.get("command", ""),
         },
-        "print_header": css_string(str(audit.get("name", ""))),
+        "print_header": css_string(words.audit_field("name", audit.get("name"))),
         "match": match,
         "quality": {
             "rows_read": quality.get("rows_read"), "rows_accepted": quality.get("rows_accepted"),
@@ -597,14 +665,16 @@ def build_view(doc: dict, language: str, min_cell_size: int) -> dict:
         "verdict_names": {v: vocabulary.verdict(v).label(language) for v in VERDICT_ORDER},
         "placebo": placebo,
         "legal": provisions(language),
-        "notes": [str(n) for n in doc.get("notes", [])],
+        "notes": _notes(doc, words, formats, language),
         "min_cell_size": min_cell_size,
         "evidence_shown": EVIDENCE_SHOWN,
         "charts": chart_svgs,
         "methods": sorted({v["method"] for v in views if v["method"]}),
         "any_pooled": any(v["pooled_clusters"] for v in views),
         "schema_version": doc.get("schema_version"),
-        "baseline": change_sentences(doc.get("baseline"), language),
+        "baseline": change_sentences(doc.get("baseline"), language, _labels(audit),
+                                     {str(f.get("segment")): str(f.get("column")) for f in doc["findings"]
+                                      if f.get("column") is not None}),
     }
 
 
@@ -617,19 +687,32 @@ def _table_view(table: dict | None) -> dict | None:
             "where": table.get("where"), "partitions": [str(p) for p in table.get("partitions") or []]}
 
 
-def change_sentences(changes: dict | None, language: str) -> dict | None:
+def change_sentences(changes: dict | None, language: str, labels: dict | None = None,
+                     columns: dict | None = None) -> dict | None:
     """An audit compared with an earlier one (findings.json `baseline`), in words: one sentence per
-    comparison in both audits, one per comparison whose definition changed, and those in only one."""
+    comparison in both audits, one per comparison whose definition changed, and those in only one.
+
+    Names are shown in the audit's `labels` (findings.json `audit.labels`) and outcomes in the language's
+    words; `columns` maps each segment to its column, so a group's value label can be found."""
     if not changes:
         return None
     _ = translations(language).gettext
     formats = Formats(language)
+    words = Words(labels, language)
+    columns = columns or {}
 
     def amount(value, scale):
         if scale == "difference":  # a difference of shares: percentage points
             sign = "" if not _finite(value) or round(value * 100, 1) == 0 else ("+" if value > 0 else "−")
             return _("%(n)s pp") % {"n": sign + formats.pp(value)}
         return formats.pct(value)
+
+    def names(item: dict) -> dict:
+        column = columns.get(str(item.get("segment")))
+        return {"segment": words.segment(item.get("segment")),
+                "group": words.value(column, item.get("group")) if column else str(item.get("group")),
+                "reference": words.value(column, item.get("reference")) if column else str(item.get("reference")),
+                "outcome": vocabulary.outcome(item.get("outcome")).label(language)}
 
     compared = []
     for c in changes.get("changes", []):
@@ -640,8 +723,7 @@ def change_sentences(changes: dict | None, language: str) -> dict | None:
                       "the difference is not significant (change %(change)s, %(level)s CI %(low)s to %(high)s)."))
         scale = c.get("scale", "ratio")
         compared.append({"significant": bool(c.get("significant")), "text": template % {
-            "segment": c.get("segment"), "group": c.get("group"), "reference": c.get("reference"),
-            "outcome": c.get("outcome"), "before": amount(c.get("premium_before"), scale),
+            **names(c), "before": amount(c.get("premium_before"), scale),
             "after": amount(c.get("premium_after"), scale), "change": amount(c.get("change"), scale),
             "level": formats.pct(changes.get("confidence", 0.95), 0, False),
             "low": amount(c.get("ci_low"), scale), "high": amount(c.get("ci_high"), scale)}})
@@ -651,8 +733,8 @@ def change_sentences(changes: dict | None, language: str) -> dict | None:
             "field": r.get("field"), "before": _shown(r.get("before")), "after": _shown(r.get("after"))}
             for r in n.get("reasons", []))
         not_comparable.append(_("%(segment)s “%(group)s”, %(outcome)s: not comparable: %(reasons)s.") % {
-            "segment": n.get("segment"), "group": n.get("group"), "outcome": n.get("outcome"), "reasons": reasons})
-    named = lambda items: ", ".join(f"{i.get('segment')} “{i.get('group')}” ({i.get('outcome')})" for i in items)  # noqa: E731
+            **names(n), "reasons": reasons})
+    named = lambda items: _(", ").join(_("%(segment)s “%(group)s” (%(outcome)s)") % names(i) for i in items)  # noqa: E731
     before = changes.get("before") or {}
     return {
         "earlier": _("Earlier audit: %(name)s, run %(started)s.") % {
@@ -664,6 +746,14 @@ def change_sentences(changes: dict | None, language: str) -> dict | None:
         "only_after": _("Only in this audit: %(list)s.") % {"list": named(changes["only_after"])}
         if changes.get("only_after") else None,
     }
+
+
+def same_audit_sentence(doc: dict, language: str) -> str:
+    """What `auditor compare` says when both files hold the same audit: nothing changed, nothing to test."""
+    _ = translations(language).gettext
+    audit = doc.get("audit") or {}
+    return _("Both files hold the same audit (%(name)s, run %(started)s): there is no change to compare.") % {
+        "name": audit.get("name") or "—", "started": Formats(language).when(audit.get("started_at"))}
 
 
 def _shown(value) -> str:

@@ -6,13 +6,24 @@ Everything here reads the config and a bounded sample of the input files
 
 from __future__ import annotations
 
+import math
+import re
 import time
+from collections import Counter
+from datetime import date, datetime
 from pathlib import Path
 
 from auditor.config import AuditConfig
-from auditor.preflight import preflight, sample_values
+from auditor.errors import AuditInputError
+from auditor.preflight import InputOverview, _partition_columns, _records, preflight, sample_values
 
 SHOWN_VALUES = 6  # most common values listed per segment column
+# More than this share of sampled rows rejected stops validate: the audit would have (next to) nothing to compare.
+REJECTED_STOP_SHARE = 0.5
+# Ingest's rules (auditor/ingest.py), in Python: blank edges, a plain decimal number, a timestamp that starts
+# with a year and that Spark's cast reads (fromisoformat, with the forms Spark also takes written out).
+_BLANK = " \t\n\r\f\x0b\u00a0\u3000"
+_DECIMAL = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$")
 
 
 def summary(config: AuditConfig, config_path: Path | str, sample_rows: int = 10_000,
@@ -45,9 +56,12 @@ def summary(config: AuditConfig, config_path: Path | str, sample_rows: int = 10_
     width = max(len(label) for label, _ in rows)
     lines += [f"  {label:<{width}}  {value}" for label, value in rows]
 
+    if not overview.remote and overview.format != "table":
+        lines += _value_check(overview, config, sample_rows)
+
     group_columns = list(dict.fromkeys(s.column for s in config.segments if s.kind == "group"))
     if group_columns and not overview.remote:
-        sampled, counts = sample_values(overview, group_columns, sample_rows)
+        sampled, counts = sample_values(overview, group_columns, sample_rows, config.input.csv_delimiter)
         lines.append(f"segment values in the first {sampled:,} rows:")
         for seg in (s for s in config.segments if s.kind == "group"):
             values = counts[seg.column]
@@ -89,3 +103,133 @@ def _size(n: int) -> str:
             return f"{n:,} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
         n /= 1024
     return f"{n:,.1f} TiB"
+
+
+def _number(value, typed: bool) -> float | None:
+    if typed and isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        text = str(value).strip(_BLANK)
+        if not _DECIMAL.match(text):
+            return None
+        number = float(text)
+    return number if math.isfinite(number) else None
+
+
+def _timestamp_ok(value, typed: bool) -> bool:
+    if typed and (isinstance(value, (datetime, date)) or (isinstance(value, (int, float))
+                                                          and not isinstance(value, bool))):
+        return True  # a typed timestamp, or epoch seconds
+    text = str(value).strip(_BLANK)
+    if not re.match(r"^[0-9]{4}-", text):
+        return False  # ingest's rule: Spark would turn 'yesterday' or 'now' into a time
+    # Spark also takes one-digit months and days and a month alone: written out as fromisoformat wants them.
+    text = re.sub(r"^([0-9]{4})-([0-9]{1,2})(?:-([0-9]{1,2}))?(?![0-9])",
+                  lambda m: f"{m[1]}-{int(m[2]):02d}-{int(m[3] or 1):02d}", text)
+    for candidate in (text, re.sub(r"\s*[A-Za-z][A-Za-z0-9_/+-]*$", "", text)):  # a zone name, e.g. Asia/Shanghai
+        try:
+            datetime.fromisoformat(candidate)
+            return True
+        except ValueError:
+            continue
+    return False
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip(_BLANK))
+
+
+def sample_rejects(overview: InputOverview, config: AuditConfig, rows: int) -> tuple[int, Counter, dict]:
+    """Rows of the first `rows` that ingest would reject, by reason, as ingest decides it (first reason that
+    applies; duplicates aside), and one example value per reason: (rows sampled, counts, examples)."""
+    cols = config.columns
+    numbers = [cols.price, *(name for name, _ in config.match.bins)]
+    parts = [c for c in config.parts.columns if c not in numbers]
+    required = [*config.required_columns, *(c for c in (config.parts.list_price, config.parts.net_price) if c)]
+    # Partition folders (day=.../) are columns Spark adds; a row read from the file alone has none.
+    folders = set(_partition_columns(overview.files, overview.path))
+    numbers, parts = [c for c in numbers if c not in folders], [c for c in parts if c not in folders]
+    required = [c for c in required if c not in folders]
+    wanted = list(dict.fromkeys([*required, *numbers, *parts, cols.timestamp]))
+    typed = overview.format == "parquet"
+    counts: Counter = Counter()
+    examples: dict[str, tuple[str, object]] = {}
+    seen = 0
+    for file in overview.files:
+        if seen >= rows:
+            break
+        for record in _records(file, overview.format, wanted, rows - seen, config.input.csv_delimiter):
+            seen += 1
+            reason = example = None
+            blank = next((c for c in required if _missing(record.get(c))), None)
+            if blank is not None:
+                reason, example = "missing_value", (blank, record.get(blank))
+            if reason is None:
+                bad = next((c for c in numbers if _number(record.get(c), typed) is None), None)
+                bad = bad or next((c for c in parts if not _missing(record.get(c))
+                                   and _number(record.get(c), typed) is None), None)
+                if bad is not None:
+                    reason, example = "unparseable_number", (bad, record.get(bad))
+            if reason is None and cols.timestamp not in folders and not _timestamp_ok(record.get(cols.timestamp), typed):
+                reason, example = "unparseable_timestamp", (cols.timestamp, record.get(cols.timestamp))
+            if reason is None and cols.price not in folders and _number(record.get(cols.price), typed) <= 0:
+                reason, example = "nonpositive_price", (cols.price, record.get(cols.price))
+            if reason is not None:
+                counts[reason] += 1
+                examples.setdefault(reason, example)
+    return seen, counts, examples
+
+
+def _value_check(overview: InputOverview, config: AuditConfig, rows: int) -> list[str]:
+    """The sample's values parsed as ingest will parse them: a line when some rows would be rejected, and a
+    stop (with the counts by reason) when most would be, since the audit would then have nothing to compare."""
+    seen, counts, examples = sample_rejects(overview, config, rows)
+    notes = _quote_check(overview, config, rows)
+    if not seen or not counts:
+        return ([f"values: all {seen:,} sampled rows parse as the audit reads them"] if seen else []) + notes
+    total = sum(counts.values())
+    reasons = ", ".join(f"{reason} {n:,} (e.g. {examples[reason][0]} = {examples[reason][1]!r})"
+                        for reason, n in counts.most_common())
+    if total > REJECTED_STOP_SHARE * seen:
+        raise AuditInputError(
+            f"[columns] {total:,} of the first {seen:,} rows would be rejected ({reasons}): the audit would have "
+            "next to nothing to compare; check the columns named and their values")
+    return [f"values: {total:,} of the first {seen:,} rows would be rejected ({reasons}); "
+            "the audit keeps them in rejected/ with their reason"] + notes
+
+
+def _quote_check(overview: InputOverview, config: AuditConfig, rows: int) -> list[str]:
+    """A quote log's event and quoted-price columns, as the estimate reads them: rows whose event is neither
+    the quote nor the purchase value take part in no quote comparison, and a purchase row whose quoted price
+    is not a positive number has no drift. Said in a line each, with counts; they stop nothing."""
+    quotes = config.quotes
+    if quotes is None:
+        return []
+    typed = overview.format == "parquet"
+    wanted = [c for c in (quotes.event_column, quotes.quoted_price) if c]
+    events: Counter = Counter()
+    unpriced = purchases = seen = 0
+    for file in overview.files:
+        if seen >= rows:
+            break
+        for record in _records(file, overview.format, wanted, rows - seen, config.input.csv_delimiter):
+            seen += 1
+            event = record.get(quotes.event_column)
+            event = None if event is None else str(event).strip()
+            events[event] += 1
+            if quotes.quoted_price and event == quotes.purchase_value:
+                purchases += 1
+                quoted = record.get(quotes.quoted_price)
+                number = None if _missing(quoted) else _number(quoted, typed)
+                unpriced += number is None or number <= 0
+    lines = []
+    other = sum(n for e, n in events.items() if e not in (quotes.quote_value, quotes.purchase_value))
+    if seen and other:
+        shown = ", ".join(f"{'(blank)' if e is None else repr(e)} {n:,}" for e, n in events.most_common(4)
+                          if e not in (quotes.quote_value, quotes.purchase_value))
+        lines.append(f"quotes: {other:,} of the first {seen:,} rows have an event other than "
+                     f"{quotes.quote_value!r} or {quotes.purchase_value!r} ({shown}): they take part in no quote comparison")
+    if unpriced:
+        lines.append(f"quotes: {unpriced:,} of {purchases:,} sampled purchase rows have no positive "
+                     f"{quotes.quoted_price} (no quote-to-final drift for them)")
+    return lines

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import tomllib
 
 import pandas as pd
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from auditor import Audit
 from auditor.api import FINDING_COLUMNS, to_toml
 from auditor.config import parse_config
+from auditor.errors import AuditOutputError
 from auditor.generate import generate
 
 
@@ -44,6 +46,27 @@ def test_run_writes_nothing_and_write_writes_the_same_document(audited, tmp_path
     assert len(pd.read_parquet(out / "rejected")) == quality.rows_rejected
     assert (out / "report.html").read_text() == result.report_html()
     assert _files(root) == before  # the audit's own folder is untouched by write
+    # A second write names the Python argument that replaces the folder, not the command line's flag.
+    with pytest.raises(AuditOutputError) as caught:
+        result.write(tmp_path / "out")
+    assert str(caught.value) == (f"{(tmp_path / 'out').resolve()} already exists: choose a new folder, or pass "
+                                 "overwrite=True to replace it")
+    assert result.write(tmp_path / "out", overwrite=True) == out
+
+
+def test_repr_html_prints_minus_signs_and_thousands_like_the_report():
+    from auditor.api import AuditResult
+
+    frame = pd.DataFrame([{c: None for c in FINDING_COLUMNS}])
+    frame.loc[0, ["segment", "group", "reference", "outcome", "scale", "verdict"]] = \
+        ["Device", "ios", "android", "price", "ratio", "cleared"]
+    frame.loc[0, ["premium", "ci_low", "ci_high", "users"]] = [-0.005, -0.012, 0.002, 6769]
+
+    class Shown(AuditResult):
+        findings = property(lambda self: frame)
+
+    [row] = Shown(None)._rows()
+    assert row["premium"] == "−0.5%" and row["interval"] == "−1.2% … +0.2%" and row["users"] == "6,769"
 
 
 def test_findings_table_has_one_row_per_comparison_and_outcome(audited):
@@ -66,12 +89,15 @@ def test_report_html_in_either_language(audited):
     assert '<html lang="en"' in english and "zh" in chinese[:300] and chinese != english
 
 
-def test_repr_html_shows_summary_and_escapes_log_strings(spark, tmp_path):
+def test_repr_html_shows_summary_and_escapes_log_strings(spark, tmp_path, capsys):
     made = generate("null", 3000, 3, tmp_path / "sample")
     before = _files(tmp_path)
     settings = tomllib.loads(made.config_path.read_text())
     settings["audit"]["name"] = "<script>alert(1)</script>"
-    result = Audit.from_dict(settings, base_dir=made.config_path.parent).run(spark)
+    capsys.readouterr()
+    result = Audit.from_dict(settings, base_dir=made.config_path.parent).run(spark, progress=True)
+    phases = re.findall(r"^\[ *\d+\.\ds\] (\w+): ", capsys.readouterr().err, flags=re.M)
+    assert {"inputs", "ingest", "estimate"} <= set(phases)  # progress=True: the CLI's phase lines
     html = result._repr_html_()
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert f"{len(result.findings)} comparisons" in html

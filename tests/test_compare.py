@@ -112,9 +112,9 @@ def test_compare_command_prints_both_languages(tmp_path, capsys):
     assert main(["compare", str(old), str(new)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("Earlier audit: Sept, run ")
-    assert lines[1].startswith("Device “ios” vs “android”, price: was +5.2%, now +1.1%: the difference is significant (change −3.9%, 95% CI ")
-    assert lines[2].startswith("Device “harmonyos” vs “android”, price: was +3.0%, now +2.8%: the difference is not significant")
-    assert lines[3] == "Device “web”, price: not comparable: reference was android, now ios."
+    assert lines[1].startswith("Device “ios” vs “android”, price paid: was +5.2%, now +1.1%: the difference is significant (change −3.9%, 95% CI ")
+    assert lines[2].startswith("Device “harmonyos” vs “android”, price paid: was +3.0%, now +2.8%: the difference is not significant")
+    assert lines[3] == "Device “web”, price paid: not comparable: reference was android, now ios."
     assert len(lines) == 4
     assert main(["compare", str(old), str(new), "--language", "zh-CN"]) == 0
     zh = capsys.readouterr().out.splitlines()

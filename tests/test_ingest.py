@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+
 import json
 from pathlib import Path
 
@@ -11,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from auditor.config import parse_config
-from auditor.errors import AuditConfigError, AuditInputError
+from auditor.errors import AuditConfigError, AuditInputError, NothingToCompare
 from auditor.engine.ingest import REASONS, check_segments, ingest
 
 CONFIG = '''
@@ -131,10 +134,17 @@ def test_parquet_typed_columns_and_segment_counts(spark, tmp_path):
     assert result.segment_values == {"os": {"android": 0, "ios": 1}}
     (seconds,) = result.accepted.selectExpr("unix_seconds(__ts)").first()
     assert seconds == int(pd.Timestamp("2026-09-07 08:00", tz="UTC").timestamp())  # nanoseconds converted
-    with pytest.raises(AuditConfigError) as caught:
+    # 'android' is in the log, on a row rejected for its price: a data problem, not a spelling one
+    with pytest.raises(NothingToCompare) as caught:
         check_segments(result, _config(tmp_path, data, "parquet"))
-    assert str(caught.value) == ("[segments[0]] reference: the value 'android' never occurs in column 'os' of the "
-                                 "accepted rows; check its spelling and case against the data")
+    assert str(caught.value) == ("[segments[0]] reference: the value 'android' occurs in 1 rows of column 'os', "
+                                 "but every one of them was rejected (4 of 5 rows rejected in all: "
+                                 "unparseable_number 2, missing_value 1, nonpositive_price 1)")
+    assert caught.value.rejected.count() == 4
+    config = _config(tmp_path, data, "parquet")
+    config = dataclasses.replace(config, segments=(dataclasses.replace(config.segments[0], reference="Android"),))
+    with pytest.raises(AuditConfigError, match="the value 'Android' never occurs in column 'os' of the accepted rows"):
+        check_segments(ingest(spark, config), config)
 
 
 def test_unknown_column_names_key_and_nearest_column(spark, tmp_path):
@@ -230,3 +240,31 @@ def test_an_input_without_rows_or_columns_says_so_even_when_spark_checks_it(spar
     data.write_text("")
     with pytest.raises(AuditInputError, match=rf"^\[input\] path: {data} has no columns: it is empty, or not csv"):
         ingest(spark, config)
+
+
+def test_ingest_plans_no_deprecated_trim(tmp_path):
+    """A notebook's session logs warnings: the ingest's blank-stripping must not make Spark warn that the
+    two-argument TRIM is deprecated under every cell. The same process shows the check sees that warning."""
+    import subprocess
+    import sys
+    from pathlib import Path as P
+    script = tmp_path / "trim.py"
+    script.write_text(
+        "import sys\n"
+        "from pyspark.sql import SparkSession, functions as F\n"
+        "spark = SparkSession.builder.master('local[1]').config('spark.ui.enabled', 'false')"
+        ".config('spark.ui.showConsoleProgress', 'false').getOrCreate()\n"
+        "spark.sparkContext.setLogLevel('WARN')\n"
+        "from auditor.engine.ingest import BLANK, _stripped\n"
+        "frame = spark.createDataFrame([('\\u3000 a \\u00a0',)], 'x string')\n"
+        "print(frame.select(_stripped('x').alias('y')).first().y, flush=True)\n"
+        "sys.stderr.write('--- the deprecated form ---\\n'); sys.stderr.flush()\n"
+        "frame.select(F.trim(F.col('x'), F.lit(BLANK))).first()\n"
+        "spark.stop()\n")
+    env = {**os.environ, "PYTHONPATH": str(P(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "a"
+    ours, deprecated = done.stderr.split("--- the deprecated form ---")
+    assert "Two-parameter TRIM" not in ours
+    assert "Two-parameter TRIM" in deprecated

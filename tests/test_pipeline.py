@@ -203,3 +203,28 @@ def test_cli_spark_failure_mid_audit_is_one_clear_line_and_no_output(spark, tmp_
     assert err.startswith("error: Spark failed during the audit, and no output was written: ")
     assert "part-9.parquet" in err and err.count("\n") == 1, err
     assert not out.exists() and not list(tmp_path.glob(".out.*"))
+
+
+def test_a_price_column_of_words_stops_with_the_reasons_and_leaves_rejected_rows_to_inspect(spark, tmp_path, capsys):
+    """Every row rejected: not a spelling error about a segment value, but the counts by reason, and
+    rejected/ written (with its manifest, so a re-run with --overwrite may replace it)."""
+    import pandas as pd
+
+    from test_ingest import CONFIG, HEADER
+    lines = [f"o{i},u{i % 7},2026-09-07T08:{i % 60:02d}:00Z,cheap,Beijing,3.1,{'ios' if i % 2 else 'android'}"
+             for i in range(40)]
+    data = tmp_path / "log.csv"
+    data.write_text(HEADER + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    config = tmp_path / "audit.toml"
+    config.write_text(CONFIG.format(path=data, fmt="csv"))
+    out = tmp_path / "out"
+    assert main(["run", "--config", str(config), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("error: [input] no row can be audited: all 40 rows read were rejected (unparseable_number 40); "
+                   "check the columns named in [columns] and [match] against the data; each rejected row, with its "
+                   f"reason, is in {out.resolve()}/rejected/\n")
+    rejected = pd.read_parquet(out / "rejected")
+    assert len(rejected) == 40 and set(rejected["reason"]) == {"unparseable_number"}
+    assert set(rejected["fare"]) == {"cheap"}
+    assert not (out / "findings.json").exists()
+    assert main(["run", "--config", str(config), "--out", str(out), "--quiet", "--overwrite"]) == 2  # replaceable

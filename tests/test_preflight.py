@@ -16,7 +16,7 @@ import pytest
 from pyspark import SparkContext
 
 from auditor.cli import main
-from auditor.config import parse_config
+from auditor.config import load_config, parse_config
 from auditor.preflight import preflight
 
 from test_ingest import CONFIG, CSV_ROWS, HEADER
@@ -160,3 +160,73 @@ def test_validate_summarises_files_columns_segment_values_and_comparisons(tmp_pa
     config.write_text(config.read_text().replace('groups = ["ios"]', 'groups = ["iOS"]'))
     code, out, err, _ = _run(["validate", "--config", str(config)], capsys)
     assert code == 0 and "    not in the sample: 'iOS' (the audit stops if a configured value never occurs" in out
+
+
+def test_validate_parses_sampled_values_as_ingest_does(tmp_path):
+    """Each sampled row gets the reason ingest gives it (tests/test_ingest.py checks those against Spark);
+    malformed lines and duplicates are Spark's to find."""
+    from auditor.preflight import preflight
+    from auditor.validate import sample_rejects
+
+    from test_ingest import CSV_ROWS
+    rows = [(line, reason) for line, reason in CSV_ROWS
+            if reason not in ("malformed_record", "duplicate_transaction_id")]
+    data = tmp_path / "log.csv"
+    data.write_text(HEADER + "\n" + "\n".join(line for line, _ in rows) + "\n", encoding="utf-8")
+    config = load_config(_config_file(tmp_path, data, "csv"))
+    seen, counts, examples = sample_rejects(preflight(config), config, 1000)
+    expected = Counter(reason for _, reason in rows if reason)
+    assert seen == len(rows) and counts == expected
+    assert examples["unparseable_timestamp"] == ("req_time", "yesterday")
+
+
+def test_validate_stops_when_most_sampled_rows_would_be_rejected(tmp_path, capsys):
+    """A price column of words: validate names the reason and counts, in a second, instead of `ok`."""
+    lines = [f"o{i},u{i % 5},2026-09-07T08:{i % 60:02d}:00Z,{'cheap' if i % 10 else '12.5'},Beijing,3.1,"
+             f"{'ios' if i % 2 else 'android'}" for i in range(200)]
+    data = tmp_path / "log.csv"
+    data.write_text(HEADER + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    config = _config_file(tmp_path, data, "csv")
+    code, out, err, seconds = _run(["validate", "--config", str(config)], capsys)
+    assert code == 2 and "ok: the audit would start" not in out
+    assert err == ("error: [columns] 180 of the first 200 rows would be rejected (unparseable_number 180 "
+                   "(e.g. fare = 'cheap')): the audit would have next to nothing to compare; check the columns "
+                   "named and their values\n")
+    assert seconds < 2.0
+    # A few bad rows are pointed out, and the audit would still start.
+    data.write_text(HEADER + "\n" + "\n".join(line.replace("cheap", "12.5") if i > 2 else line
+                                              for i, line in enumerate(lines)) + "\n", encoding="utf-8")
+    code, out, err, _ = _run(["validate", "--config", str(config)], capsys)
+    assert code == 0 and "values: 2 of the first 200 rows would be rejected (unparseable_number 2 (e.g. fare = " \
+                         "'cheap')); the audit keeps them in rejected/ with their reason" in out
+
+
+def test_validate_reads_a_semicolon_csv_with_its_delimiter(tmp_path, capsys):
+    lines = [f"o{i};u{i % 5};2026-09-07T08:{i:02d}:00Z;12.5;Beijing;3.1;ios" for i in range(20)]
+    data = tmp_path / "log.csv"
+    data.write_text(HEADER.replace(",", ";") + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    config = _config_file(tmp_path, data, "csv")
+    config.write_text(config.read_text().replace('format = "csv"', 'format = "csv"\ncsv_delimiter = ";"'))
+    code, out, err, _ = _run(["validate", "--config", str(config)], capsys)
+    assert (code, err) == (0, "") and "values: all 20 sampled rows parse as the audit reads them" in out
+    assert "  os: ios 20\n" in out
+
+
+def test_validate_counts_quote_rows_the_estimate_cannot_use(tmp_path, capsys):
+    """A quote log: events other than the configured two, and purchases without a quoted price, are
+    counted (they stop nothing: the other rows are still audited)."""
+    header = HEADER + ",event,quoted"
+    lines = [f"o{i},u{i % 5},2026-09-07T08:{i % 60:02d}:00Z,12.5,Beijing,3.1,{'ios' if i % 2 else 'android'},"
+             f"{['quote', 'purchase', 'Purchase'][i % 3]},{'' if i % 4 == 1 else '11.0'}" for i in range(60)]
+    data = tmp_path / "log.csv"
+    data.write_text(header + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    config = _config_file(tmp_path, data, "csv")
+    config.write_text(config.read_text() + '\n[quotes]\nevent_column = "event"\nquote_value = "quote"\n'
+                      'purchase_value = "purchase"\nquoted_price = "quoted"\n')
+    code, out, err, _ = _run(["validate", "--config", str(config)], capsys)
+    assert (code, err) == (0, "")
+    purchases = [i for i in range(60) if i % 3 == 1]
+    assert ("quotes: 20 of the first 60 rows have an event other than 'quote' or 'purchase' ('Purchase' 20): "
+            "they take part in no quote comparison") in out
+    assert (f"quotes: {sum(i % 4 == 1 for i in purchases)} of {len(purchases)} sampled purchase rows have no "
+            "positive quoted (no quote-to-final drift for them)") in out

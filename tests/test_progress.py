@@ -57,3 +57,42 @@ def test_quiet_run_prints_nothing_from_the_first_line_of_a_fresh_process(tmp_pat
                           capture_output=True, text=True, env=env, timeout=600)
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
     assert (tmp_path / "audit" / "report.html").exists()
+
+
+def test_a_run_without_quiet_prints_progress_and_nothing_of_the_jvm_s_start_up(tmp_path):
+    """Every stderr line of a fresh `auditor run` is a progress line: no Java incubator-module notice, no
+    Spark start-up warning."""
+    made = generate("rides", 3_000, 5, tmp_path / "sample")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-m", "auditor", "run", "--config", str(made.config_path),
+                           "--out", str(tmp_path / "audit"), "--master", "local[1]"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "incubator" not in done.stderr
+    assert all(re.match(r"\[ *\d+\.\ds\] \w+: ", line) for line in done.stderr.splitlines()), done.stderr
+    assert re.fullmatch(r"\d+ comparisons, \d+ flagged\. Report: .*report\.html\n", done.stdout)
+
+
+def test_ctrl_c_mid_audit_prints_one_line_and_exits_130(tmp_path):
+    """SIGINT once Spark is scanning: `interrupted: no output was written`, exit 130, no py4j traceback,
+    and nothing written."""
+    import signal
+    import time
+    made = generate("rides", 200_000, 5, tmp_path / "sample")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = tmp_path / "audit"
+    child = subprocess.Popen([sys.executable, "-m", "auditor", "run", "--config", str(made.config_path),
+                              "--out", str(out), "--master", "local[1]"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    seen = []
+    for line in child.stderr:  # wait until the audit is under way in Spark
+        seen.append(line)
+        if re.search(r"\] (ingest|estimate): ", line):
+            break
+    time.sleep(2)
+    child.send_signal(signal.SIGINT)
+    rest = child.communicate(timeout=300)[1]
+    assert child.returncode == 130, rest
+    after = [line for line in rest.splitlines() if not re.match(r"\[ *\d+\.\ds\] \w+: ", line)]
+    assert after == ["interrupted: no output was written"], rest
+    assert not out.exists() and not list(tmp_path.glob(".audit.*"))

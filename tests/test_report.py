@@ -457,3 +457,58 @@ def test_renders_findings_without_the_optional_fields(audit):
     html = render(doc, "en", 10)
     assert "Cell-level evidence is not included in this findings file." in html
     check_traceable(html, doc)
+
+
+def _details_doc() -> dict:
+    """A finding with a binned key in its evidence, a negative balance difference, a failed placebo and
+    labels for everything the report names, the audit's title and platform included."""
+    from test_cli_report import findings_doc
+    doc = findings_doc()
+    doc["audit"]["config_text"] = '[match]\nexact = ["city"]\nbins = { distance_m = 2000 }\n'
+    doc["audit"]["labels"]["columns"]["distance_m"] = {"en": "distance", "zh-CN": "行程距离",
+                                                       "unit": {"en": "m", "zh-CN": "米"}}
+    doc["audit"]["labels"]["values"]["os"]["android"] = {"en": "Android", "zh-CN": "安卓"}
+    doc["audit"]["labels"]["audit"] = {"name": {"zh-CN": "网约车价格审计"}, "platform": {"zh-CN": "示例出行"}}
+    finding = doc["findings"][0]
+    finding["evidence"] = [{"keys": {"city": "Beijing", "distance_m": 4000.0}, "time_bucket": None,
+                            "rows_group": 40, "rows_reference": 50, "users_group": 20, "users_reference": 25,
+                            "median_group": 30.0, "median_reference": 28.0, "weight_share": 0.4}]
+    finding["robust"] = False
+    finding["balance"] = [{"measure": "distance_m", "smd": -0.1234, "balanced": False}]
+    finding["robust_reasons"] = []
+    cleared = {**finding, "group": "web", "flagged": False, "verdict": "cleared", "evidence": []}
+    doc["findings"].append(cleared)
+    doc["placebo"] = {"splits": 4, "tested": 4, "p_values": [0.001, 0.002, 0.5, 0.9], "rejections": 2,
+                      "expected": 0.2, "chance": 0.02, "warning": True, "population": "os = android"}
+    doc["notes"] = ["Self-check failed: 2 of 4 random placebo splits of os = android were found significant "
+                    "(about 0.20 expected by chance). The inference is not reliable on this data; treat p-values "
+                    "and flags with caution."]
+    return doc
+
+
+def test_report_details_read_in_words_units_and_the_reader_s_language():
+    doc = _details_doc()
+    en = " ".join(Page(render(doc, "en", 10)).text)
+    assert "distance: 4,000–6,000 m" in en  # a band with its unit, as the summary's "band of 2,000 m"
+    assert "distance: 4000" not in en
+    assert "−0.12" in en and "-0.12" not in en  # the balance table's minus is the report's minus
+    assert "Users split: device “Android”" in en and "os = android" not in en
+    assert re.search(r"Other verdicts:\s+Cleared 1\s", en) and not re.search(r"Other verdicts:\s+Cleared:", en)
+    zh_html = render(doc, "zh-CN", 10)
+    zh = " ".join(Page(zh_html).text)
+    assert "行程距离: 4,000–6,000 米" in zh or "行程距离：4,000–6,000 米" in zh
+    assert "设备“安卓”" in zh and "os = android" not in zh
+    assert "方法自检未通过：对设备“安卓”用户进行的 4 次随机安慰剂拆分中，有 2 次被判定为显著" in zh
+    assert "Self-check failed" not in zh_html and "were found significant" not in zh_html
+    assert "<h1>网约车价格审计</h1>" in zh_html and "示例出行" in zh  # [labels.audit] for title and platform
+    assert "<h1>Archived audit</h1>" in render(doc, "en", 10)  # no English label: the config's own name
+
+
+def test_labels_audit_is_validated_and_recorded():
+    from auditor.config import parse_config as parse
+    from test_ingest import CONFIG
+    text = CONFIG.format(path="x.csv", fmt="csv") + '\n[labels.audit]\nname = { zh-CN = "审计" }\n'
+    assert parse(text).labels.to_json()["audit"] == {"name": {"en": None, "zh-CN": "审计"}} or \
+        parse(text).labels.to_json()["audit"]["name"]["zh-CN"] == "审计"
+    with pytest.raises(Exception, match=r"\[labels.audit\] holds the report's title and platform"):
+        parse(CONFIG.format(path="x.csv", fmt="csv") + '\n[labels.audit]\ntitle = "x"\n')

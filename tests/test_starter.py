@@ -30,10 +30,13 @@ def test_proposed_roles_are_the_true_ones_for_every_scenario(scenario, tmp_path,
     doses = {s.column for s in truth.segments if s.kind == "dose"}
     text = out.read_text()
     assert all(f'# column = "{c}"' in text for c in doses)  # a dose is proposed as a commented block
-    for s in proposed.segments:  # the reference is the most frequent value, the groups all others
+    references = {s.column: s.reference for s in truth.segments if s.kind == "group"}
+    for s in proposed.segments:  # the reference is the one the scenario's author chose; the groups all others
         log = pd.read_parquet(made.data_path)
         counts = log[s.column].astype(str).value_counts()
-        assert s.reference == counts.index[0] and set(s.groups) == set(counts.index[1:])
+        if s.column in references:  # elsewhere test_reference_values_read_tiers_upwards says which
+            assert s.reference == references[s.column]
+        assert set(s.groups) == set(counts.index) - {s.reference}
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])
@@ -88,3 +91,41 @@ def test_an_existing_config_is_not_replaced(tmp_path, capsys):
     assert capsys.readouterr().err == (f"error: --out {made.config_path} already exists: choose another file, "
                                        "or pass --overwrite to replace it\n")
     assert made.config_path.read_text() == before
+
+
+def test_init_proposes_what_a_reader_expects_and_its_placeholders_stop_validate(tmp_path, capsys):
+    """On the demo's log: no count column offered as a user id, the lowest tier and the commonest device
+    as references (with the reason), distance bins of 2,000 m as the demo uses, and the TODO name and
+    platform stop `validate` instead of passing silently."""
+    made = generate("rides", 20_000, 2026, tmp_path / "sample")
+    out = tmp_path / "proposed.toml"
+    assert main(["init", "--input", str(made.data_path), "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "to do before running: [audit] name = 'TODO: name this audit' is still the starter's placeholder" in said
+    text = out.read_text()
+    assert "prior_orders" not in [line.split("=")[1].split("#")[0].strip().strip('"')
+                                  for line in text.splitlines() if line.lstrip("# ").startswith("user_id =")]
+    proposed, truth = load_config(out), load_config(made.config_path)
+    assert dict(proposed.match.bins) == dict(truth.match.bins) == {"distance_m": 2000}
+    by_column = {s.column: s for s in proposed.segments}
+    assert by_column["tenure_band"].reference == "new"
+    assert "# reference: the lowest tier (new < regular < loyal): premiums are read upwards from it" in text
+    assert by_column["os"].reference == "android"
+    assert "# reference: the most frequent value (android, " in text
+    assert main(["validate", "--config", str(out)]) == 2
+    assert capsys.readouterr().err == ("error: [audit] name = 'TODO: name this audit' is still the starter's "
+                                       "placeholder: write the audit's name (the report's title page shows it)\n")
+    out.write_text(text.replace("TODO: name this audit", "Rides").replace("TODO: the platform audited", "R"))
+    assert main(["validate", "--config", str(out)]) == 0
+
+
+def test_reference_values_read_tiers_upwards():
+    from auditor.starter import Profile, reference_value
+
+    def profile(*top):
+        return Profile(name="c", kind="text", rows=100, nulls=0, distinct=len(top), constant_within_user=1.0, top=top)
+
+    assert reference_value(profile(("gold", 50), ("regular", 30), ("diamond", 20)))[0] == "regular"
+    assert reference_value(profile(("plus", 60), ("basic", 40)))[0] == "basic"
+    assert reference_value(profile(("V3", 60), ("V1", 30), ("V2", 10)))[0] == "V1"
+    assert reference_value(profile(("ios", 60), ("android", 40)))[0] == "ios"  # not tiers: the commonest

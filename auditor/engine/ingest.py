@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import reduce
 from urllib.parse import unquote, urlparse
 
@@ -26,7 +26,7 @@ from pyspark.sql import types as T
 from auditor.config import AuditConfig
 # What ingest reports (no Spark in them): findings and the report read these types.
 from auditor.summaries import DataQuality, InputFile  # noqa: F401
-from auditor.errors import AuditConfigError, AuditInputError
+from auditor.errors import AuditConfigError, AuditInputError, NothingToCompare
 from auditor.preflight import check_column_names, input_paths
 
 # Reject reasons, in the order they are checked: a row gets the first that applies.
@@ -63,6 +63,7 @@ class Ingested:
     inputs: tuple[InputFile, ...]
     segment_values: dict[str, dict[str, int]]  # column -> {configured value: accepted rows}
     cached: DataFrame  # the classified rows, persisted once; accepted and rejected are read from it
+    segment_rows_read: dict[str, dict[str, int]] = field(default_factory=dict)  # the same, over all rows read
 
     def release(self) -> None:
         """Free what ingest cached once the audit is done with it."""
@@ -187,13 +188,15 @@ def ingest(spark: SparkSession, config: AuditConfig, inputs: tuple[InputFile, ..
     rows_read = counts.pop("__rows_read")
     by_reason = {r: counts.pop(f"__reason:{r}") for r in REASONS}
     rejected = sum(by_reason.values())
-    segment_values = {}
+    segment_values, segment_rows_read = {}, {}
     for seg in config.segments:
         if seg.kind != "group":
             continue
         segment_values.setdefault(seg.column, {})
+        segment_rows_read.setdefault(seg.column, {})
         for value in (seg.reference, *seg.groups):
             segment_values[seg.column][value] = counts[f"{seg.column}={value}"]
+            segment_rows_read[seg.column][value] = counts[f"{seg.column}={value}|read"]
     quality = DataQuality(rows_read=rows_read, rows_accepted=rows_read - rejected, rows_rejected=rejected,
                           rejected_by_reason={r: n for r, n in by_reason.items() if n})
     accepted = classified.filter(F.col(_REASON).isNull()).select(*_typed_columns(config, types, nanos))
@@ -201,7 +204,7 @@ def ingest(spark: SparkSession, config: AuditConfig, inputs: tuple[InputFile, ..
         F.col(_REASON).alias("reason"), F.col(_FILE).alias("source_file"), *[
             F.col(_q(c)).cast("string").alias(c) for c in config.used_columns], F.col(_CORRUPT).alias("raw_record"))
     return Ingested(accepted=accepted, rejected=rejected_rows, quality=quality, inputs=inputs,
-                    segment_values=segment_values, cached=classified)
+                    segment_values=segment_values, cached=classified, segment_rows_read=segment_rows_read)
 
 
 def _q(name: str) -> str:
@@ -295,8 +298,11 @@ _DECIMAL = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 
 
 def _stripped(column: str):
-    """The value as text without blank edges."""
-    return F.trim(F.col(_q(column)).cast("string"), F.lit(BLANK))
+    """The value as text without blank edges.
+
+    btrim, not the two-argument trim: Spark logs a deprecation warning for every query planned with
+    TRIM(str, chars), which a notebook shows under each cell."""
+    return F.btrim(F.col(_q(column)).cast("string"), F.lit(BLANK))
 
 
 def _as_number(column: str, dtype: T.DataType):
@@ -478,19 +484,35 @@ def _count(classified: DataFrame, config: AuditConfig) -> dict[str, int]:
                 seen.add((seg.column, value))
                 exprs.append(F.count(F.when(accepted & (F.col(_q(seg.column)).cast("string") == value), 1))
                              .alias(f"{seg.column}={value}"))
+                exprs.append(F.count(F.when(F.col(_q(seg.column)).cast("string") == value, 1))
+                             .alias(f"{seg.column}={value}|read"))  # rejected rows too: was it there at all?
     row = classified.agg(*exprs).first()
     return {k: int(v) for k, v in row.asDict().items()}
 
 
 def check_segments(ingested: Ingested, config: AuditConfig) -> None:
     """A configured group or reference that never occurs is a config error, not an empty finding."""
-    if ingested.quality.rows_read == 0:  # e.g. remote files with a header and nothing else
+    quality = ingested.quality
+    if quality.rows_read == 0:  # e.g. remote files with a header and nothing else
         raise AuditInputError(f"[input] path: {config.input.path} has no rows: nothing to audit")
+    # Rows that were there but all rejected are a data problem, not a spelling one: say which reasons.
+    reasons = ", ".join(f"{reason} {n:,}" for reason, n in
+                        sorted(quality.rejected_by_reason.items(), key=lambda kv: -kv[1]))
+    if quality.rows_accepted == 0:
+        raise NothingToCompare(
+            f"[input] no row can be audited: all {quality.rows_read:,} rows read were rejected ({reasons}); "
+            "check the columns named in [columns] and [match] against the data", ingested.rejected)
     for i, seg in enumerate(config.segments):
         if seg.kind != "group":
             continue
         counts = ingested.segment_values[seg.column]
         for key, value in [("reference", seg.reference), *(("groups", g) for g in seg.groups)]:
+            read = ingested.segment_rows_read.get(seg.column, {}).get(value, 0)
+            if counts[value] == 0 and read:
+                raise NothingToCompare(
+                    f"[segments[{i}]] {key}: the value {value!r} occurs in {read:,} rows of column {seg.column!r}, "
+                    f"but every one of them was rejected ({quality.rows_rejected:,} of {quality.rows_read:,} rows "
+                    f"rejected in all: {reasons})", ingested.rejected)
             if counts[value] == 0:
                 raise AuditConfigError(
                     f"[segments[{i}]] {key}: the value {value!r} never occurs in column {seg.column!r} "
