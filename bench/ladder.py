@@ -66,8 +66,10 @@ def run_rung(shape: str, rows: int, root: Path, driver_memory: str | None = None
     events = root / "events" / f"{shape}-{rows}"
     shutil.rmtree(events, ignore_errors=True)
     events.mkdir(parents=True)
+    # One plain-text event log (Spark 4 compresses and may roll it by default), read after the run.
     env = dict(os.environ, PYSPARK_SUBMIT_ARGS=(
-        f"--conf spark.eventLog.enabled=true --conf spark.eventLog.dir=file://{events} pyspark-shell"))
+        f"--conf spark.eventLog.enabled=true --conf spark.eventLog.dir=file://{events} "
+        "--conf spark.eventLog.compress=false --conf spark.eventLog.rolling.enabled=false pyspark-shell"))
     command = [sys.executable, "-m", "auditor", "run", "--config", str(config), "--out", str(out), "--overwrite"]
     if driver_memory:
         command += ["--driver-memory", driver_memory]
@@ -143,8 +145,8 @@ def _phases(lines: list[str]) -> tuple[dict[str, float], float | None]:
 def _event_metrics(events: Path) -> dict:
     """CPU, shuffle, spill and peak task memory summed over the run's tasks, from Spark's event log."""
     cpu_ns = shuffle = spill_memory = spill_disk = peak_task = tasks = 0
-    for log in events.glob("*"):
-        with open(log, encoding="utf-8") as handle:
+    for log in (p for p in events.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        with open(log, encoding="utf-8", errors="replace") as handle:
             for line in handle:
                 if '"SparkListenerTaskEnd"' not in line:
                     continue
