@@ -470,9 +470,23 @@ def _timing_curve(f: dict, formats: Formats, language: str, _) -> dict | None:
             "resolution": _("Finer windows are not shown: they change nothing, because the timestamps are no "
                             "finer."),
             "unestimable": _("Finer windows are not shown: they leave no estimate.")}
+    premiums = [s.get("premium") for s in steps]
+    trend = None
+    if all(_finite(p) for p in premiums) and len(steps) >= 3:
+        sizes = [abs(p) for p in premiums]
+        last = steps[-1]
+        apart = _finite(last.get("ci_low")) and _finite(last.get("ci_high")) \
+            and not (last["ci_low"] <= premiums[0] <= last["ci_high"])
+        if apart and all(b < a for a, b in zip(sizes, sizes[1:])):
+            trend = _("Here the premium shrinks at every halving, from %(first)s to %(last)s: timing within the "
+                      "window explains at least part of it.") % {"first": formats.pct(premiums[0]),
+                                                                 "last": formats.pct(premiums[-1])}
+        elif all(_finite(s.get("ci_low")) and _finite(s.get("ci_high")) and s["ci_low"] <= premiums[0] <= s["ci_high"]
+                 for s in steps[1:]):
+            trend = _("Here the premium stays within the finer windows' intervals: it is robust to timing.")
     return {"steps": [{"window": _duration(s.get("time_bucket_seconds"), language), "audit": bool(s.get("audit")),
                        **_with_keys(s, ("premium", "ci_low", "ci_high", "coverage"))} for s in steps],
-            "stop": ends.get(stop)}
+            "stop": ends.get(stop), "trend": trend}
 
 
 def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: int, formats: Formats,

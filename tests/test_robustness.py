@@ -270,6 +270,7 @@ def test_the_card_shows_the_timing_curve_and_the_unestimable_leave_out_in_both_l
     assert "Timing: the premium as purchases are compared closer in time" in card_en
     assert "1 h (this audit)" in card_en and "30 min" in card_en and "15 min" in card_en
     assert "they would compare less than 50% of the purchases" in card_en
+    assert "Here the premium shrinks at every halving, from +9.7% to +4.1%" in card_en
     robust_en = _text(re.search(r'<article [^>]*data-finding="1">.*?</article>', en, re.S).group(0))
     assert "not estimable: no “harmonyos” purchases remain — every matched one is in city “SH”" in robust_en
     assert "they do not count against the flag" in robust_en and "Robust:" in robust_en
@@ -277,6 +278,7 @@ def test_the_card_shows_the_timing_curve_and_the_unestimable_leave_out_in_both_l
     assert "3 项比较中有 1 项显著但不稳健，需复核。" in summary_zh
     assert "时间窗口缩短一半后，溢价从 +9.7% 变为 +7.3%；两个群体在时间窗口内的购买时点可能不同。" in summary_zh
     card_zh = _text(re.search(r'<article [^>]*data-finding="0">.*?</article>', zh, re.S).group(0))
+    assert "此处溢价随每次减半而缩小，从 +9.7% 降至 +4.1%" in card_zh
     assert "显著但不稳健，需复核" in card_zh and "1小时 （本次审计）" in card_zh and "30分钟" in card_zh
     robust_zh = _text(re.search(r'<article [^>]*data-finding="1">.*?</article>', zh, re.S).group(0))
     assert "无法估计：已没有“harmonyos”的交易——其全部匹配交易都在城市“SH”" in robust_zh or \
