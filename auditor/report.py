@@ -430,6 +430,16 @@ def _robustness(f: dict, words: Words, formats: Formats, _) -> dict | None:
             short = _("compared within %(window)s of each other, it falls from %(original)s to %(premium)s: it "
                       "is explained by timing within the window.") % numbers
             advice = timing_check
+        elif r.get("reason") == "shrinks_with_window":
+            numbers = {"window": _duration(r.get("time_bucket_seconds"), language),
+                       "premium": formats.pct(r.get("premium")), "original": formats.pct(r.get("original_premium")),
+                       "low": formats.pct(r.get("ci_low")), "high": formats.pct(r.get("ci_high"))}
+            card = _("As the time window narrows the premium shrinks at every halving, from %(original)s to "
+                     "%(premium)s within %(window)s (%(low)s to %(high)s): part of it is explained by timing within "
+                     "the window.") % numbers
+            short = _("compared closer in time it shrinks at every halving, from %(original)s to %(premium)s "
+                      "within %(window)s; part of it is explained by timing within the window.") % numbers
+            advice = timing_check
         elif r.get("reason") == "imbalance":
             measure = _balance_measure(str(r.get("measure")), words, _)
             numbers = {"measure": measure, "smd": formats.dec(r.get("smd"))}

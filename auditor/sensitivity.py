@@ -21,8 +21,9 @@ membership is sold) is *unestimable*: it is reported with the reason and is
 not counted as a loss of the flag. Robustness is judged on the changes that
 could be estimated. A finding is robust when it keeps its flag under every
 estimable change, its premium stays inside its own interval when the time
-bucket is halved, it does not fall below materiality as the window narrows,
-and its cells are balanced; otherwise findings.json says why
+bucket is halved, it neither falls below materiality nor shrinks at every
+halving (out of its finest window's interval) as the window narrows, and its
+cells are balanced; otherwise findings.json says why
 (`robust_reasons`) and its verdict becomes `flagged_not_robust`.
 """
 
@@ -48,7 +49,7 @@ CURVE_HALVINGS = 8
 CURVE_MIN_COVERAGE = 0.5
 
 # Why a finding is not robust, most telling first: the summary gives the first one's sentence.
-REASON_ORDER = ("explained_by_timing", "time_bucket_moves", "imbalance", "loses_flag")
+REASON_ORDER = ("explained_by_timing", "shrinks_with_window", "time_bucket_moves", "imbalance", "loses_flag")
 
 
 def sensitivity(engine, config: AuditConfig, items: tuple[Comparison, ...],
@@ -286,6 +287,7 @@ def _reasons(f: Finding, rows: list[dict], balance: list[dict], curve: list[dict
         if r["kind"] == "time_bucket_halved" and moved:
             reasons.append({"reason": "time_bucket_moves", "premium": r["premium"], "original_premium": f.premium,
                             "ci_low": f.ci_low, "ci_high": f.ci_high})
+    explained = False
     for step in curve:
         if step["audit"]:
             continue
@@ -295,7 +297,17 @@ def _reasons(f: Finding, rows: list[dict], balance: list[dict], curve: list[dict
             reasons.append({"reason": "explained_by_timing", "time_bucket_seconds": step["time_bucket_seconds"],
                             "premium": step["premium"], "ci_low": step["ci_low"], "ci_high": step["ci_high"],
                             "original_premium": f.premium})
+            explained = True
             break
+    if not explained and len(curve) >= 3:
+        # Smaller at every halving, and at the finest window its interval no longer holds the audit's
+        # estimate: purchases compared closer in time differ less, so timing explains part of the gap.
+        sizes = [abs(step["premium"]) for step in curve]
+        last = curve[-1]
+        if all(b < a for a, b in zip(sizes, sizes[1:])) and not (last["ci_low"] <= f.premium <= last["ci_high"]):
+            reasons.append({"reason": "shrinks_with_window", "time_bucket_seconds": last["time_bucket_seconds"],
+                            "premium": last["premium"], "ci_low": last["ci_low"], "ci_high": last["ci_high"],
+                            "original_premium": f.premium})
     for check in balance:
         if not check["balanced"]:
             reasons.append({"reason": "imbalance", "measure": check["measure"], "smd": check["smd"]})

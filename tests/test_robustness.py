@@ -299,3 +299,34 @@ def test_every_current_verdict_has_a_sentence_on_the_card():
         doc["findings"][2]["verdict"] = verdict
         card = re.search(r'<article [^>]*data-finding="2">.*?</article>', render(doc, "en", 10), re.S).group(0)
         assert vocabulary.verdict(verdict).label("en") in card
+
+
+def _step(seconds, premium, low, high, audit=False):
+    return {"time_bucket_seconds": seconds, "premium": premium, "ci_low": low, "ci_high": high, "coverage": 0.8,
+            "rows": 1000, "cells": 100, "audit": audit}
+
+
+def test_a_premium_that_shrinks_at_every_halving_is_not_robust_even_above_materiality():
+    f = finding(premium=0.097, ci=(0.08, 0.115))
+    curve = [_step(3600, 0.097, 0.08, 0.115, audit=True), _step(1800, 0.085, 0.07, 0.1),
+             _step(900, 0.05, 0.035, 0.065)]
+    out = judge(f, [row("time_bucket_halved", premium=0.085)], BALANCED, curve, "coverage", 0.02)
+    assert out.verdict == "flagged_not_robust"
+    assert [r["reason"] for r in out.extra["robust_reasons"]] == ["shrinks_with_window"]
+    assert out.extra["robust_reasons"][0]["time_bucket_seconds"] == 900
+    # The same shape whose finest interval still holds the audit's estimate is noise, not timing.
+    wide = curve[:2] + [_step(900, 0.05, 0.0, 0.1)]
+    assert judge(f, [], BALANCED, wide, "coverage", 0.02).verdict == "flagged"
+    # Nor is a curve that does not shrink at every step.
+    bumpy = curve[:1] + [_step(1800, 0.1, 0.085, 0.115), _step(900, 0.05, 0.035, 0.065)]
+    assert judge(f, [], BALANCED, bumpy, "coverage", 0.02).verdict == "flagged"
+
+
+def test_the_shrinking_curve_reads_in_the_summary_in_both_languages():
+    doc = _doc()
+    doc["findings"][0]["robust_reasons"] = [{"reason": "shrinks_with_window", "time_bucket_seconds": 900,
+                                             "premium": 0.041, "ci_low": 0.03, "ci_high": 0.05,
+                                             "original_premium": 0.097}]
+    assert ("Not robust: compared closer in time it shrinks at every halving, from +9.7% to +4.1% within 15 min; "
+            "part of it is explained by timing within the window.") in _summary_text(render(doc, "en", 10))
+    assert "在 15分钟 以内从 +9.7% 降至 +4.1%" in _summary_text(render(doc, "zh-CN", 10))
