@@ -81,14 +81,22 @@ def test_the_report_reads_right_in_both_languages(audited):
     robust_part, fragile_part = summary.split("is flagged, but not robust.")
     assert "1 of 2 comparisons is flagged." in robust_part and "“plus” users paid" in robust_part
     assert "“ios” users" not in robust_part and "“ios” users paid" in fragile_part
-    assert (f"Not robust: halving the time window moves it from +{ios.premium:.1%} to +{moved['premium']:.1%}; "
-            "purchases of the two groups may differ in timing within the window.") in fragile_part
+    first = ios.extra["robust_reasons"][0]  # the most telling reason is the summary's
+    said = {"time_bucket_moves": f"halving the time window moves it from +{ios.premium:.1%} to "
+                                 f"+{first['premium']:.1%}; purchases of the two groups may differ in timing within "
+                                 "the window.",
+            "shrinks_with_window": f"compared closer in time it shrinks at every halving, from +{ios.premium:.1%} "
+                                   f"to +{first['premium']:.1%} within ",
+            "explained_by_timing": f"it falls from +{ios.premium:.1%} to {first['premium']:+.1%}: it is explained "
+                                   "by timing within the window."}
+    assert "Not robust: " in fragile_part and said[first["reason"]] in fragile_part
     assert "1 of 2 comparisons is flagged, but not robust." in summary
     card = _text(re.search(r'<article [^>]*id="finding-2".*?</article>', en, re.S).group(0))
     assert "not estimable: no “plus” purchases remain — every matched one is in city “SH”" in card
     summary_zh = _text(zh[zh.index('id="summary"'):zh.index('id="findings"')])
     assert "2 项比较中有 1 项显著但不稳健，需复核。" in summary_zh
-    assert f"时间窗口缩短一半后，溢价从 +{ios.premium:.1%} 变为 +{moved['premium']:.1%}" in summary_zh
+    assert f"时间窗口缩短一半后，溢价从 +{ios.premium:.1%} 变为 +{moved['premium']:.1%}" in _text(zh)
+    assert "不稳健：" in summary_zh and f"+{ios.premium:.1%}" in summary_zh
     assert "无法估计：已没有“plus”的交易——其全部匹配交易都在city“SH”" in _text(zh)
     assert plus.premium > 0
 
