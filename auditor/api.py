@@ -90,7 +90,7 @@ class AuditResult:
 
     @property
     def flagged(self) -> pd.DataFrame:
-        """The flagged findings only."""
+        """The flagged findings only: robust (verdict `flagged`) and not (`flagged_not_robust`)."""
         table = self.findings
         return table[table["flagged"]].reset_index(drop=True)
 
@@ -133,7 +133,8 @@ class AuditResult:
 
     def __repr__(self) -> str:
         s = self._summary()
-        return (f"<AuditResult {s['name']!r}: {s['comparisons']} comparisons, {s['flagged']} flagged; "
+        fragile = f", {s['not_robust']} flagged but not robust" if s["not_robust"] else ""
+        return (f"<AuditResult {s['name']!r}: {s['comparisons']} comparisons, {s['flagged']} flagged{fragile}; "
                 f"{s['rows_read']:,} rows read, {s['rows_rejected']:,} rejected>")
 
     def _summary(self) -> dict:
@@ -142,7 +143,8 @@ class AuditResult:
                 "input": doc.audit.table["name"] if doc.audit.table else ", ".join(f.path for f in doc.audit.inputs[:3]),
                 "rows_read": doc.data_quality.rows_read, "rows_accepted": doc.data_quality.rows_accepted,
                 "rows_rejected": doc.data_quality.rows_rejected, "comparisons": len(doc.findings),
-                "flagged": sum(f.flagged for f in doc.findings), "match": doc.audit.match,
+                "flagged": sum(f.verdict == "flagged" for f in doc.findings),
+                "not_robust": sum(f.verdict == "flagged_not_robust" for f in doc.findings), "match": doc.audit.match,
                 "notes": list(doc.notes)}
 
     def _rows(self) -> list[dict]:
@@ -166,7 +168,7 @@ class AuditResult:
 
 _SUMMARY = """<div class="auditor-result">
 <p><strong>{{ summary.name }}</strong> ({{ summary.platform }}{% if summary.period %}, {{ summary.period }}{% endif %})
-: {{ "{:,}".format(summary.comparisons) }} comparisons, <strong>{{ "{:,}".format(summary.flagged) }} flagged</strong>.
+: {{ "{:,}".format(summary.comparisons) }} comparisons, <strong>{{ "{:,}".format(summary.flagged) }} flagged</strong>{% if summary.not_robust %}, {{ "{:,}".format(summary.not_robust) }} flagged but not robust{% endif %}.
 {{ "{:,}".format(summary.rows_read) }} rows read from {{ summary.input }}, {{ "{:,}".format(summary.rows_accepted) }} accepted,
 {{ "{:,}".format(summary.rows_rejected) }} rejected. Matched on {{ summary.match }}.</p>
 {% for note in summary.notes %}<p><strong>Note:</strong> {{ note }}</p>{% endfor %}

@@ -238,9 +238,11 @@ def _audit(config, out: Path, master: str | None, overwrite: bool, progress: Pro
             raise NothingToCompare(f"{exc}; each rejected row, with its reason, is in {written}/") from None
         result.write(out, overwrite=overwrite, progress=progress, _flag="--overwrite")
     findings = result.document.findings
-    flagged = sum(f.flagged for f in findings)
+    flagged = sum(f.verdict == "flagged" for f in findings)
+    fragile = sum(f.verdict == "flagged_not_robust" for f in findings)
     if not progress.quiet:
-        print(f"{len(findings)} comparisons, {flagged} flagged. Report: {Path(out).resolve() / 'report.html'}")
+        counted = f"{flagged} flagged" + (f", {fragile} flagged but not robust" if fragile else "")
+        print(f"{len(findings)} comparisons, {counted}. Report: {Path(out).resolve() / 'report.html'}")
     return 0
 
 

@@ -17,12 +17,13 @@ from auditor.summaries import (BAND, DOSE, PLACEBO, SHARE_OUTCOMES, STEERING, Co
 from auditor.stats.multiple import bh_level, bh_qvalues
 from auditor.stats.premium import (PremiumEstimate, cluster_robust, equivalence_p, jackknife, material_interval,
                                    minimum_flaggable, raw_premium)
-from auditor.vocabulary import KIND_OUTCOME
+from auditor.vocabulary import CURRENT_VERDICTS, KIND_OUTCOME
 
 SCHEMA_VERSION = 1
 
-# Verdicts, most serious first (the report lists findings in this order).
-VERDICTS = ("flagged", "significant_below_materiality", "inconclusive", "cleared", "insufficient_data")
+# Verdicts, most serious first (the report lists findings in this order). decide() gives all but
+# flagged_not_robust, which the sensitivity checks give a flag that does not survive them.
+VERDICTS = CURRENT_VERDICTS
 
 # Why a comparison is insufficient_data, checked in this order: no cell holds both sides; a
 # side (a dose: all users) has fewer than test.min_users users; fewer than test.min_cells

@@ -95,6 +95,7 @@ def audit(config: AuditConfig, spark: SparkSession, progress: Progress | None = 
                 progress.phase("sensitivity", "re-estimating flagged findings under changed keys, bins and "
                                               "time buckets; balance checks")
                 findings = sensitivity(engine, config, comparisons, findings)
+                progress.say(f"{sum(f.verdict == 'flagged_not_robust' for f in findings)} of the flags not robust")
         finally:
             engine.release()
     except BaseException:

@@ -384,30 +384,151 @@ def _balance_measure(measure: str, words: Words, _) -> str:
     return _("where within the %(column)s band they fall") % {"column": words.column(measure)}
 
 
+def _duration(seconds, language: str) -> str:
+    """A time window in words: 3600 -> '1 h' (en) or '1小时' (zh-CN); 450 -> '7 min 30 s'."""
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0:
+        return "—"
+    units = (("d", "天", 86400), ("h", "小时", 3600), ("min", "分钟", 60), ("s", "秒", 1))
+    parts, rest = [], seconds
+    for en, zh, size in units:
+        if rest >= size:
+            count, rest = divmod(rest, size)
+            parts.append(f"{count}{zh}" if language == "zh-CN" else f"{count} {en}")
+    return ("" if language == "zh-CN" else " ").join(parts)
+
+
+def _unestimable_words(change: dict, f: dict, words: Words, _) -> str:
+    """Why a sensitivity change left nothing to estimate, in words (findings' `unestimable_reason`)."""
+    reason = change.get("unestimable_reason")
+    column = str(f.get("column", ""))
+    names = {"group": words.value(column, f.get("group", "")), "reference": words.value(column, f.get("reference", ""))}
+    left_out = change.get("left_out") if isinstance(change.get("left_out"), dict) else None
+    if left_out is not None:
+        names.update(column=words.column(left_out.get("column")),
+                     value=words.value(left_out.get("column"), left_out.get("value")))
+    if reason == "no_group_rows":
+        return (_("not estimable: no “%(group)s” purchases remain — every matched one is in %(column)s “%(value)s”")
+                if left_out else _("not estimable: no “%(group)s” purchases remain in shared cells")) % names
+    if reason == "no_reference_rows":
+        return (_("not estimable: no “%(reference)s” purchases remain — every matched one is in %(column)s “%(value)s”")
+                if left_out else _("not estimable: no “%(reference)s” purchases remain in shared cells")) % names
+    if reason == "no_common_support":
+        return _("not estimable: no cell holds comparable purchases of both groups")
+    if reason == "too_few_users_group":
+        return _("not judged: too few “%(group)s” users remain") % names
+    if reason == "too_few_users_reference":
+        return _("not judged: too few “%(reference)s” users remain") % names
+    if reason == "too_few_cells":
+        return _("not judged: too few cells hold comparable purchases of both groups")
+    return _("not estimable: no user-clustered estimate exists")
+
+
 def _robustness(f: dict, words: Words, formats: Formats, _) -> dict | None:
-    """Whether a flag held under the sensitivity changes and balance checks, and why not, in words."""
+    """Whether a flag held under the sensitivity changes, timing curve and balance checks, and why not,
+    in words: every reason for the card, the first (most telling) for the summary, and what to check."""
     if f.get("robust") is None:
         return None
-    reasons = []
+    language = words.language
+    labels = {str(r.get("change")): _change_label(r, words, _)[0] for r in f.get("sensitivity") or []
+              if isinstance(r, dict)}
+    reasons, summary, check = [], None, None
+    timing_check = _("Check first when each group bought within the time window (surges, peak minutes) before "
+                     "reading the gap as a price for the same purchase.")
     for r in f.get("robust_reasons") or []:
         if not isinstance(r, dict):
             continue
         if r.get("reason") == "loses_flag":
-            reasons.append(_("The flag does not hold under every change in the table above."))
+            changes = _("; ").join(labels.get(str(c), str(c)) for c in r.get("changes") or [])
+            card = _("The flag does not hold under every change in the table above.")
+            short = _("the flag does not hold under: %(changes)s.") % {"changes": changes}
+            advice = _("Check first what sets apart the purchases behind that change: the premium may rest on them "
+                       "alone.")
         elif r.get("reason") == "time_bucket_moves":
-            reasons.append(_("With time windows half as long, the premium moves to %(premium)s, outside its "
-                             "interval (%(low)s to %(high)s): part of it may come from when purchases were made "
-                             "within the window.") % {"premium": formats.pct(r.get("premium")),
-                                                      "low": formats.pct(r.get("ci_low")),
-                                                      "high": formats.pct(r.get("ci_high"))})
+            numbers = {"premium": formats.pct(r.get("premium")), "original": formats.pct(r.get("original_premium")),
+                       "low": formats.pct(r.get("ci_low")), "high": formats.pct(r.get("ci_high"))}
+            card = _("With time windows half as long, the premium moves from %(original)s to %(premium)s, outside "
+                     "its interval (%(low)s to %(high)s): part of it may come from when purchases were made "
+                     "within the window.") % numbers
+            short = _("halving the time window moves it from %(original)s to %(premium)s; purchases of the two "
+                      "groups may differ in timing within the window.") % numbers
+            advice = timing_check
+        elif r.get("reason") == "explained_by_timing":
+            numbers = {"window": _duration(r.get("time_bucket_seconds"), language),
+                       "premium": formats.pct(r.get("premium")), "original": formats.pct(r.get("original_premium")),
+                       "low": formats.pct(r.get("ci_low")), "high": formats.pct(r.get("ci_high"))}
+            card = _("Compared within %(window)s of each other, the premium falls from %(original)s to "
+                     "%(premium)s (%(low)s to %(high)s), below materiality: it is explained by timing within the "
+                     "window.") % numbers
+            short = _("compared within %(window)s of each other, it falls from %(original)s to %(premium)s: it "
+                      "is explained by timing within the window.") % numbers
+            advice = timing_check
+        elif r.get("reason") == "shrinks_with_window":
+            numbers = {"window": _duration(r.get("time_bucket_seconds"), language),
+                       "premium": formats.pct(r.get("premium")), "original": formats.pct(r.get("original_premium")),
+                       "low": formats.pct(r.get("ci_low")), "high": formats.pct(r.get("ci_high"))}
+            card = _("As the time window narrows the premium shrinks at every halving, from %(original)s to "
+                     "%(premium)s within %(window)s (%(low)s to %(high)s): part of it is explained by timing within "
+                     "the window.") % numbers
+            short = _("compared closer in time it shrinks at every halving, from %(original)s to %(premium)s "
+                      "within %(window)s; part of it is explained by timing within the window.") % numbers
+            advice = timing_check
         elif r.get("reason") == "imbalance":
-            reasons.append(_("Within the matched purchases the two groups differ in %(measure)s (standardized "
-                             "difference %(smd)s; above 0.1 the comparison is not like for like).")
-                           % {"measure": _balance_measure(str(r.get("measure")), words, _),
-                              "smd": formats.dec(r.get("smd"))})
+            measure = _balance_measure(str(r.get("measure")), words, _)
+            numbers = {"measure": measure, "smd": formats.dec(r.get("smd"))}
+            card = _("Within the matched purchases the two groups differ in %(measure)s (standardized "
+                     "difference %(smd)s; above 0.1 the comparison is not like for like).") % numbers
+            short = _("within the matched purchases the two groups differ in %(measure)s (standardized "
+                      "difference %(smd)s).") % numbers
+            advice = timing_check if r.get("measure") == "time_bucket" else _(
+                "Check first where each group's purchases fall within the %(column)s band before reading the gap "
+                "as a price for the same purchase.") % {"column": words.column(r.get("measure"))}
+        else:
+            continue
+        reasons.append(card)
+        if summary is None:
+            summary, check = short, advice
     balance = [{"measure": _balance_measure(str(b.get("measure")), words, _), "smd": b.get("smd"),
                 "balanced": bool(b.get("balanced"))} for b in f.get("balance") or [] if isinstance(b, dict)]
-    return {"robust": bool(f.get("robust")), "reasons": reasons, "balance": balance}
+    estimable, unestimable = f.get("variants_estimable"), f.get("variants_unestimable")
+    untested = None
+    if isinstance(unestimable, int) and unestimable:
+        untested = (_("None of the changes above could be estimated, so the flag could not be tested against "
+                      "them; its robustness rests on the other checks alone.") if estimable == 0 else
+                    _("Changes that leave nothing to compare are shown as not estimable; they do not count "
+                      "against the flag."))
+    return {"robust": bool(f.get("robust")), "reasons": reasons, "balance": balance, "summary": summary,
+            "check_first": check, "untested": untested, "curve": _timing_curve(f, formats, language, _)}
+
+
+def _timing_curve(f: dict, formats: Formats, language: str, _) -> dict | None:
+    """The premium as the time window narrows (findings' `time_curve`), with why it ends where it does."""
+    steps = [s for s in f.get("time_curve") or [] if isinstance(s, dict)]
+    if len(steps) < 2:
+        return None
+    stop = f.get("time_curve_stop")
+    share = f.get("time_curve_min_coverage")
+    ends = {"coverage": _("Finer windows are not shown: they would compare less than %(share)s of the purchases "
+                          "this finding rests on.") % {"share": formats.pct(share, 0, False)},
+            "resolution": _("Finer windows are not shown: they change nothing, because the timestamps are no "
+                            "finer."),
+            "unestimable": _("Finer windows are not shown: they leave no estimate.")}
+    premiums = [s.get("premium") for s in steps]
+    trend = None
+    if all(_finite(p) for p in premiums) and len(steps) >= 3:
+        sizes = [abs(p) for p in premiums]
+        last = steps[-1]
+        apart = _finite(last.get("ci_low")) and _finite(last.get("ci_high")) \
+            and not (last["ci_low"] <= premiums[0] <= last["ci_high"])
+        if apart and all(b < a for a, b in zip(sizes, sizes[1:])):
+            trend = _("Here the premium shrinks at every halving, from %(first)s to %(last)s: timing within the "
+                      "window explains at least part of it.") % {"first": formats.pct(premiums[0]),
+                                                                 "last": formats.pct(premiums[-1])}
+        elif all(_finite(s.get("ci_low")) and _finite(s.get("ci_high")) and s["ci_low"] <= premiums[0] <= s["ci_high"]
+                 for s in steps[1:]):
+            trend = _("Here the premium stays within the finer windows' intervals: it is robust to timing.")
+    return {"steps": [{"window": _duration(s.get("time_bucket_seconds"), language), "audit": bool(s.get("audit")),
+                       **_with_keys(s, ("premium", "ci_low", "ci_high", "coverage"))} for s in steps],
+            "stop": ends.get(stop), "trend": trend}
 
 
 def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: int, formats: Formats,
@@ -448,8 +569,10 @@ def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: i
     for change in f.get("sensitivity") or []:
         if isinstance(change, dict):
             label, translated = _change_label(change, words, _)
+            estimable = change.get("estimable") is not False  # older files: every change was estimated
             sensitivity.append({**_with_keys(change, ("premium", "ci_low", "ci_high", "flagged")),
-                                "label": label, "translated": translated})
+                                "label": label, "translated": translated, "estimable": estimable,
+                                "unestimable": None if estimable else _unestimable_words(change, f, words, _)})
     return {
         "index": index,
         "anchor": f"finding-{index + 1}",
@@ -467,6 +590,7 @@ def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: i
         "verdict": verdict.id,
         "verdict_label": verdict.label(language),
         "flagged": bool(f.get("flagged")),
+        "robust_flag": verdict.id == "flagged",  # a flag that survived its checks (or was never checked)
         "premium": premium, "ci_low": f.get("ci_low"), "ci_high": f.get("ci_high"),
         "near_zero": _near_zero(f.get("per_doubling") if kind == "dose" and _finite(f.get("per_doubling"))
                                 else premium),
@@ -505,7 +629,7 @@ def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: i
         "evidence_suppressed": (len(evidence) - len(publishable)) + int(f.get("evidence_suppressed") or 0),
         "evidence_present": "evidence" in f,
         "provisions": [p for p in provisions(language)
-                       if kind in p.kinds and outcome.id in p.outcomes] if f.get("flagged") else [],
+                       if kind in p.kinds and outcome.id in p.outcomes] if verdict.id == "flagged" else [],
         "cell_chart": None,
         "band_chart": None,
     }
@@ -536,7 +660,7 @@ def _charts(views: list[dict], audit: dict, language: str, formats: Formats) -> 
     materiality = audit.get("materiality") if _finite(audit.get("materiality")) else 0
 
     forest = charts.forest_plot(
-        [charts.ForestRow(v["title"], v["premium"], v["ci_low"], v["ci_high"], v["flagged"]) for v in views],
+        [charts.ForestRow(v["title"], v["premium"], v["ci_low"], v["ci_high"], v["robust_flag"]) for v in views],
         materiality, chart_id="forest", language=language, percent=percent, glyphs=glyphs,
         title=_("Matched premium of every comparison, with its confidence interval"),
         xlabel=_("Matched premium (group over reference)"),
@@ -628,9 +752,11 @@ def build_view(doc: dict, language: str, min_cell_size: int) -> dict:
                     for i, f in enumerate(doc["findings"])), key=_sort_key)
     chart_svgs = _charts(views, audit, language, formats) if views else {"forest": None, "gap": None}
     counts = [(vocabulary.verdict(v).label(language), sum(1 for f in views if f["verdict"] == v))
-              for v in VERDICT_ORDER if v != "flagged"]
+              for v in VERDICT_ORDER if v not in vocabulary.FLAG_VERDICTS]
     placebo = _self_check(doc.get("placebo"), words)
-    flagged = [v for v in views if v["flagged"]]
+    # The summary counts robust flags apart from flags that did not survive their checks.
+    flagged = [v for v in views if v["robust_flag"]]
+    fragile = [v for v in views if v["verdict"] == "flagged_not_robust"]
     return {
         "language": language,
         "audit": {
@@ -661,6 +787,8 @@ def build_view(doc: dict, language: str, min_cell_size: int) -> dict:
         "findings": views,
         "flagged": flagged,
         "summary_flagged": flagged[:SUMMARY_SENTENCES],
+        "fragile": fragile,
+        "summary_fragile": fragile[:SUMMARY_SENTENCES],
         "counts": [(label, count) for label, count in counts if count],
         "verdict_names": {v: vocabulary.verdict(v).label(language) for v in VERDICT_ORDER},
         "placebo": placebo,
@@ -722,11 +850,18 @@ def change_sentences(changes: dict | None, language: str, labels: dict | None = 
                     _("%(segment)s “%(group)s” vs “%(reference)s”, %(outcome)s: was %(before)s, now %(after)s: "
                       "the difference is not significant (change %(change)s, %(level)s CI %(low)s to %(high)s)."))
         scale = c.get("scale", "ratio")
-        compared.append({"significant": bool(c.get("significant")), "text": template % {
+        verdicts = ""
+        known = c.get("verdict_before") in vocabulary.VERDICTS and c.get("verdict_after") in vocabulary.VERDICTS
+        if known and c.get("verdict_before") != c.get("verdict_after"):  # e.g. a flag that no longer survives
+            verdicts = " " + _("Verdict: was %(before)s, now %(after)s.") % {
+                "before": vocabulary.verdict(c.get("verdict_before")).label(language),
+                "after": vocabulary.verdict(c.get("verdict_after")).label(language)}
+        text = template % {
             **names(c), "before": amount(c.get("premium_before"), scale),
             "after": amount(c.get("premium_after"), scale), "change": amount(c.get("change"), scale),
             "level": formats.pct(changes.get("confidence", 0.95), 0, False),
-            "low": amount(c.get("ci_low"), scale), "high": amount(c.get("ci_high"), scale)}})
+            "low": amount(c.get("ci_low"), scale), "high": amount(c.get("ci_high"), scale)}
+        compared.append({"significant": bool(c.get("significant")), "text": text + verdicts})
     not_comparable = []
     for n in changes.get("not_comparable", []):
         reasons = _("; ").join(_("%(field)s was %(before)s, now %(after)s") % {

@@ -6,7 +6,8 @@ Each flagged group finding is re-estimated with the same method
   key (e.g. each city): arithmetic on the main pass's per-user table, no pass
   over the purchases;
 - with every numeric bin halved and doubled, and the time bucket halved and
-  doubled: one lean pass for all of them;
+  doubled; and the time bucket halved again and again (the timing curve): one
+  lean pass for all of them, all flagged findings together;
 
 and checked for balance inside its matched cells: whether group and reference
 purchases sit at the same place within their time bucket and within each bin.
@@ -15,9 +16,15 @@ matched by day, pays peak prices), and the standardized mean difference of
 that position shows it (|SMD| > 0.1 is the matching literature's usual
 warning; Austin 2009).
 
-A finding is robust when it keeps its flag under every change, its premium
-stays inside its own interval when the time bucket is halved, and its cells are
-balanced; otherwise findings.json says why (`robust_reasons`).
+A change that leaves nothing to compare (leaving out the only city where a
+membership is sold) is *unestimable*: it is reported with the reason and is
+not counted as a loss of the flag. Robustness is judged on the changes that
+could be estimated. A finding is robust when it keeps its flag under every
+estimable change, its premium stays inside its own interval when the time
+bucket is halved, it neither falls below materiality nor shrinks at every
+halving (out of its finest window's interval) as the window narrows, and its
+cells are balanced; otherwise findings.json says why
+(`robust_reasons`) and its verdict becomes `flagged_not_robust`.
 """
 
 from __future__ import annotations
@@ -27,16 +34,28 @@ import math
 
 from auditor.config import AuditConfig
 from auditor.findings import Finding, decide
-from auditor.stats.premium import ComparisonSummary, jackknife
+from auditor.stats.premium import ComparisonSummary, PremiumEstimate, jackknife
 from auditor.summaries import GROUP, TIME_POSITION, Comparison
 
 MAX_VALUES = 12  # values of the left-out key tried, most common first
 SMD_LIMIT = 0.1  # |standardized mean difference| above this: the matched cells are not balanced
 
+# The timing curve: the time bucket halved up to CURVE_HALVINGS times (1 h -> 30 min -> ... -> 14 s),
+# never below one second. A step counts while its matched coverage is at least CURVE_MIN_COVERAGE of
+# the finding's own: below that, the finer window compares a different, thinner set of purchases than
+# the verdict rests on, and its estimate says little about the same comparison. The curve also ends
+# where a finer window changes nothing (the same rows in the same cells: the timestamps' resolution).
+CURVE_HALVINGS = 8
+CURVE_MIN_COVERAGE = 0.5
+
+# Why a finding is not robust, most telling first: the summary gives the first one's sentence.
+REASON_ORDER = ("explained_by_timing", "shrinks_with_window", "time_bucket_moves", "imbalance", "loses_flag")
+
 
 def sensitivity(engine, config: AuditConfig, items: tuple[Comparison, ...],
                 findings: tuple[Finding, ...]) -> tuple[Finding, ...]:
-    """Attach a sensitivity table, balance checks and a robustness verdict to every flagged group finding.
+    """Attach a sensitivity table, timing curve, balance checks and a robustness verdict to every flagged
+    group finding; a flag that does not survive them becomes `flagged_not_robust`.
 
     `engine` is the estimate engine of the main pass (auditor.engine.estimate.SparkEngine).
     """
@@ -44,34 +63,59 @@ def sensitivity(engine, config: AuditConfig, items: tuple[Comparison, ...],
     targets = [c for c in items if c.kind == GROUP and (c.segment, c.group, c.outcome) in flagged]
     if not targets:
         return findings
+    by_key = {(f.segment, f.group, f.outcome): f for f in findings}
     tables: dict[tuple, list] = {}
     key = config.sensitivity.leave_out
     if key:
         values = engine.common_values(key, MAX_VALUES)
         for left in engine.left_out(tuple(targets), values):
-            _row(tables, config, left.comparison, left.summary,
+            c = left.comparison
+            _row(tables, config, c, left.summary, by_key[(c.segment, c.group, c.outcome)].scale,
                  change={"change": f"without {key} = {left.value}", "kind": "leave_out",
                          "left_out": {"column": key, "value": left.value}})
 
     variants = _variants(config, targets, max(c.id for c in items) + 1)
-    data = engine.variants(tuple(v for _, _, v in variants)) if variants else {}
+    curve_steps = _curve_variants(config, targets, variants, max([c.id for c in items]
+                                                                 + [v.id for _, _, v in variants]) + 1)
+    asked = tuple(v for _, _, v in variants) + tuple(v for _, _, v in curve_steps)
+    data = engine.variants(asked) if asked else {}  # one lean pass for every change of every finding
     for change, original, variant in variants:
-        _row(tables, config, original, data[variant.id].primary, change=change)
+        _row(tables, config, original, data[variant.id].primary,
+             by_key[(original.segment, original.group, original.outcome)].scale, change=change)
+    curves: dict[tuple, list] = {}
+    for seconds, original, variant in curve_steps:
+        curves.setdefault((original.segment, original.group, original.outcome), []).append(
+            (seconds, data[variant.id]))
     balance = _balance(engine.balance(tuple(targets)), targets)
 
     out = []
     for f in findings:
         key3 = (f.segment, f.group, f.outcome)
         rows = tables.get(key3)
-        if rows is None and key3 not in balance:
+        if rows is None and key3 not in balance and key3 not in curves:
             out.append(f)
             continue
         rows = rows or []
         checks_of = balance.get(key3, [])
-        reasons = _reasons(f, rows, checks_of)
-        extra = dict(f.extra, sensitivity=rows, balance=checks_of, robust=not reasons, robust_reasons=reasons)
-        out.append(dataclasses.replace(f, extra=extra))
+        curve, stop = timing_curve(f, config, curves.get(key3, []))
+        out.append(judge(f, rows, checks_of, curve, stop, config.test.materiality))
     return tuple(out)
+
+
+def judge(f: Finding, rows: list[dict], balance: list[dict], curve: list[dict], curve_stop: str | None,
+          materiality: float) -> Finding:
+    """The finding with its checks attached, and its verdict: `flagged` if it survives them all,
+    `flagged_not_robust` (with the reasons, most telling first) if not."""
+    reasons = _reasons(f, rows, balance, curve, materiality)
+    estimable = sum(1 for r in rows if r.get("estimable", True))
+    extra = dict(f.extra, sensitivity=rows, balance=balance, robust=not reasons, robust_reasons=reasons,
+                 variants_estimable=estimable, variants_unestimable=len(rows) - estimable)
+    if curve:
+        extra.update(time_curve=curve, time_curve_stop=curve_stop, time_curve_min_coverage=CURVE_MIN_COVERAGE)
+    verdict = f.verdict
+    if f.verdict == "flagged" and reasons:
+        verdict = "flagged_not_robust"
+    return dataclasses.replace(f, extra=extra, verdict=verdict)
 
 
 def _variants(config: AuditConfig, targets: list[Comparison], next_id: int):
@@ -99,20 +143,107 @@ def _variants(config: AuditConfig, targets: list[Comparison], next_id: int):
     return variants
 
 
-def _flagged(config: AuditConfig, est) -> bool:
+def curve_windows(width: int) -> list[int]:
+    """The timing curve's windows in seconds, finer than `width`: halved up to CURVE_HALVINGS times,
+    never below one second."""
+    windows = []
+    for k in range(1, CURVE_HALVINGS + 1):
+        seconds = int(round(width / 2 ** k))
+        if seconds < 1 or (windows and seconds == windows[-1]):
+            break
+        windows.append(seconds)
+    return windows
+
+
+def _curve_variants(config: AuditConfig, targets: list[Comparison], variants, next_id: int):
+    """(seconds, original, variant) for each step of each finding's timing curve. The first halving is
+    the sensitivity table's own "time bucket halved" variant, not estimated twice."""
+    match = config.match
+    if not match.time_bucket_seconds:
+        return []
+    halved = {(original.id, change.get("time_bucket_seconds")): variant for change, original, variant in variants
+              if change.get("kind") == "time_bucket_halved"}
+    steps = []
+    for c in targets:
+        for seconds in curve_windows(match.time_bucket_seconds):
+            variant = halved.get((c.id, seconds))
+            if variant is None:
+                rule = dataclasses.replace(match, time_bucket=f"{seconds}s", time_bucket_seconds=seconds)
+                variant = dataclasses.replace(c, id=next_id, match=rule)
+                next_id += 1
+            steps.append((seconds, c, variant))
+    return steps
+
+
+def timing_curve(f: Finding, config: AuditConfig, steps: list) -> tuple[list[dict], str | None]:
+    """The finding's premium as the time window narrows: the audit's own window, then each halving
+    while the matched coverage holds (see CURVE_MIN_COVERAGE), and why the curve ends there.
+
+    `steps` are (seconds, ComparisonData) in the order of `curve_windows`. The reason is "coverage"
+    (the next window's coverage fell below the share), "resolution" (the next window changes nothing:
+    the timestamps are no finer), "unestimable" (the next window leaves no estimate) or "limit".
+    """
+    width = config.match.time_bucket_seconds
+    if not width or not steps:
+        return [], None
+    curve = [{"time_bucket_seconds": width, "premium": f.premium, "ci_low": f.ci_low, "ci_high": f.ci_high,
+              "coverage": f.coverage, "rows": f.rows_group + f.rows_reference, "cells": f.cells, "audit": True}]
+    previous = (f.rows_group + f.rows_reference, f.cells, f.premium)
+    for seconds, d in steps:
+        est = jackknife(d.primary, config.test.confidence, f.scale)
+        rows = d.rows_group + d.rows_reference
+        if (rows, d.primary.cells) == previous[:2] and _same(est.premium, previous[2]):
+            return curve, "resolution"
+        if not est.defined:
+            return curve, "unestimable"
+        if d.coverage < CURVE_MIN_COVERAGE * f.coverage:
+            return curve, "coverage"
+        curve.append({"time_bucket_seconds": seconds, "premium": est.premium, "ci_low": est.ci_low,
+                      "ci_high": est.ci_high, "coverage": d.coverage, "rows": rows, "cells": d.primary.cells,
+                      "audit": False})
+        previous = (rows, d.primary.cells, est.premium)
+    return curve, "limit"
+
+
+def _same(a: float, b: float) -> bool:
+    return math.isfinite(a) and math.isfinite(b) and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def _flagged(config: AuditConfig, est: PremiumEstimate) -> bool:
     # The flag is judged by the audit's rule at the finding's own level, without re-running the BH family.
     test = config.test
     return decide(est, est.p_value, math.nan, True, test.materiality, test.alpha, test.flag_rule) == "flagged"
 
 
-def _row(tables: dict, config: AuditConfig, original: Comparison, summary: ComparisonSummary, change: dict) -> None:
+def unestimable(summary: ComparisonSummary, est: PremiumEstimate, test) -> str | None:
+    """Why a re-estimate cannot be judged (None when it can), by the audit's own rules for a comparison:
+    no purchases of a side left in shared cells, too few users or cells, or no estimate."""
+    if summary.users_group == 0 or (summary.cells == 0 and summary.users_group is None):
+        return "no_group_rows"
+    if summary.users_reference == 0:
+        return "no_reference_rows"
+    if summary.cells == 0:
+        return "no_common_support"
+    if summary.users_group is not None and summary.users_group < test.min_users:
+        return "too_few_users_group"
+    if summary.users_reference is not None and summary.users_reference < test.min_users:
+        return "too_few_users_reference"
+    if summary.cells < test.min_cells:
+        return "too_few_cells"
+    return None if est.defined else "not_estimable"
+
+
+def _row(tables: dict, config: AuditConfig, original: Comparison, summary: ComparisonSummary, scale: str,
+         change: dict) -> None:
     """One sensitivity row: what changed (words, kind and the change as data, for the report's labels)
-    and the re-estimate."""
-    est = jackknife(summary, config.test.confidence)
+    and the re-estimate, or why there is none."""
+    est = jackknife(summary, config.test.confidence, scale)
+    reason = unestimable(summary, est, config.test)
     tables.setdefault((original.segment, original.group, original.outcome), []).append({
         **change, "premium": est.premium, "ci_low": est.ci_low,
         "ci_high": est.ci_high, "p_value": est.p_value, "rows": summary.rows,
-        "flagged": _flagged(config, est)})
+        "estimable": reason is None, "unestimable_reason": reason,
+        "flagged": _flagged(config, est) if reason is None else None})
 
 
 def _balance(found: dict, targets: list[Comparison]) -> dict[tuple, list]:
@@ -138,18 +269,47 @@ def _balance(found: dict, targets: list[Comparison]) -> dict[tuple, list]:
     return out
 
 
-def _reasons(f: Finding, rows: list[dict], balance: list[dict]) -> list[dict]:
-    """Why a flagged finding is not robust (empty when it is)."""
+def _reasons(f: Finding, rows: list[dict], balance: list[dict], curve: list[dict], materiality: float) -> list[dict]:
+    """Why a flagged finding is not robust (empty when it is), most telling first (REASON_ORDER).
+
+    Only changes that could be estimated count: a leave-out with nothing left says nothing about
+    the flag. A premium is explained by timing when, at a finer window with enough coverage, it
+    falls below materiality and its interval there excludes the audit's own estimate (a drop the
+    finer window's noise cannot explain).
+    """
     reasons = []
-    lost = [r["change"] for r in rows if not r["flagged"]]
+    estimable = [r for r in rows if r.get("estimable", True)]
+    lost = [r["change"] for r in estimable if not r["flagged"]]
     if lost:
         reasons.append({"reason": "loses_flag", "changes": lost})
-    for r in rows:
+    for r in estimable:
         moved = math.isfinite(r["premium"]) and not (f.ci_low <= r["premium"] <= f.ci_high)
         if r["kind"] == "time_bucket_halved" and moved:
-            reasons.append({"reason": "time_bucket_moves", "premium": r["premium"],
+            reasons.append({"reason": "time_bucket_moves", "premium": r["premium"], "original_premium": f.premium,
                             "ci_low": f.ci_low, "ci_high": f.ci_high})
+    explained = False
+    for step in curve:
+        if step["audit"]:
+            continue
+        below = abs(step["premium"]) < materiality or math.copysign(1, step["premium"]) != math.copysign(1, f.premium)
+        apart = not (step["ci_low"] <= f.premium <= step["ci_high"])
+        if below and apart:
+            reasons.append({"reason": "explained_by_timing", "time_bucket_seconds": step["time_bucket_seconds"],
+                            "premium": step["premium"], "ci_low": step["ci_low"], "ci_high": step["ci_high"],
+                            "original_premium": f.premium})
+            explained = True
+            break
+    if not explained and len(curve) >= 3:
+        # Smaller at every halving, and at the finest window its interval no longer holds the audit's
+        # estimate: purchases compared closer in time differ less, so timing explains part of the gap.
+        sizes = [abs(step["premium"]) for step in curve]
+        last = curve[-1]
+        if all(b < a for a, b in zip(sizes, sizes[1:])) and not (last["ci_low"] <= f.premium <= last["ci_high"]):
+            reasons.append({"reason": "shrinks_with_window", "time_bucket_seconds": last["time_bucket_seconds"],
+                            "premium": last["premium"], "ci_low": last["ci_low"], "ci_high": last["ci_high"],
+                            "original_premium": f.premium})
     for check in balance:
         if not check["balanced"]:
             reasons.append({"reason": "imbalance", "measure": check["measure"], "smd": check["smd"]})
-    return reasons
+    order = {name: i for i, name in enumerate(REASON_ORDER)}
+    return sorted(reasons, key=lambda r: order.get(r["reason"], len(order)))

@@ -103,16 +103,22 @@ class Verdict:
 
 # Most serious first: the report lists findings in this order. "cleared" is not "excluded":
 # the data show the premium is within the immaterial band.
+# "flagged_not_robust": significant and material, but the premium does not survive its own
+# robustness checks (auditor.sensitivity); a reader is told what to check before acting on it.
 VERDICTS: dict[str, Verdict] = {v.id: v for v in (
     Verdict("flagged", 0, Label("Flagged", "已标记")),
-    Verdict("significant_below_materiality", 1, Label("Significant, below materiality", "显著，但未达实质性阈值")),
-    Verdict("inconclusive", 2, Label("Inconclusive", "无法定论")),
-    Verdict("no_evidence", 3, Label("No evidence of a premium", "无溢价证据")),  # older findings files
-    Verdict("cleared", 4, Label("Cleared", "已证实无实质差异")),
-    Verdict("insufficient_data", 5, Label("Too little data", "数据过少")),
+    Verdict("flagged_not_robust", 1, Label("Flagged, not robust", "显著但不稳健，需复核")),
+    Verdict("significant_below_materiality", 2, Label("Significant, below materiality", "显著，但未达实质性阈值")),
+    Verdict("inconclusive", 3, Label("Inconclusive", "无法定论")),
+    Verdict("no_evidence", 4, Label("No evidence of a premium", "无溢价证据")),  # older findings files
+    Verdict("cleared", 5, Label("Cleared", "已证实无实质差异")),
+    Verdict("insufficient_data", 6, Label("Too little data", "数据过少")),
 )}
 # The verdicts the current estimator gives (no_evidence only appears in older files).
-CURRENT_VERDICTS = ("flagged", "significant_below_materiality", "inconclusive", "cleared", "insufficient_data")
+CURRENT_VERDICTS = ("flagged", "flagged_not_robust", "significant_below_materiality", "inconclusive", "cleared",
+                    "insufficient_data")
+# Verdicts whose premium passed the audit's flag rule (findings.json `flagged` is true): robust or not.
+FLAG_VERDICTS = ("flagged", "flagged_not_robust")
 
 
 def verdict(verdict_id: str | None) -> Verdict:

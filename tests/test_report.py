@@ -87,7 +87,8 @@ class Page(HTMLParser):
 PERCENT_KEYS = {"premium", "premium_abs", "ci_low", "ci_high", "raw_premium", "coverage", "mde", "per_doubling",
                 "per_doubling_abs", "analytic.ci_low", "over_range.premium",
                 "analytic.ci_high", "bands.premium", "bands.ci_low", "bands.ci_high", "sensitivity.premium",
-                "sensitivity.ci_low", "sensitivity.ci_high", "evidence.weight_share"}
+                "sensitivity.ci_low", "sensitivity.ci_high", "evidence.weight_share", "time_curve.premium",
+                "time_curve.ci_low", "time_curve.ci_high", "time_curve.coverage"}
 P_KEYS = {"p_value", "q_value", "analytic.p_value", "rank_test.p_value", "tier_p_value"}
 
 

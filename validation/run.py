@@ -33,6 +33,7 @@ from scipy import stats
 from auditor.stats.multiple import bh_level, bh_qvalues
 from auditor.stats.premium import (PremiumEstimate, cluster_robust, equivalence_p, jackknife, minimum_detectable,
                                    minimum_flaggable, user_scores)
+from validation.timing import BEGIN as TIMING_BEGIN, END as TIMING_END, replace_section
 from validation.scenarios import FEW_SIDE, SCENARIOS, Scenario
 
 SEED = 20260901
@@ -668,6 +669,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(text)
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
+        kept = out.read_text(encoding="utf-8") if out.exists() else ""
+        if TIMING_BEGIN in kept and TIMING_END in kept:  # the timing section has its own script: keep it
+            text = replace_section(text, TIMING_BEGIN + kept.split(TIMING_BEGIN, 1)[1].split(TIMING_END, 1)[0]
+                                   + TIMING_END + "\n")
         out.write_text(text, encoding="utf-8")
         print(f"wrote {out}", file=sys.stderr)
     return 0

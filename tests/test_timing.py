@@ -1,0 +1,114 @@
+"""End to end in Spark, on a generated log (validation/timing.py): iOS riders land in 10-minute surge
+spikes inside the 1-hour window and pay nothing extra for the same ride at the same moment; plus
+members, sold in Shanghai only, pay a true +4 %.
+
+- The iOS flag does not survive its timing checks: `flagged_not_robust`, its premium shrinking as the
+  window is halved, and the report's summary says so in both languages.
+- The plus flag stays `flagged` and robust: leaving Shanghai out leaves no member purchases, which is
+  reported as not estimable, not as a loss of the flag.
+
+This is also the fast subset of the timing validation (docs/validation.md, `python -m validation.timing`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from auditor.report import render
+from validation.timing import render as render_section
+from validation.timing import TimingRow, replace_section, spiky_rides
+
+
+@pytest.fixture(scope="module")
+def audited(spark, tmp_path_factory):
+    from auditor import pipeline
+    from auditor.config import parse_config
+
+    root = tmp_path_factory.mktemp("timing")
+    made = spiky_rides(np.random.default_rng([20261130, 102]), root / "log", users=800, premium=0.04,
+                       plus_cities=("SH",), plus_share=0.5)
+    result = pipeline.run(parse_config(made.config_text), spark, root / "out")
+    doc = json.loads((root / "out" / "findings.json").read_text(encoding="utf-8"))
+    return {f.group: f for f in result.findings if f.kind == "group"}, doc
+
+
+def test_timing_within_the_window_is_flagged_not_robust(audited):
+    found, _ = audited
+    ios = found["ios"]
+    assert ios.flagged and ios.premium > 0.05, ios.premium  # 1-hour matching reads the spikes as a premium
+    assert ios.verdict == "flagged_not_robust" and ios.extra["robust"] is False
+    reasons = {r["reason"]: r for r in ios.extra["robust_reasons"]}
+    assert "time_bucket_moves" in reasons
+    moved = reasons["time_bucket_moves"]
+    assert moved["original_premium"] == ios.premium and moved["premium"] < ios.ci_low
+    curve = ios.extra["time_curve"]
+    assert [s["time_bucket_seconds"] for s in curve[:3]] == [3600, 1800, 900]
+    premiums = [s["premium"] for s in curve]
+    assert premiums == sorted(premiums, reverse=True)  # compared closer in time, the gap shrinks
+    assert all(s["coverage"] >= 0.5 * ios.coverage for s in curve)
+    assert ios.extra["time_curve_stop"] in ("coverage", "resolution", "unestimable", "limit")
+
+
+def test_a_membership_sold_in_one_city_stays_flagged_and_robust(audited):
+    found, _ = audited
+    plus = found["plus"]
+    assert plus.verdict == "flagged" and plus.extra["robust"] is True, plus.extra["robust_reasons"]
+    assert plus.premium == pytest.approx(0.04, abs=0.02)
+    rows = {r["change"]: r for r in plus.extra["sensitivity"]}
+    shanghai = rows["without city = SH"]
+    assert shanghai["estimable"] is False and shanghai["unestimable_reason"] == "no_group_rows"
+    assert shanghai["flagged"] is None and shanghai["rows"] == 0
+    assert rows["without city = BJ"]["estimable"] is True and rows["without city = BJ"]["flagged"] is True
+    assert plus.extra["variants_unestimable"] == 1 and plus.extra["variants_estimable"] == len(rows) - 1
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))
+
+
+def test_the_report_reads_right_in_both_languages(audited):
+    found, doc = audited
+    ios, plus = found["ios"], found["plus"]
+    assert {f["group"]: f["verdict"] for f in doc["findings"] if f["kind"] == "group"} == {
+        "ios": "flagged_not_robust", "plus": "flagged"}
+    moved = next(r for r in ios.extra["robust_reasons"] if r["reason"] == "time_bucket_moves")
+    en, zh = render(doc, "en", 10), render(doc, "zh-CN", 10)
+    summary = _text(en[en.index('id="summary"'):en.index('id="findings"')])
+    robust_part, fragile_part = summary.split("is flagged, but not robust.")
+    assert "1 of 2 comparisons is flagged." in robust_part and "“plus” users paid" in robust_part
+    assert "“ios” users" not in robust_part and "“ios” users paid" in fragile_part
+    first = ios.extra["robust_reasons"][0]  # the most telling reason is the summary's
+    said = {"time_bucket_moves": f"halving the time window moves it from +{ios.premium:.1%} to "
+                                 f"+{first['premium']:.1%}; purchases of the two groups may differ in timing within "
+                                 "the window.",
+            "shrinks_with_window": f"compared closer in time it shrinks at every halving, from +{ios.premium:.1%} "
+                                   f"to +{first['premium']:.1%} within ",
+            "explained_by_timing": f"it falls from +{ios.premium:.1%} to {first['premium']:+.1%}: it is explained "
+                                   "by timing within the window."}
+    assert "Not robust: " in fragile_part and said[first["reason"]] in fragile_part
+    assert "1 of 2 comparisons is flagged, but not robust." in summary
+    card = _text(re.search(r'<article [^>]*id="finding-2".*?</article>', en, re.S).group(0))
+    assert "not estimable: no “plus” purchases remain — every matched one is in city “SH”" in card
+    summary_zh = _text(zh[zh.index('id="summary"'):zh.index('id="findings"')])
+    assert "2 项比较中有 1 项显著但不稳健，需复核。" in summary_zh
+    assert f"时间窗口缩短一半后，溢价从 +{ios.premium:.1%} 变为 +{moved['premium']:.1%}" in _text(zh)
+    assert "不稳健：" in summary_zh and f"+{ios.premium:.1%}" in summary_zh
+    assert "无法估计：已没有“plus”的交易——其全部匹配交易都在city“SH”" in _text(zh)
+    assert plus.premium > 0
+
+
+def test_the_validation_section_counts_the_verdicts():
+    rows = [TimingRow(seed=[1, i], rows=8000, ios_flagged=True, ios_verdict=v, ios_premium=0.1,
+                      ios_reasons=("time_bucket_moves",) if v != "flagged" else (), plus_verdict="flagged",
+                      plus_robust=True, plus_premium=0.05, seconds=50.0)
+            for i, v in enumerate(["flagged_not_robust", "flagged_not_robust", "flagged"])]
+    section = render_section(rows, "python -m validation.timing", 150.0)
+    assert "| Device “ios” | no premium; timing within the window | 3 of 3 | 1 of 3 | 2 of 3 |" in section
+    assert "| 3 of 3 (robust) |" in section and "`time_bucket_moves` 2 of 3" in section
+    document = "# Validation study\n\ntext\n"
+    once = replace_section(document, section)
+    assert once.startswith(document.rstrip("\n")) and replace_section(once, section) == once
