@@ -58,16 +58,41 @@ class ComparisonSummary:
         return int(self.scores_a.size)
 
     @property
-    def dof(self) -> int:
-        """Degrees of freedom of the t reference: clusters on the smaller side, minus one.
+    def effective_clusters(self) -> float:
+        """G* = (sum B)^2 / sum B^2: how many equally weighted users the weight is worth.
 
-        What limits cluster-robust inference is the number of clusters on the smaller
-        side: a group of three users among six hundred carries three clusters of
-        information about the gap, whatever the total (MacKinnon & Webb 2017). t(G - 1)
-        over both sides rejects 20 % of nulls at 5 % with two group users;
-        t(min(G_group, G_reference) - 1) holds the level from five users on and is
-        conservative below (docs/validation.md). Without sides (a dose), G - 1.
+        The effective number of clusters of Carter, Schnepel & Steigerwald (2017) for one
+        regressor and errors independent within a user (their rho = 0): each user's
+        contribution to the estimate's variance is proportional to B_i, the within-cell
+        variance of x it brings, so G* is the inverse Herfindahl index of the weight
+        shares B_i / sum B. Equal users give G* = G; one user with half the weight among
+        many others gives G* < 4, whatever G is.
         """
+        b = np.clip(self.scores_b, 0.0, None)
+        total = float(b.sum())
+        return total ** 2 / float(b @ b) if total > _EPS else 0.0
+
+    @property
+    def dof(self) -> float:
+        """Degrees of freedom of the t reference: the fewer of the smaller side's clusters and
+        the effective clusters G*, minus one (fractional when G* is the fewer).
+
+        What limits cluster-robust inference is the number of clusters that carry the
+        information: a group of three users among six hundred carries three clusters of
+        information about the gap, whatever the total (MacKinnon & Webb 2017), and so do
+        six hundred users of which one holds most of the weight (Carter, Schnepel &
+        Steigerwald 2017). t(G - 1) over both sides rejects 20 % of nulls at 5 % with two
+        group users; t(min(G_group, G_reference) - 1) holds the level from five users on and
+        is conservative below, but not when users are very unequal (a travel agent with a
+        third of the rows: 6-8 %); t(min(G_min, G*) - 1) holds it in both
+        (docs/validation.md, *Few and unequal users*). Without sides (a dose), G and G*.
+        """
+        sides = [u for u in (self.users_group, self.users_reference) if u is not None]
+        return max(min([float(self.clusters), *map(float, sides), self.effective_clusters]) - 1, 0.0)
+
+    @property
+    def dof_sides(self) -> int:
+        """The reference before G* was counted: the smaller side's clusters minus one."""
         sides = [u for u in (self.users_group, self.users_reference) if u is not None]
         return max(min([self.clusters, *sides]) - 1, 0)
 
@@ -78,7 +103,7 @@ class PremiumEstimate:
 
     beta: float
     se: float
-    dof: int
+    dof: float
     p_value: float
     ci_low: float  # premium scale: exp(.) - 1 for ratios, beta itself for differences
     ci_high: float
