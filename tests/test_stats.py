@@ -52,14 +52,12 @@ def test_premium_and_clustered_se_equal_statsmodels_with_cell_dummies(seed, swit
     ours = cluster_robust(_summary(df))
     assert ours.beta == pytest.approx(ols.params["x"], rel=1e-8, abs=1e-12)
     assert ours.se == pytest.approx(ols.bse["x"], rel=1e-8)
-    # The t reference counts the clusters of the smaller side and the effective clusters G*, the inverse
-    # Herfindahl index of the users' shares of sum x~^2 (statsmodels: all clusters, G - 1).
-    sup = _supported(df).assign(xd=lambda t: t.x - t.groupby("cell").x.transform("mean"))
+    # The t reference counts the clusters of the smaller side (statsmodels: all clusters, G - 1); CR1
+    # keeps it, the jackknife lowers it when a few users make its variance (see the tests below).
+    sup = _supported(df)
     sides = (sup[sup.x > 0].user.nunique(), sup[sup.x == 0].user.nunique())
-    weight = (sup.xd ** 2).groupby(sup.user).sum()
-    g_star = weight.sum() ** 2 / (weight ** 2).sum()
-    dof = min(min(sides), g_star) - 1
-    assert ours.dof == pytest.approx(dof, rel=1e-9) and dof < sup.user.nunique() - 1
+    dof = min(sides) - 1
+    assert ours.dof == dof < sup.user.nunique() - 1
     from scipy import stats
     t = ols.params["x"] / ols.bse["x"]
     assert ours.p_value == pytest.approx(2 * stats.t.sf(abs(t), dof), rel=1e-6, abs=1e-12)
@@ -134,7 +132,7 @@ def test_dose_slope_equals_statsmodels_with_continuous_regressor():
     df["y"] = df.y + 0.015 * df.x
     ols = smf.ols("y ~ x + C(cell)", data=df).fit(cov_type="cluster", cov_kwds={"groups": df.user})
     summary = user_scores(df.user, df.cell, df.x, df.y, sides=False)
-    assert summary.users_group is None and summary.dof == pytest.approx(min(summary.clusters, summary.effective_clusters) - 1)  # a dose has no sides
+    assert summary.users_group is None and summary.dof == summary.clusters - 1  # a dose has no sides
     ours = cluster_robust(summary)
     assert ours.beta == pytest.approx(ols.params["x"], rel=1e-9)
     assert ours.se == pytest.approx(ols.bse["x"], rel=1e-8)
@@ -181,18 +179,41 @@ def test_effective_clusters_is_the_inverse_herfindahl_of_weight_shares(weights):
     shares = b / b.sum()
     assert s.effective_clusters == pytest.approx(1 / np.sum(shares ** 2), rel=1e-12)
     assert 1 - 1e-9 <= s.effective_clusters <= b.size + 1e-9
-    # The reference is the fewer of the smaller side's users and G*, minus one.
-    assert s.dof == pytest.approx(min(b.size, s.effective_clusters) - 1)
 
 
-def test_equal_users_keep_their_count_and_one_heavy_user_cuts_it():
+def test_one_heavy_user_cuts_the_effective_users():
     equal = ComparisonSummary(np.zeros(50), np.ones(50), np.zeros(50), np.zeros(50), 500, 10, 50, 20, 30)
-    assert equal.effective_clusters == pytest.approx(50) and equal.dof == 19 == equal.dof_sides
+    assert equal.effective_clusters == pytest.approx(50)
     # One user with half the weight among 49 equal others: G* = 1 / (0.25 + 49 (0.5/49)^2) < 4.
     b = np.concatenate([[49.0], np.ones(49)])
     heavy = ComparisonSummary(np.zeros(50), b, np.zeros(50), np.zeros(50), 500, 10, 50, 20, 30)
     assert heavy.effective_clusters == pytest.approx(1 / (0.25 + 49 * (0.5 / 49) ** 2))
-    assert heavy.dof == pytest.approx(heavy.effective_clusters - 1) and heavy.dof_sides == 19
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_jackknife_reference_is_satterthwaite_on_the_deletion_changes(seed):
+    """dof = min(G_min - 1, 3 (sum d^2)^2 / sum d^4 - 1), d_i the refits' changes; p and interval follow it."""
+    df = _panel(seed, switchers=seed > 2)
+    s = _summary(df)
+    est = jackknife(s)
+    sup = _supported(df)
+    refits = []
+    for u in sorted(sup.user.unique()):
+        rest = _supported(df[df.user != u])
+        refits.append(smf.ols("y ~ x + C(cell)", data=rest).fit().params["x"])
+    d = np.array(refits) - est.beta
+    expected = min(s.dof, 3 * np.sum(d ** 2) ** 2 / np.sum(d ** 4) - 1)
+    assert est.dof == pytest.approx(expected, rel=1e-6)
+    from scipy import stats
+    assert est.p_value == pytest.approx(2 * stats.t.sf(abs(est.beta / est.se), expected), rel=1e-6)
+
+
+def test_one_user_making_the_variance_leaves_two_degrees_of_freedom():
+    d = np.concatenate([[1.0], np.full(99, 1e-6)])
+    from auditor.stats.premium import jackknife_dof
+    assert jackknife_dof(49, d) == pytest.approx(2.0, abs=1e-6)
+    assert jackknife_dof(49, np.full(100, 0.3)) == 49  # equal users: G*_v = 300, the sides bind
+    assert jackknife_dof(49, np.zeros(100)) == 49  # no variance: nothing to correct
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -254,6 +275,6 @@ def test_the_effective_users_reference_holds_the_level_where_the_old_one_did_not
 
     hotel = next(i for i, d in enumerate(DESIGNS) if "hotel" in d.name)
     result = run_design(hotel, DESIGNS[hotel], reps=300, draws=99)
-    old, new = np.mean(result.null["cv3"] < 0.05), np.mean(result.null["cv3_gstar"] < 0.05)
-    assert new < old and 0.02 <= new <= 0.075
-    assert np.mean(result.null["cv3_gstar"] < 0.01) < 0.025
+    old, new = np.mean(result.null["cv3"] < 0.05), np.mean(result.null["cv3_now"] < 0.05)
+    assert new < old and 0.03 <= new <= 0.08
+    assert np.mean(result.null["cv3_now"] < 0.01) < 0.025
