@@ -487,10 +487,12 @@ def test_renders_findings_without_the_optional_fields(audit):
 
 def test_robust_says_alike_only_where_a_balance_check_was_possible(audit):
     doc = enrich(audit[0])
-    f = next(f for f in doc["findings"] if f["flagged"])
-    f.update(robust=True, robust_reasons=[], balance=[])
+    flagged = [f for f in doc["findings"] if f["flagged"]]
+    for f in flagged:
+        f.update(robust=True, robust_reasons=[], balance=[])
     text = visible(render(doc, "en", 10))
     assert "could not be checked" in text and "alike where it was checked" not in text
-    f["balance"] = [{"measure": "time_bucket", "smd": 0.02, "balanced": True}]
+    for f in flagged:
+        f["balance"] = [{"measure": "time_bucket", "smd": 0.02, "balanced": True}]
     text = visible(render(doc, "en", 10))
     assert "alike where it was checked" in text and "could not be checked" not in text

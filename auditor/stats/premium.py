@@ -174,11 +174,11 @@ def jackknife_dof(dof: float, deviations: np.ndarray) -> float:
     the plug-in is G*_v = 3 (sum d^2)^2 / sum d^4, and the reference is
     t(min(G_min, G*_v) - 1), never below t(2). On real bookings clustered by travel agent
     (one agent with 30 % of the rows) random splits of the agents were rejected at 5 % in
-    13.5 % of 1,000 splits with t(G_min - 1) and 4.2 % with this reference; in simulated
-    logs with the top user holding 20-40 % of the rows, 3.5-6.3 % (docs/validation.md,
+    14.3 % of 1,000 splits with t(G_min - 1) and 5.6 % with this reference; in simulated
+    logs with the top user holding 20-40 % of the rows, 3.8-4.6 % (docs/validation.md,
     *Few and unequal users*). The effective number of clusters from the weights alone
     (Carter, Schnepel & Steigerwald 2017; `ComparisonSummary.effective_clusters`) left
-    the agents at 10 %: how unequal the users' prices are matters as much as how unequal
+    the agents at 11.4 %: how unequal the users' prices are matters as much as how unequal
     their weights.
     """
     squares = deviations * deviations
