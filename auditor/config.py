@@ -123,10 +123,14 @@ class Segment:
     bands: tuple[float, ...] = ()  # dose: lower edges of the bands, the first is the reference band
 
     def band_label(self, i: int) -> str:
+        """Integer edges (counts) name the values a band holds: 1, 2–3, 16+. Fractional edges (a share)
+        name its edges, the upper one excluded: 0–0.05, 0.05–0.1, 0.5+."""
         low = self.bands[i]
         if i + 1 < len(self.bands):
             high = self.bands[i + 1]
-            return f"{low:g}" if high - low == 1 else f"{low:g}–{high - 1:g}" if float(low).is_integer() else f"{low:g}–{high:g}"
+            if float(low).is_integer() and float(high).is_integer():
+                return f"{low:g}" if high - low == 1 else f"{low:g}–{high - 1:g}"
+            return f"{low:g}–{high:g}"
         return f"{low:g}+"
 
 

@@ -609,6 +609,8 @@ def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: i
         "users_group": f.get("users_group"), "users_reference": f.get("users_reference"),
         "material_interval": f.get("material_interval"),
         "insufficient_reason": f.get("insufficient_reason"),
+        "cluster_weight": _with_keys(f.get("cluster_weight"), ("effective_users", "top_share", "top5_share",
+                                                               "few_users_carry")),
         "over_range": _with_keys(f.get("over_range"), ("from", "to", "premium", "ci_low", "ci_high")),
         "tier_p_value": f.get("tier_p_value"),
         "se_log": f.get("se_log"), "dof": f.get("dof"), "clusters": f.get("clusters"),

@@ -41,7 +41,7 @@ _HINTS = {
     "user_id": ("user", "uid", "passenger", "member", "customer", "client", "account", "buyer", "guest", "rider",
                 "yonghu", "chengke", "huiyuan", "kehu", "guke", "用户", "乘客", "会员", "客户", "顾客", "账号"),
     "timestamp": ("time", "ts", "timestamp", "datetime", "created", "at", "shijian", "时间", "时刻"),
-    "price": ("price", "fare", "amount", "paid", "pay", "cost", "fee", "total", "net", "jiage", "jine", "feiyong",
+    "price": ("price", "fare", "amount", "paid", "pay", "cost", "fee", "total", "net", "adr", "jiage", "jine", "feiyong",
               "shifu", "价格", "金额", "费用", "实付", "票价", "车费", "房价"),
     "list_price": ("list", "original", "gross", "yuanjia", "原价", "标价"),
     "discount": ("coupon", "discount", "subsidy", "rebate", "youhui", "butie", "优惠", "折扣", "补贴", "券"),

@@ -80,6 +80,10 @@ def enrich(doc: dict, seed: int = 1) -> dict:
         ]
         f["evidence"] = evidence_cells(rng, premium, 14) if f["flagged"] else []
         f["evidence_suppressed"] = 2 if f["flagged"] else 0
+    flagged = [f for f in doc["findings"] if f["flagged"]]
+    if flagged:  # a few users carry the first flag (the report says so in words)
+        flagged[0]["cluster_weight"] = {"effective_users": 5.37, "top_share": 0.312, "top5_share": 0.614,
+                                        "top_pull": 1.4, "few_users_carry": True}
     not_flagged = [f for f in doc["findings"] if not f["flagged"]]
     if not_flagged:
         not_flagged[0]["verdict"] = "cleared"

@@ -94,3 +94,14 @@ def test_unknown_timezone_is_a_config_error():
     text = EXAMPLE.replace('format = "parquet"', 'format = "parquet"\ntimezone = "Mars/Olympus"')
     with pytest.raises(AuditConfigError, match=r"^\[input\] timezone = 'Mars/Olympus' is not a known time zone"):
         parse_config(text)
+
+
+def test_band_labels_name_counts_by_their_values_and_shares_by_their_edges():
+    from auditor.config import Segment
+
+    counts = Segment("Loyalty", "prior_orders", kind="dose", bands=(0, 1, 2, 4, 16))
+    assert [counts.band_label(i) for i in range(5)] == ["0", "1", "2–3", "4–15", "16+"]
+    shares = Segment("Area", "prpblck", kind="dose", bands=(0, 0.05, 0.1, 0.5))
+    assert [shares.band_label(i) for i in range(4)] == ["0–0.05", "0.05–0.1", "0.1–0.5", "0.5+"]
+    mixed = Segment("Area", "x", kind="dose", bands=(0, 0.5, 2))
+    assert [mixed.band_label(i) for i in range(3)] == ["0–0.5", "0.5–2", "2+"]

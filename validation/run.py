@@ -644,6 +644,20 @@ EXPLANATION = [
 ]
 
 
+def _keep_sections(out: Path, text: str) -> str:
+    """The sections other studies write into the same file (validation.clusters, validation.real) stay."""
+    import re  # noqa: PLC0415
+
+    if not out.exists():
+        return text
+    old = out.read_text(encoding="utf-8")
+    for name in ("clusters", "real"):
+        found = re.search(rf"<!-- {name}:begin -->.*?<!-- {name}:end -->\n?", old, re.S)
+        if found:
+            text = text.rstrip("\n") + "\n\n" + found.group(0)
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m validation.run", description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=None,
@@ -673,7 +687,7 @@ def main(argv: list[str] | None = None) -> int:
         if TIMING_BEGIN in kept and TIMING_END in kept:  # the timing section has its own script: keep it
             text = replace_section(text, TIMING_BEGIN + kept.split(TIMING_BEGIN, 1)[1].split(TIMING_END, 1)[0]
                                    + TIMING_END + "\n")
-        out.write_text(text, encoding="utf-8")
+        out.write_text(_keep_sections(out, text), encoding="utf-8")
         print(f"wrote {out}", file=sys.stderr)
     return 0
 
