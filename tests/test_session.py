@@ -55,6 +55,11 @@ def test_the_default_driver_takes_half_the_machine_within_the_jvms_limits():
     assert default_driver_memory(int(23.5 * GIB)) == int(23.5 * GIB) // 2 // MIB * MIB
     assert default_driver_memory(GIB) == GIB  # never below PySpark's own default
     assert default_driver_memory(256 * GIB) == 31 * GIB  # compressed object pointers end at 32 GiB
+    # On a machine busy with other work, no more than 60 % of what is free: a heap the kernel cannot
+    # back is killed outright (seen here: a 12 GiB driver beside three other JVMs), a smaller one spills.
+    assert default_driver_memory(24 * GIB, available=20 * GIB) == 12 * GIB
+    assert default_driver_memory(24 * GIB, available=10 * GIB) == 6 * GIB
+    assert default_driver_memory(24 * GIB, available=GIB) == GIB
 
 
 def test_a_driver_the_user_sized_is_left_alone(tmp_path):

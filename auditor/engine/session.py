@@ -92,11 +92,25 @@ def machine_memory() -> int:
     return total
 
 
-def default_driver_memory(physical: int) -> int:
+def available_memory() -> int | None:
+    """Memory the kernel says can be had now without swapping (MemAvailable), or None where unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def default_driver_memory(physical: int, available: int | None = None) -> int:
     """The embedded driver's heap: half the machine (the other half for this Python process, the OS and
-    the page cache that Spark's shuffle and spill files go through), at least 1 GiB, at most 31 GiB,
-    in whole MiB."""
-    return max(GIB, min(MAX_HEAP, physical // 2)) // MIB * MIB
+    the page cache that Spark's shuffle and spill files go through), but no more than 60 % of what is
+    free when the audit starts — a JVM grows its heap to the limit before it collects, and on a machine
+    shared with other work a heap the kernel cannot back is killed outright, where a smaller one would
+    have spilled to disk. At least 1 GiB, at most 31 GiB, in whole MiB."""
+    share = physical // 2 if available is None else min(physical // 2, int(available * 0.6))
+    return max(GIB, min(MAX_HEAP, share)) // MIB * MIB
 
 
 def user_driver_memory(extra_conf: dict[str, str] | None, env=os.environ) -> str | None:
@@ -134,9 +148,11 @@ def driver_memory_conf(master: str | None, extra_conf: dict[str, str] | None = N
     source = user_driver_memory(extra_conf)
     if source:
         return {MEMORY_SOURCE: source}
-    physical = machine_memory()
-    return {"spark.driver.memory": f"{default_driver_memory(physical) // MIB}m",
-            MEMORY_SOURCE: f"half of this machine's {physical / GIB:.1f} GiB"}
+    physical, available = machine_memory(), available_memory()
+    chosen = default_driver_memory(physical, available)
+    why = (f"half of this machine's {physical / GIB:.1f} GiB" if chosen >= physical // 2 // MIB * MIB or available is None
+           else f"60 % of the {available / GIB:.1f} GiB free of this machine's {physical / GIB:.1f} GiB")
+    return {"spark.driver.memory": f"{chosen // MIB}m", MEMORY_SOURCE: why}
 
 
 def describe_resources(spark) -> str:
@@ -147,7 +163,8 @@ def describe_resources(spark) -> str:
     if sc.master.startswith("local"):
         heap = sc._jvm.java.lang.Runtime.getRuntime().maxMemory()
         source = conf.get(MEMORY_SOURCE, "spark.driver.memory")
-        source = f"set by {source}" if not source.startswith("half") else f"{source}; --driver-memory to change"
+        source = (f"{source}; --driver-memory to change" if source.startswith(("half", "60 %"))
+                  else f"set by {source}")
         return (f"local driver: {heap / GIB:.1f} GiB heap ({source}), {slots} cores, "
                 f"{memory / MIB:,.0f} MiB of execution memory per task")
     return (f"{sc.master}: executors of {conf.get('spark.executor.memory', '1g')} with "
