@@ -312,3 +312,16 @@ def test_make_demo_says_how_to_put_auditor_on_the_path():
     readme = (root / "README.md").read_text(encoding="utf-8")
     first_bare = min(readme.index(line) for line in readme.splitlines() if line.startswith("auditor "))
     assert readme.index("source .venv/bin/activate") < first_bare
+
+
+def test_the_readme_s_steps_run_twice_in_a_row(spark, tmp_path, capsys):
+    """`make demo`, `auditor report …/findings.json --language zh-CN`, `make demo` again: the second demo
+    replaces the first with the Chinese report in it (the report joined the audit's manifest)."""
+    out = tmp_path / "demo-out"
+    assert main(["demo", "--out", str(out), "--rows", "3000", "--quiet"]) == 0
+    assert main(["report", str(out / "audit" / "findings.json"), "--language", "zh-CN", "--quiet"]) == 0
+    assert (out / "audit" / "report.zh-CN.html").exists()
+    capsys.readouterr()
+    assert main(["demo", "--out", str(out), "--rows", "3000", "--quiet"]) == 0, capsys.readouterr().err
+    assert not (out / "audit" / "report.zh-CN.html").exists()  # replaced with the rest of the old audit
+    assert (out / "audit" / "report.html").exists()
