@@ -161,7 +161,7 @@ class TimingRow:
 
 def run(logs: int = LOGS, seed: int = SEED, log=print) -> list[TimingRow]:
     """Generate and audit `logs` logs in one local Spark session."""
-    from auditor.session import spark_session
+    from auditor.engine.session import spark_session
 
     spark = spark_session("local[2]", app_name="auditor-validation-timing", extra_conf={
         "spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "2",
