@@ -226,6 +226,18 @@ def _labels(audit: dict) -> dict:
     return parsed.to_json()
 
 
+def _user_label(audit: dict, words: Words) -> str | None:
+    """The user column's display name when the config's [labels] give one (travel agent, store), else None."""
+    try:
+        column = tomllib.loads(audit.get("config_text") or "").get("columns", {}).get("user_id")
+    except (tomllib.TOMLDecodeError, AttributeError):
+        return None
+    if not isinstance(column, str) or str(column) not in words.columns:
+        return None
+    label = words.column(column)
+    return label if label and label != column else None
+
+
 _BUCKET_UNITS = {"s": ("second", "秒"), "m": ("minute", "分钟"), "h": ("hour", "小时"), "d": ("day", "天")}
 
 
@@ -761,6 +773,7 @@ def build_view(doc: dict, language: str, min_cell_size: int) -> dict:
     fragile = [v for v in views if v["verdict"] == "flagged_not_robust"]
     return {
         "language": language,
+        "user_label": _user_label(audit, words),
         "audit": {
             "name": words.audit_field("name", audit.get("name")),
             "platform": words.audit_field("platform", audit.get("platform")),

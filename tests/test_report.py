@@ -209,6 +209,15 @@ def test_a_finding_carried_by_few_users_says_so_in_words(audit, language, words)
     doc = enrich(audit[0])
     assert any((f.get("cluster_weight") or {}).get("few_users_carry") for f in doc["findings"])
     assert words in visible(render(doc, language, 10))
+    # The user column's label, when the config gives one, names who carries it.
+    labelled = copy.deepcopy(doc)
+    user_column = tomllib.loads(labelled["audit"]["config_text"])["columns"]["user_id"]
+    labelled["audit"].setdefault("labels", {}).setdefault("columns", {})[user_column] = {
+        "en": "travel agent", "zh-CN": "旅行社"}
+    text = visible(render(labelled, language, 10))
+    assert ("One travel agent accounts for 31.2% of the comparison's weight" if language == "en"
+            else "一个旅行社占本比较权重的 31.2%") in text
+    assert words not in text
     # Withheld for too few effective users: the reason in words, with the number it rests on.
     withheld = copy.deepcopy(doc)
     f = withheld["findings"][0]
