@@ -502,6 +502,10 @@ def _robustness(f: dict, words: Words, formats: Formats, _) -> dict | None:
     balance = [{"measure": _balance_measure(str(b.get("measure")), words, _), "smd": b.get("smd"),
                 "balanced": bool(b.get("balanced"))} for b in f.get("balance") or [] if isinstance(b, dict)]
     estimable, unestimable = f.get("variants_estimable"), f.get("variants_unestimable")
+    low, high = f.get("ci_low"), f.get("ci_high")
+    less_data = any(isinstance(r, dict) and r.get("estimable") is True and r.get("flagged") is False
+                    and _finite(r.get("premium")) and _finite(low) and _finite(high) and low <= r["premium"] <= high
+                    for r in f.get("sensitivity") or [])
     untested = None
     if isinstance(unestimable, int) and unestimable:
         untested = (_("None of the changes above could be estimated, so the flag could not be tested against "
@@ -509,7 +513,10 @@ def _robustness(f: dict, words: Words, formats: Formats, _) -> dict | None:
                     _("Changes that leave nothing to compare are shown as not estimable; they do not count "
                       "against the flag."))
     return {"robust": bool(f.get("robust")), "reasons": reasons, "balance": balance, "summary": summary,
-            "check_first": check, "untested": untested, "curve": _timing_curve(f, formats, language, _)}
+            "check_first": check, "untested": untested, "curve": _timing_curve(f, formats, language, _),
+            "less_data": _("Where a change is no longer flagged but its premium stays inside the finding's "
+                           "interval, it has less data to go on; it does not move the estimate, and does not count "
+                           "against the flag.") if less_data else None}
 
 
 def _timing_curve(f: dict, formats: Formats, language: str, _) -> dict | None:

@@ -19,8 +19,8 @@ warning; Austin 2009).
 A change that leaves nothing to compare (leaving out the only city where a
 membership is sold) is *unestimable*: it is reported with the reason and is
 not counted as a loss of the flag. Robustness is judged on the changes that
-could be estimated. A finding is robust when it keeps its flag under every
-estimable change, its premium stays inside its own interval when the time
+could be estimated. A finding is robust when no estimable change both loses
+its flag and moves its premium out of the finding's own interval, its premium stays inside its own interval when the time
 bucket is halved, it neither falls below materiality nor shrinks at every
 halving (out of its finest window's interval) as the window narrows, and its
 cells are balanced; otherwise findings.json says why
@@ -279,7 +279,10 @@ def _reasons(f: Finding, rows: list[dict], balance: list[dict], curve: list[dict
     """
     reasons = []
     estimable = [r for r in rows if r.get("estimable", True)]
-    lost = [r["change"] for r in estimable if not r["flagged"]]
+    # A change loses the flag when its estimate leaves the finding's own interval as well: one that
+    # only has less data to go on (leaving out a large city) widens the interval without moving the
+    # premium, and says nothing against it.
+    lost = [r["change"] for r in estimable if not r["flagged"] and not (f.ci_low <= r["premium"] <= f.ci_high)]
     if lost:
         reasons.append({"reason": "loses_flag", "changes": lost})
     for r in estimable:

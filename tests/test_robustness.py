@@ -93,7 +93,8 @@ def test_a_leave_out_with_nothing_left_is_not_a_loss_of_the_flag():
     out = judge(finding(premium=0.04, ci=(0.03, 0.05)), rows, BALANCED, [], None, 0.02)
     assert out.verdict == "flagged" and out.extra["robust"] is True
     assert (out.extra["variants_estimable"], out.extra["variants_unestimable"]) == (1, 1)
-    # The same row estimable and not flagged is a loss: the rule still bites where there is data.
+    # The same row estimable and not flagged, its premium out of the finding's interval, is a loss: the
+    # rule still bites where there is data.
     lost = judge(finding(), [row(flagged=False, change="without city = BJ")], BALANCED, [], None, 0.02)
     assert lost.verdict == "flagged_not_robust"
     assert lost.extra["robust_reasons"] == [{"reason": "loses_flag", "changes": ["without city = BJ"]}]
@@ -330,3 +331,16 @@ def test_the_shrinking_curve_reads_in_the_summary_in_both_languages():
     assert ("Not robust: compared closer in time it shrinks at every halving, from +9.7% to +4.1% within 15 min; "
             "part of it is explained by timing within the window.") in _summary_text(render(doc, "en", 10))
     assert "在 15分钟 以内从 +9.7% 降至 +4.1%" in _summary_text(render(doc, "zh-CN", 10))
+
+
+def test_a_change_that_only_has_less_data_is_not_a_loss_of_the_flag():
+    """Leaving out a large city: not significant any more, but the premium stays inside the finding's
+    interval (the rides scenario's loyal riders, +2 % planted: 1.1 % without Shanghai, p = 0.06)."""
+    f = finding(premium=0.0148, ci=(0.0051, 0.0246))
+    rows = [row(flagged=False, premium=0.0111, change="without city = Shanghai")]
+    out = judge(f, rows, BALANCED, [], None, 0.01)
+    assert out.verdict == "flagged" and out.extra["robust"] is True
+    doc = _doc()
+    doc["findings"][1]["sensitivity"][1].update(flagged=False, premium=0.04)
+    card = re.search(r'<article [^>]*data-finding="1">.*?</article>', render(doc, "en", 10), re.S).group(0)
+    assert "it has less data to go on; it does not move the estimate" in _text(card)
