@@ -220,9 +220,12 @@ def test_demo_checks_what_it_would_replace_before_writing_anything(tmp_path, cap
 def test_the_appendix_states_the_degrees_of_freedom_the_code_uses():
     from auditor.report import render
     doc = findings_doc()
-    for language, says, wrong in (("en", "G_min − 1 degrees of freedom, G_min being the number of users on the "
-                                          "smaller side", "G being the number of clusters"),
-                                  ("zh-CN", "自由度为 G_min − 1 的 t 分布，G_min 为比较中较小一方的用户数", "G 为聚类数")):
+    # What the jackknife's t reference is (auditor.stats.premium.jackknife_dof): the smaller side's users,
+    # or the effective number of users of its variance where that is smaller.
+    for language, says, wrong in (("en", "min(G_min, G*) − 1 degrees of freedom, G_min being the users on the "
+                                          "smaller side and G* the effective number of users",
+                                   "G being the number of clusters"),
+                                  ("zh-CN", "自由度为 min(G_min, G*) − 1 的 t 分布，G_min 为较小一方的用户数", "G 为聚类数")):
         html = render(doc, language, 10)
         assert says in html and wrong not in html
 
