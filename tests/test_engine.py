@@ -355,3 +355,21 @@ def test_the_findings_not_the_engine_decide_which_evidence_cells_may_be_publishe
     assert [(c.users_group, c.users_reference) for c in shown] == [(12, 10), (10, 10), (30, 30), (11, 11), (10, 12)]
     assert len(shown) == EVIDENCE_PUBLISHED
     assert published_evidence(candidates, 100) == ()
+
+
+def test_a_jvm_that_ended_under_the_driver_is_one_line_with_the_setting_to_change():
+    """In local mode a task's OutOfMemoryError ends the JVM, and the driver's next py4j call meets a
+    refused connection: that is a Spark failure with the memory hint, not a bug's traceback; the same
+    error raised anywhere else is not Spark's."""
+    from auditor.engine.failures import memory_hint, spark_failure
+
+    def raised_in(filename):
+        try:
+            exec(compile("raise ConnectionRefusedError(111, 'Connection refused')", filename, "exec"))
+        except ConnectionRefusedError as exc:
+            return exc
+
+    gone = raised_in("/site-packages/py4j/clientserver.py")
+    assert spark_failure(gone) == "the Spark JVM stopped (Connection refused)"
+    assert "--driver-memory" in memory_hint(gone, spark_failure(gone))
+    assert spark_failure(raised_in("/work/auditor/somewhere.py")) is None
