@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from auditor import __version__
-from auditor.compare import compare, load_findings
-from auditor.config import AuditConfig
+from auditor.findings import compare, load_findings
+from auditor.spec import AuditConfig
 from auditor.engine.estimate import SparkEngine, plan
 from auditor.findings import AuditFindings, AuditRecord, build_findings
 from auditor.engine.ingest import check_segments, ingest, list_inputs
@@ -20,7 +20,7 @@ from auditor.output import check_target, staged_output
 from auditor.preflight import preflight
 from auditor.progress import Progress
 from auditor.report import write_report
-from auditor.sensitivity import sensitivity
+from auditor.findings.sensitivity import sensitivity
 from auditor.engine.session import describe_resources, input_rows, size_input_splits, size_shuffles
 
 if TYPE_CHECKING:  # the engine's types; Spark itself is imported by the engine alone

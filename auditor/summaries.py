@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 
 from auditor import vocabulary
-from auditor.config import AuditConfig, MatchSpec
+from auditor.spec import AuditConfig, MatchSpec
 from auditor.stats.premium import ComparisonSummary
 
 # Comparison kinds. Only "group", "dose" and "steering" enter the audit's multiple-testing

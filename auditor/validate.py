@@ -13,7 +13,7 @@ from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
 
-from auditor.config import AuditConfig
+from auditor.spec import AuditConfig
 from auditor.errors import AuditInputError
 from auditor.preflight import InputOverview, _partition_columns, _records, preflight, sample_values
 

@@ -10,9 +10,9 @@ import shutil
 import pytest
 
 from auditor.cli import _parser, main
-from auditor.config import parse_config
+from auditor.spec import parse_config
 from auditor.errors import AuditConfigError
-from auditor.generate import generate
+from auditor.synth import generate
 
 
 def findings_doc() -> dict:

@@ -16,7 +16,7 @@ import pytest
 from scipy import stats
 
 from auditor import pipeline
-from auditor.config import parse_config
+from auditor.spec import parse_config
 from auditor.errors import AuditConfigError
 from auditor.findings import decide
 from auditor.stats.multiple import bh_level, bh_qvalues

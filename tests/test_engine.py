@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from auditor import pipeline
-from auditor.config import parse_config
+from auditor.spec import parse_config
 from auditor.engine.estimate import SparkEngine, plan, summarize
 from auditor.engine.ingest import ingest
 from auditor.stats.premium import jackknife
@@ -252,7 +252,7 @@ def test_a_peak_hour_confounder_hidden_by_day_buckets_is_not_robust(spark, tmp_p
 def test_quote_logs_compare_quote_rows_in_every_comparison(spark, tmp_path):
     """Dose, bands, placebos and steering read the quotes of a quote log, as the group findings do:
     the same audit on the log cut down to its quote rows gives the same numbers."""
-    from auditor.generate import generate
+    from auditor.synth import generate
 
     made = generate("quotes", 6000, 5, tmp_path / "quotes")
     log = pd.read_parquet(made.data_path)
@@ -306,8 +306,8 @@ def test_findings_statistics_sensitivity_and_report_import_no_engine():
     import subprocess
     import sys
 
-    code = ("import sys, auditor.summaries, auditor.findings, auditor.sensitivity, auditor.report, "
-            "auditor.stats.premium, auditor.compare; print('pyspark' in sys.modules)")
+    code = ("import sys, auditor.summaries, auditor.findings, auditor.findings.sensitivity, auditor.report, "
+            "auditor.stats.premium, auditor.findings.compare; print('pyspark' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

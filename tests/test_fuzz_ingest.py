@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 import pyarrow.parquet as pq
 
-from auditor.config import parse_config
+from auditor.spec import parse_config
 from auditor.errors import AuditError
 from auditor.engine.ingest import ingest
 

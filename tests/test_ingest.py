@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from auditor.config import parse_config
+from auditor.spec import parse_config
 from auditor.errors import AuditConfigError, AuditInputError, NothingToCompare
 from auditor.engine.ingest import REASONS, check_segments, ingest
 

@@ -10,10 +10,10 @@ import pytest
 
 from auditor import pipeline
 from auditor.cli import main
-from auditor.config import load_config, parse_config
+from auditor.spec import load_config, parse_config
 from auditor.errors import AuditOutputError
 from auditor.engine.estimate import summarize
-from auditor.generate import generate
+from auditor.synth import generate
 from auditor.engine.ingest import ingest
 from auditor.stats.premium import user_scores
 

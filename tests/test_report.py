@@ -17,8 +17,9 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from auditor import charts, pipeline
-from auditor.config import parse_config
+from auditor import pipeline
+from auditor.report import charts
+from auditor.spec import parse_config
 from auditor.report import Formats, css_string, provisions, render
 from report_fixtures import enrich, generated_audit, many_findings
 
@@ -329,7 +330,7 @@ def test_legal_mapping_comes_from_the_data_file_in_both_languages(audit):
 
 
 def test_chinese_catalogue_is_complete_and_used(audit):
-    method_map = [("auditor/report.py", "python"), ("reports/templates/**.j2", "jinja2")]
+    method_map = [("auditor/report/*.py", "python"), ("reports/templates/**.j2", "jinja2")]
     options = {"reports/templates/**.j2": {"extensions": "jinja2.ext.i18n", "trim_blocks": "True",
                                            "lstrip_blocks": "True"}}
     root = resources.files("reports").parent
@@ -541,7 +542,7 @@ def test_report_details_read_in_words_units_and_the_reader_s_language():
 
 
 def test_labels_audit_is_validated_and_recorded():
-    from auditor.config import parse_config as parse
+    from auditor.spec import parse_config as parse
     from test_ingest import CONFIG
     text = CONFIG.format(path="x.csv", fmt="csv") + '\n[labels.audit]\nname = { zh-CN = "审计" }\n'
     assert parse(text).labels.to_json()["audit"] == {"name": {"en": None, "zh-CN": "审计"}} or \

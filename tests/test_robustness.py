@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from auditor import vocabulary
-from auditor.config import parse_config
+from auditor.spec import parse_config
 from auditor.findings import Finding
 from auditor.report import render
-from auditor.sensitivity import (CURVE_HALVINGS, CURVE_MIN_COVERAGE, curve_windows, judge, timing_curve,
+from auditor.findings.sensitivity import (CURVE_HALVINGS, CURVE_MIN_COVERAGE, curve_windows, judge, timing_curve,
                                  unestimable)
 from auditor.stats.premium import ComparisonSummary, jackknife
 from auditor.summaries import Comparison, ComparisonData

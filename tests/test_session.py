@@ -105,7 +105,7 @@ def test_ingests_row_sized_caches_live_on_disk(spark, tmp_path):
     against the estimate, and a block read back into memory is read whole."""
     import pandas as pd
 
-    from auditor.config import parse_config
+    from auditor.spec import parse_config
     from auditor.engine.ingest import ingest
 
     data = tmp_path / "log.parquet"

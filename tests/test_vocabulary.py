@@ -10,9 +10,9 @@ from importlib import resources
 import pytest
 
 from auditor import vocabulary
-from auditor.config import parse_config
+from auditor.spec import parse_config
 from auditor.engine.estimate import DOSE, GROUP, SHARE_OUTCOMES, STEERING, plan
-from auditor.findings import VERDICTS, _outcome_name
+from auditor.findings.build import VERDICTS, _outcome_name
 from auditor.engine.ingest import REASONS
 from auditor.report import render
 

@@ -23,7 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from auditor.config import AuditConfig
+from auditor.spec import AuditConfig
 # What ingest reports (no Spark in them): findings and the report read these types.
 from auditor.summaries import DataQuality, InputFile  # noqa: F401
 from auditor.errors import AuditConfigError, AuditInputError, NothingToCompare

@@ -32,8 +32,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from auditor.config import AuditConfig
-from auditor.findings import Finding, decide
+from auditor.spec import AuditConfig
+from auditor.findings.build import Finding, decide
 from auditor.stats.premium import ComparisonSummary, PremiumEstimate, jackknife
 from auditor.summaries import GROUP, TIME_POSITION, Comparison
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from scipy import stats
 
-from auditor.config import AuditConfig
+from auditor.spec import AuditConfig
 from auditor.summaries import (BAND, DOSE, PLACEBO, SHARE_OUTCOMES, STEERING, ComparisonData, DataQuality,
                                EvidenceCell, InputFile)
 from auditor.stats.multiple import bh_level, bh_qvalues
