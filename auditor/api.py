@@ -22,6 +22,7 @@ from auditor.spec import AuditConfig, load_config, parse_config, to_toml
 from auditor.errors import AuditOutputError
 from auditor.findings import AuditFindings
 from auditor.progress import Progress
+from auditor.vocabulary import Scale, Verdict
 
 # The findings table's columns: the flat fields of each finding (nested evidence stays in findings.json).
 FINDING_COLUMNS = ("segment", "column", "group", "reference", "kind", "outcome", "scale", "verdict", "flagged",
@@ -143,8 +144,8 @@ class AuditResult:
                 "input": doc.audit.table["name"] if doc.audit.table else ", ".join(f.path for f in doc.audit.inputs[:3]),
                 "rows_read": doc.data_quality.rows_read, "rows_accepted": doc.data_quality.rows_accepted,
                 "rows_rejected": doc.data_quality.rows_rejected, "comparisons": len(doc.findings),
-                "flagged": sum(f.verdict == "flagged" for f in doc.findings),
-                "not_robust": sum(f.verdict == "flagged_not_robust" for f in doc.findings), "match": doc.audit.match,
+                "flagged": sum(f.verdict == Verdict.FLAGGED for f in doc.findings),
+                "not_robust": sum(f.verdict == Verdict.FLAGGED_NOT_ROBUST for f in doc.findings), "match": doc.audit.match,
                 "notes": list(doc.notes)}
 
     def _rows(self) -> list[dict]:
@@ -157,9 +158,9 @@ class AuditResult:
 
         return [{"segment": r.segment, "group": r.group, "reference": r.reference, "outcome": r.outcome,
                  # shares: a difference in percentage points, not a ratio
-                 "premium": pct(r.premium, "%" if r.scale == "ratio" else " pp"),
-                 "interval": f"{pct(r.ci_low, '%' if r.scale == 'ratio' else ' pp')} … "
-                             f"{pct(r.ci_high, '%' if r.scale == 'ratio' else ' pp')}",
+                 "premium": pct(r.premium, "%" if r.scale == Scale.RATIO else " pp"),
+                 "interval": f"{pct(r.ci_low, '%' if r.scale == Scale.RATIO else ' pp')} … "
+                             f"{pct(r.ci_high, '%' if r.scale == Scale.RATIO else ' pp')}",
                  "q_value": p(r.q_value), "verdict": r.verdict,
                  "users": "—" if r.users is None or (isinstance(r.users, float) and not math.isfinite(r.users))
                  else f"{int(r.users):,}"}

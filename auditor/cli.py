@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from auditor import __version__
-from auditor.vocabulary import LANGUAGES
+from auditor.vocabulary import LANGUAGES, Verdict
 from auditor.errors import AuditError, NothingToCompare
 from auditor.progress import Progress
 from auditor.engine.failures import memory_hint, spark_failure
@@ -238,8 +238,8 @@ def _audit(config, out: Path, master: str | None, overwrite: bool, progress: Pro
             raise NothingToCompare(f"{exc}; each rejected row, with its reason, is in {written}/") from None
         result.write(out, overwrite=overwrite, progress=progress, _flag="--overwrite")
     findings = result.document.findings
-    flagged = sum(f.verdict == "flagged" for f in findings)
-    fragile = sum(f.verdict == "flagged_not_robust" for f in findings)
+    flagged = sum(f.verdict == Verdict.FLAGGED for f in findings)
+    fragile = sum(f.verdict == Verdict.FLAGGED_NOT_ROBUST for f in findings)
     if not progress.quiet:
         counted = f"{flagged} flagged" + (f", {fragile} flagged but not robust" if fragile else "")
         print(f"{len(findings)} comparisons, {counted}. Report: {Path(out).resolve() / 'report.html'}")

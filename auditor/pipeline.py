@@ -22,6 +22,7 @@ from auditor.progress import Progress
 from auditor.report import write_report
 from auditor.findings.sensitivity import sensitivity
 from auditor.engine.session import describe_resources, input_rows, size_input_splits, size_shuffles
+from auditor.vocabulary import Verdict
 
 if TYPE_CHECKING:  # the engine's types; Spark itself is imported by the engine alone
     from pyspark.sql import DataFrame, SparkSession
@@ -95,7 +96,7 @@ def audit(config: AuditConfig, spark: SparkSession, progress: Progress | None = 
                 progress.phase("sensitivity", "re-estimating flagged findings under changed keys, bins and "
                                               "time buckets; balance checks")
                 findings = sensitivity(engine, config, comparisons, findings)
-                progress.say(f"{sum(f.verdict == 'flagged_not_robust' for f in findings)} of the flags not robust")
+                progress.say(f"{sum(f.verdict == Verdict.FLAGGED_NOT_ROBUST for f in findings)} of the flags not robust")
         finally:
             engine.release()
     except BaseException:

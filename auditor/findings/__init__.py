@@ -6,13 +6,11 @@ materiality; `sensitivity` re-estimates flagged findings and judges their robust
 `compare` sets an audit against an earlier one's findings.json. Nothing here imports Spark.
 """
 
-from auditor.findings.build import (EVIDENCE_PUBLISHED, INSUFFICIENT_REASONS, MIN_EFFECTIVE_USERS, SCHEMA_VERSION,
-                                    VERDICTS, AuditFindings, AuditRecord, Finding, build_findings, cluster_weight,
+from auditor.findings.build import (EVIDENCE_PUBLISHED, MIN_EFFECTIVE_USERS, SCHEMA_VERSION, AuditFindings, AuditRecord, Finding, build_findings, cluster_weight,
                                     decide, insufficient_reason, published_evidence)
 from auditor.findings.compare import AuditChanges, change_interval, compare, load_findings, same_audit
 from auditor.findings.sensitivity import sensitivity
 
-__all__ = ["EVIDENCE_PUBLISHED", "INSUFFICIENT_REASONS", "MIN_EFFECTIVE_USERS", "SCHEMA_VERSION", "VERDICTS",
-           "AuditChanges", "AuditFindings", "AuditRecord", "Finding", "build_findings", "change_interval",
+__all__ = ["EVIDENCE_PUBLISHED", "MIN_EFFECTIVE_USERS", "SCHEMA_VERSION", "AuditChanges", "AuditFindings", "AuditRecord", "Finding", "build_findings", "change_interval",
            "cluster_weight", "compare", "decide", "insufficient_reason", "load_findings", "published_evidence",
            "same_audit", "sensitivity"]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import jinja2
 
+from auditor import vocabulary
 from auditor.report.formats import Formats, css_string, translations
 from auditor.report.view import build_view
 
@@ -33,6 +34,9 @@ def environment(language: str = "en") -> jinja2.Environment:
     formats = Formats(language)
     env.filters.update(pct=formats.pct, pp=formats.pp, num=formats.num, dec=formats.dec, p=formats.p, p_is=formats.p_is,
                        when=formats.when, css=lambda text: css_string(str(text)), exact=json.dumps)
+    # The vocabulary's registries: templates name a verdict, reason or kind as `Verdict.FLAGGED`, never as text.
+    env.globals.update(Verdict=vocabulary.Verdict, InsufficientReason=vocabulary.InsufficientReason,
+                       RobustnessReason=vocabulary.RobustnessReason, Kind=vocabulary.Kind, Scale=vocabulary.Scale)
     return env
 
 

@@ -21,6 +21,7 @@ from auditor import vocabulary
 from auditor.report import charts
 from auditor.report.formats import Formats, css_string, finite, translations
 from auditor.report.legal import provisions
+from auditor.vocabulary import InsufficientReason, Kind, RobustnessReason, Scale, Verdict
 
 # Most serious first: the report lists findings in this order (the vocabulary's ranks).
 VERDICT_ORDER = tuple(sorted(vocabulary.VERDICTS, key=lambda v: vocabulary.VERDICTS[v].rank))
@@ -275,19 +276,19 @@ def _unestimable_words(change: dict, f: dict, words: Words, _) -> str:
     if left_out is not None:
         names.update(column=words.column(left_out.get("column")),
                      value=words.value(left_out.get("column"), left_out.get("value")))
-    if reason == "no_group_rows":
+    if reason == InsufficientReason.NO_GROUP_ROWS:
         return (_("not estimable: no “%(group)s” purchases remain — every matched one is in %(column)s “%(value)s”")
                 if left_out else _("not estimable: no “%(group)s” purchases remain in shared cells")) % names
-    if reason == "no_reference_rows":
+    if reason == InsufficientReason.NO_REFERENCE_ROWS:
         return (_("not estimable: no “%(reference)s” purchases remain — every matched one is in %(column)s “%(value)s”")
                 if left_out else _("not estimable: no “%(reference)s” purchases remain in shared cells")) % names
-    if reason == "no_common_support":
+    if reason == InsufficientReason.NO_COMMON_SUPPORT:
         return _("not estimable: no cell holds comparable purchases of both groups")
-    if reason == "too_few_users_group":
+    if reason == InsufficientReason.TOO_FEW_USERS_GROUP:
         return _("not judged: too few “%(group)s” users remain") % names
-    if reason == "too_few_users_reference":
+    if reason == InsufficientReason.TOO_FEW_USERS_REFERENCE:
         return _("not judged: too few “%(reference)s” users remain") % names
-    if reason == "too_few_cells":
+    if reason == InsufficientReason.TOO_FEW_CELLS:
         return _("not judged: too few cells hold comparable purchases of both groups")
     return _("not estimable: no user-clustered estimate exists")
 
@@ -306,13 +307,13 @@ def _robustness(f: dict, words: Words, formats: Formats, _) -> dict | None:
     for r in f.get("robust_reasons") or []:
         if not isinstance(r, dict):
             continue
-        if r.get("reason") == "loses_flag":
+        if r.get("reason") == RobustnessReason.LOSES_FLAG:
             changes = _("; ").join(labels.get(str(c), str(c)) for c in r.get("changes") or [])
             card = _("The flag does not hold under every change in the table above.")
             short = _("the flag does not hold under: %(changes)s.") % {"changes": changes}
             advice = _("Check first what sets apart the purchases behind that change: the premium may rest on them "
                        "alone.")
-        elif r.get("reason") == "time_bucket_moves":
+        elif r.get("reason") == RobustnessReason.TIME_BUCKET_MOVES:
             numbers = {"premium": formats.pct(r.get("premium")), "original": formats.pct(r.get("original_premium")),
                        "low": formats.pct(r.get("ci_low")), "high": formats.pct(r.get("ci_high"))}
             card = _("With time windows half as long, the premium moves from %(original)s to %(premium)s, outside "
@@ -321,7 +322,7 @@ def _robustness(f: dict, words: Words, formats: Formats, _) -> dict | None:
             short = _("halving the time window moves it from %(original)s to %(premium)s; purchases of the two "
                       "groups may differ in timing within the window.") % numbers
             advice = timing_check
-        elif r.get("reason") == "explained_by_timing":
+        elif r.get("reason") == RobustnessReason.EXPLAINED_BY_TIMING:
             numbers = {"window": _duration(r.get("time_bucket_seconds"), language),
                        "premium": formats.pct(r.get("premium")), "original": formats.pct(r.get("original_premium")),
                        "low": formats.pct(r.get("ci_low")), "high": formats.pct(r.get("ci_high"))}
@@ -331,7 +332,7 @@ def _robustness(f: dict, words: Words, formats: Formats, _) -> dict | None:
             short = _("compared within %(window)s of each other, it falls from %(original)s to %(premium)s: it "
                       "is explained by timing within the window.") % numbers
             advice = timing_check
-        elif r.get("reason") == "shrinks_with_window":
+        elif r.get("reason") == RobustnessReason.SHRINKS_WITH_WINDOW:
             numbers = {"window": _duration(r.get("time_bucket_seconds"), language),
                        "premium": formats.pct(r.get("premium")), "original": formats.pct(r.get("original_premium")),
                        "low": formats.pct(r.get("ci_low")), "high": formats.pct(r.get("ci_high"))}
@@ -341,7 +342,7 @@ def _robustness(f: dict, words: Words, formats: Formats, _) -> dict | None:
             short = _("compared closer in time it shrinks at every halving, from %(original)s to %(premium)s "
                       "within %(window)s; part of it is explained by timing within the window.") % numbers
             advice = timing_check
-        elif r.get("reason") == "imbalance":
+        elif r.get("reason") == RobustnessReason.IMBALANCE:
             measure = _balance_measure(str(r.get("measure")), words, _)
             numbers = {"measure": measure, "smd": formats.dec(r.get("smd"))}
             card = _("Within the matched purchases the two groups differ in %(measure)s (standardized "
@@ -412,7 +413,7 @@ def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: i
     _ = translations(language).gettext
     kind = f.get("kind") or "group"
     outcome = vocabulary.outcome(f.get("outcome"))
-    verdict = vocabulary.verdict(f.get("verdict") or ("flagged" if f.get("flagged") else "no_evidence"))
+    verdict = vocabulary.verdict(f.get("verdict") or (Verdict.FLAGGED if f.get("flagged") else Verdict.NO_EVIDENCE))
     evidence = [c for c in (f.get("evidence") or []) if isinstance(c, dict)]
     publishable = sorted((c for c in evidence if _publishable(c, min_cell_size)),
                          key=lambda c: -(c.get("weight_share") or 0))
@@ -426,9 +427,9 @@ def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: i
     column = str(f.get("column", ""))
     segment = words.segment(f.get("segment", ""))
     group, reference = words.value(column, f.get("group", "")), words.value(column, f.get("reference", ""))
-    if kind == "dose":
+    if kind == Kind.DOSE:
         title = _("%(segment)s: each doubling of %(column)s") % {"segment": segment, "column": words.column(column)}
-    elif kind == "steering":
+    elif kind == Kind.STEERING:
         title = _("%(segment)s: “%(group)s” against “%(reference)s”, options offered") % {
             "segment": segment, "group": group, "reference": reference}
     else:
@@ -462,13 +463,13 @@ def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: i
         "outcome_label": outcome.label(language),
         "what": outcome.noun(language),
         "purchase": outcome.purchase,
-        "share": outcome.scale is vocabulary.Scale.DIFFERENCE,
+        "share": outcome.scale is Scale.DIFFERENCE,
         "verdict": verdict.id,
         "verdict_label": verdict.label(language),
         "flagged": bool(f.get("flagged")),
-        "robust_flag": verdict.id == "flagged",  # a flag that survived its checks (or was never checked)
+        "robust_flag": verdict.id == Verdict.FLAGGED,  # a flag that survived its checks (or was never checked)
         "premium": premium, "ci_low": f.get("ci_low"), "ci_high": f.get("ci_high"),
-        "near_zero": _near_zero(f.get("per_doubling") if kind == "dose" and finite(f.get("per_doubling"))
+        "near_zero": _near_zero(f.get("per_doubling") if kind == Kind.DOSE and finite(f.get("per_doubling"))
                                 else premium),
         "premium_abs": abs(premium) if finite(premium) else None,
         "per_doubling_abs": abs(per_doubling) if finite(per_doubling := (
@@ -507,7 +508,7 @@ def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: i
         "evidence_suppressed": (len(evidence) - len(publishable)) + int(f.get("evidence_suppressed") or 0),
         "evidence_present": "evidence" in f,
         "provisions": [p for p in provisions(language)
-                       if kind in p.kinds and outcome.id in p.outcomes] if verdict.id == "flagged" else [],
+                       if kind in p.kinds and outcome.id in p.outcomes] if verdict.id == Verdict.FLAGGED else [],
         "cell_chart": None,
         "band_chart": None,
     }
@@ -634,7 +635,7 @@ def build_view(doc: dict, language: str, min_cell_size: int) -> dict:
     placebo = _self_check(doc.get("placebo"), words)
     # The summary counts robust flags apart from flags that did not survive their checks.
     flagged = [v for v in views if v["robust_flag"]]
-    fragile = [v for v in views if v["verdict"] == "flagged_not_robust"]
+    fragile = [v for v in views if v["verdict"] == Verdict.FLAGGED_NOT_ROBUST]
     return {
         "language": language,
         "user_label": _user_label(audit, words),
@@ -709,7 +710,7 @@ def change_sentences(changes: dict | None, language: str, labels: dict | None = 
     columns = columns or {}
 
     def amount(value, scale):
-        if scale == "difference":  # a difference of shares: percentage points
+        if scale == Scale.DIFFERENCE:  # a difference of shares: percentage points
             sign = "" if not finite(value) or round(value * 100, 1) == 0 else ("+" if value > 0 else "−")
             return _("%(n)s pp") % {"n": sign + formats.pp(value)}
         return formats.pct(value)
@@ -728,7 +729,7 @@ def change_sentences(changes: dict | None, language: str, labels: dict | None = 
                     if c.get("significant") else
                     _("%(segment)s “%(group)s” vs “%(reference)s”, %(outcome)s: was %(before)s, now %(after)s: "
                       "the difference is not significant (change %(change)s, %(level)s CI %(low)s to %(high)s)."))
-        scale = c.get("scale", "ratio")
+        scale = c.get("scale", Scale.RATIO)
         verdicts = ""
         known = c.get("verdict_before") in vocabulary.VERDICTS and c.get("verdict_after") in vocabulary.VERDICTS
         if known and c.get("verdict_before") != c.get("verdict_after"):  # e.g. a flag that no longer survives

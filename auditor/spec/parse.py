@@ -17,8 +17,7 @@ from auditor.spec.labels import Labels, labels_from_table
 from auditor.spec.types import (FLAG_RULES, FORMATS, ROLES, TABLE, Adjustment, AuditConfig, Baseline, Columns,
                                 InputSpec, MatchSpec, PriceParts, Quotes, ReportSpec, Segment, Sensitivity, Steering,
                                 TestSpec)
-
-LANGUAGES = ("en", "zh-CN")
+from auditor.vocabulary import LANGUAGES
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
