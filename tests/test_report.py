@@ -21,6 +21,7 @@ from auditor import pipeline
 from auditor.report import charts
 from auditor.spec import parse_config
 from auditor.report import Formats, css_string, provisions, render
+from conftest import audit_toml
 from report_fixtures import enrich, generated_audit, many_findings
 
 LANGUAGES = ("en", "zh-CN")
@@ -396,30 +397,14 @@ def _hostile_log(tmp_path):
                          "os": os_value})
     data = tmp_path / "hostile.parquet"
     pd.DataFrame(rows).to_parquet(data)
-    text = f'''
-[audit]
-name = '</style><script>alert(1)</script> {{{{ 7*7 }}}} “审计”'
-platform = '"><img src=x onerror=alert(1)>'
-[input]
-path = "{data}"
-format = "parquet"
-[columns]
-transaction_id = "order_no"
-user_id = "uid"
-timestamp = "ts"
-price = "price"
-[match]
-exact = ["city", "car_level"]
-time_bucket = "1h"
-[[segments]]
-name = "<b>Device</b>"
-column = "os"
-reference = "android"
-groups = ["{{{{ 7*7 }}}}"]
-[test]
-alpha = 0.05
-materiality = 0.01
-'''
+    text = audit_toml(audit={"name": '</style><script>alert(1)</script> {{ 7*7 }} “审计”',
+                             "platform": '"><img src=x onerror=alert(1)>'},
+                      input={"path": str(data)},
+                      columns={"transaction_id": "order_no", "user_id": "uid", "timestamp": "ts", "price": "price"},
+                      match={"exact": ["city", "car_level"]},
+                      segments=[{"name": "<b>Device</b>", "column": "os", "reference": "android",
+                                 "groups": ["{{ 7*7 }}"]}],
+                      test={"alpha": 0.05, "materiality": 0.01})
     return parse_config(text), (hostile_city, hostile_level, "{{ 7*7 }}")
 
 

@@ -17,52 +17,23 @@ from auditor.engine.estimate import DOSE, GROUP, SHARE_OUTCOMES, STEERING, plan
 from auditor.findings.build import _outcome_name
 from auditor.report import render, translations
 from auditor.report.formats import LOCALES
+from conftest import audit_toml
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 # A config that switches on every comparison the estimator knows: price parts, quotes, an adjustment,
 # a dose segment and steering.
-EVERYTHING = """
-[audit]
-name = "all outcomes"
-platform = "P"
-[input]
-path = "/nonexistent/x.parquet"
-format = "parquet"
-[columns]
-transaction_id = "id"
-user_id = "user"
-timestamp = "ts"
-price = "paid"
-list_price = "list"
-discount = "coupon"
-net_price = "paid"
-[match]
-exact = ["city"]
-[[segments]]
-name = "Device"
-column = "os"
-reference = "android"
-groups = ["ios"]
-[[segments]]
-name = "Loyalty"
-kind = "dose"
-column = "prior_orders"
-[steering]
-column = "level"
-order = ["economy", "comfort"]
-context = ["city"]
-[quotes]
-event_column = "event"
-quote_value = "quote"
-purchase_value = "purchase"
-quoted_price = "quoted"
-request_id = "request"
-[[adjustments]]
-name = "promo"
-column = "promo"
-value = "new_user"
-"""
+EVERYTHING = audit_toml(
+    audit={"name": "all outcomes"}, input={"path": "/nonexistent/x.parquet"},
+    columns={"transaction_id": "id", "user_id": "user", "timestamp": "ts", "price": "paid", "list_price": "list",
+             "discount": "coupon", "net_price": "paid"},
+    match={"time_bucket": None},
+    segments=[{"name": "Device", "column": "os", "reference": "android", "groups": ["ios"]},
+              {"name": "Loyalty", "kind": "dose", "column": "prior_orders"}],
+    steering={"column": "level", "order": ["economy", "comfort"], "context": ["city"]},
+    quotes={"event_column": "event", "quote_value": "quote", "purchase_value": "purchase", "quoted_price": "quoted",
+            "request_id": "request"},
+    adjustments=[{"name": "promo", "column": "promo", "value": "new_user"}])
 
 
 class _Data:
@@ -131,7 +102,8 @@ def test_every_report_language_has_a_locale_and_a_catalogue():
 
 
 # Ids the registries own: a comparison or return of one of them spelled out as text elsewhere is a copy.
-REGISTRIES = (vocabulary.Verdict, vocabulary.InsufficientReason, vocabulary.RobustnessReason, vocabulary.RejectReason)
+REGISTRIES = (vocabulary.Verdict, vocabulary.InsufficientReason, vocabulary.RobustnessReason,
+              vocabulary.RejectReason)
 IDS = sorted({member.value for registry in REGISTRIES for member in registry}, key=len, reverse=True)
 SPELLED = re.compile(r'(?:[=!]=\s*|return\s+|\bin\s+\(\s*)["\'](' + "|".join(IDS) + r')["\']')
 
@@ -142,8 +114,8 @@ def test_no_module_or_template_spells_out_a_verdict_or_reason_the_vocabulary_def
                *(resources.files("reports") / "templates").iterdir()]
     spelled = [f"{Path(str(path)).name}: {found.group(0)}" for path in sources if str(path).endswith((".py", ".j2"))
                for found in SPELLED.finditer(Path(str(path)).read_text(encoding="utf-8"))]
-    assert not spelled, "name the vocabulary's entry (vocabulary.Verdict.FLAGGED, or Verdict.FLAGGED in a template): " \
-        + "; ".join(spelled)
+    assert not spelled, ("name the vocabulary's entry (vocabulary.Verdict.FLAGGED, or Verdict.FLAGGED in a "
+                         "template): " + "; ".join(spelled))
 
 
 def insufficient(reason: str) -> dict:
@@ -157,14 +129,15 @@ def test_every_insufficient_reason_a_finding_can_have_reads_as_its_own_sentence(
     reasons, no purchases of a side left, belong to re-estimates, not findings)."""
     reasons = [r for r in vocabulary.InsufficientReason
                if r not in (vocabulary.InsufficientReason.NO_GROUP_ROWS, vocabulary.InsufficientReason.NO_REFERENCE_ROWS)]
+    doc = {"audit": {"name": "A", "platform": "P", "alpha": 0.05, "materiality": 0.01, "confidence": 0.95,
+                     "config_text": '[match]\nexact = ["city"]\n'},
+           "data_quality": {"rows_read": 1, "rows_accepted": 1, "rows_rejected": 0},
+           "findings": [insufficient(reason) for reason in reasons]}
     for language in vocabulary.LANGUAGES:
+        html = render(doc, language, 10)
         sentences = set()
-        for reason in reasons:
-            doc = {"audit": {"name": "A", "platform": "P", "alpha": 0.05, "materiality": 0.01, "confidence": 0.95,
-                             "config_text": '[match]\nexact = ["city"]\n'},
-                   "data_quality": {"rows_read": 1, "rows_accepted": 1, "rows_rejected": 0},
-                   "findings": [insufficient(reason)]}
-            card = re.search(r'<article [^>]*data-finding="0">.*?</article>', render(doc, language, 10), re.S).group(0)
+        for index, reason in enumerate(reasons):
+            card = re.search(rf'<article [^>]*data-finding="{index}">.*?</article>', html, re.S).group(0)
             words = " ".join(re.sub(r"<[^>]+>", " ", card).split())
             assert reason not in words
             sentences.add(words)
