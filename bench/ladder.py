@@ -45,7 +45,7 @@ def rung_data(shape: str, rows: int, root: Path) -> tuple[Path, Path]:
     out = root / f"{shape}-{rows}"
     started = time.monotonic()
     if shape == "generated":
-        from auditor.generate import generate
+        from auditor.synth import generate
 
         if not (out / "truth.json").exists():
             generate("rides", rows, SEED, out)

@@ -86,7 +86,7 @@ def machine() -> dict:
 
 def dataset(rows: int, data_root: Path):
     """The generated log for this size (generated once and reused)."""
-    from auditor.generate import generate
+    from auditor.synth import generate
 
     out = data_root / f"rides-{rows}"
     if not (out / "truth.json").exists():
@@ -98,7 +98,7 @@ def dataset(rows: int, data_root: Path):
 
 def bench_config(config_path: Path, rows: int):
     """The generated config, with max_clusters above the user count so CR1 is unpooled (as DuckDB's is)."""
-    from auditor.config import load_config
+    from auditor.spec import load_config
 
     config = load_config(config_path)
     return dataclasses.replace(config, test=dataclasses.replace(config.test, max_clusters=max(200_000, rows)))
