@@ -31,12 +31,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import TYPE_CHECKING
 
 from auditor.spec import AuditConfig
 from auditor.findings.build import Finding, decide
 from auditor.stats.premium import ComparisonSummary, PremiumEstimate, jackknife
 from auditor.summaries import GROUP, TIME_POSITION, Comparison
 from auditor.vocabulary import InsufficientReason, RobustnessReason, Verdict
+
+if TYPE_CHECKING:  # the findings know the engine by its protocol only, and import no Spark
+    from auditor.engine import Engine
 
 MAX_VALUES = 12  # values of the left-out key tried, most common first
 SMD_LIMIT = 0.1  # |standardized mean difference| above this: the matched cells are not balanced
@@ -50,12 +54,12 @@ CURVE_HALVINGS = 8
 CURVE_MIN_COVERAGE = 0.5
 
 
-def sensitivity(engine, config: AuditConfig, items: tuple[Comparison, ...],
+def sensitivity(engine: Engine, config: AuditConfig, items: tuple[Comparison, ...],
                 findings: tuple[Finding, ...]) -> tuple[Finding, ...]:
     """Attach a sensitivity table, timing curve, balance checks and a robustness verdict to every flagged
     group finding; a flag that does not survive them becomes `flagged_not_robust`.
 
-    `engine` is the estimate engine of the main pass (auditor.engine.estimate.SparkEngine).
+    `engine` is the engine of the main pass, which kept what the leave-outs read.
     """
     flagged = {(f.segment, f.group, f.outcome) for f in findings if f.flagged and f.kind == GROUP}
     targets = [c for c in items if c.kind == GROUP and (c.segment, c.group, c.outcome) in flagged]
