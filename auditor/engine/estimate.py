@@ -818,7 +818,10 @@ def _evidence(accepted: DataFrame, users: DataFrame, config: AuditConfig, items,
     keys = list(shown)
     rows = (explode(frame, config, tuple(c for c in items if c.id in wanted),
                     keep=[*dict.fromkeys(shown.values()), PRICE], cells=sorted({int(r[C1]) for r in candidates}))
-            .join(F.broadcast(picked), [K, C1, C2]))
+            .join(F.broadcast(picked), [K, C1, C2])
+            # Read twice below: kept on disk once, so the purchases are scanned once (a few cells'
+            # rows, though a hot cell among them may hold millions).
+            .persist(StorageLevel.DISK_ONLY))
     # Medians and distinct users in aggregations of their own: beside a distinct count, Spark
     # would keep a quantile digest per (cell, side, user) and merge them one by one, which in
     # a cell of a million rides from a hundred thousand riders takes tens of minutes.
@@ -827,6 +830,7 @@ def _evidence(accepted: DataFrame, users: DataFrame, config: AuditConfig, items,
     users = {(r[K], r[C1], r[C2], r[X]): int(r["users"]) for r in
              rows.select(K, C1, C2, X, USER).distinct().groupBy(K, C1, C2, X).count()
              .withColumnRenamed("count", "users").collect()}
+    rows.unpersist()
     info = {}
     for r in detail:
         info.setdefault((r[K], r[C1], r[C2]), {})[r[X]] = {**r.asDict(), "users": users.get((r[K], r[C1], r[C2], r[X]), 0)}
