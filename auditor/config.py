@@ -200,7 +200,7 @@ class TestSpec:
     min_cells: int = 5  # fewer matched cells than this: insufficient data
     min_users: int = 30  # fewer matched users than this on either side (a dose: in all): insufficient data
     rank_test: bool = True  # the stratified (van Elteren) rank test beside the mean premium
-    placebo_splits: int = 4  # self-check: users split at random by a seeded hash, tested alike
+    placebo_splits: int = 200  # self-check: users split at random by a seeded hash, tested alike (0: none)
     seed: int = 20260901  # seeds the placebo splits
     flag_rule: str = "estimate"  # one of FLAG_RULES: what must reach the materiality threshold
 
@@ -662,7 +662,7 @@ def _test(table: dict) -> TestSpec:
     if isinstance(max_clusters, bool) or not isinstance(max_clusters, int) or max_clusters < 1000:
         raise AuditConfigError(f"[test] max_clusters must be an integer of at least 1000, got {max_clusters!r}")
     counts = {}
-    for key, default, low in (("min_cells", 5, 1), ("min_users", 30, 2), ("placebo_splits", 4, 0), ("seed", 20260901, 0)):
+    for key, default, low in (("min_cells", 5, 1), ("min_users", 30, 2), ("placebo_splits", 200, 0), ("seed", 20260901, 0)):
         value = table.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise AuditConfigError(f"[test] {key} must be an integer of at least {low}, got {value!r}")

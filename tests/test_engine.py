@@ -22,6 +22,7 @@ from auditor import pipeline
 from auditor.config import parse_config
 from auditor.engine.estimate import SparkEngine, plan, summarize
 from auditor.engine.ingest import ingest
+from auditor.engine.placebos import placebo_pairs
 from auditor.stats.premium import jackknife
 
 
@@ -120,8 +121,8 @@ def test_main_pass_has_two_exchanges_and_a_fixed_number_of_jobs(spark, rides, mo
     jobs = spark.sparkContext.statusTracker().getJobIdsForGroup(group)
     spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
     engine.release()
-    # By cell for the ranked comparisons (the placebo splits ride in their parent's pass; this
-    # audit has no other unranked comparison), by (comparison, user).
+    # By cell for the ranked comparisons (this audit has no unranked comparison; the placebo
+    # splits are not in the pass), by (comparison, user).
     assert _exchanges(captured["users"]) == 2
     # Totals, user counts, user scores and evidence (candidates, medians, distinct users: a median
     # beside a distinct count would merge a quantile digest per user); adaptive execution runs each
@@ -163,37 +164,6 @@ def test_variants_under_other_matching_equal_a_pass_under_that_rule(spark, rides
     assert (variant.primary.rows, variant.primary.cells) == (direct.primary.rows, direct.primary.cells)
     assert jackknife(variant.primary).premium == pytest.approx(jackknife(direct.primary).premium, rel=1e-12)
     assert variant.primary.cells > 0
-
-
-@pytest.mark.parametrize("rank_test", [True, False])
-@pytest.mark.parametrize("split_by", [None, "city"])
-def test_placebos_derived_from_their_parents_pairs_equal_placebos_from_rows(spark, rides, rank_test, split_by):
-    """The placebo splits read from the parent comparison's (cell, user) sums equal the same splits
-    exploded row by row, as every comparison was before: counts exactly, scores to rounding."""
-    from auditor.engine.estimate import _summarize
-
-    _, config, accepted = rides
-    config = dataclasses.replace(config, test=dataclasses.replace(config.test, rank_test=rank_test, placebo_splits=3))
-    items = plan(config)
-    placebos = [c.id for c in items if c.kind == "placebo"]
-    assert len(placebos) == 3
-    derived, users, _ = _summarize(accepted, config, items, evidence=False, split_by=split_by)
-    users.unpersist()
-    exploded, users, _ = _summarize(accepted, config, items, evidence=False, split_by=split_by,
-                                    derive_placebos=False)
-    users.unpersist()
-    for k in sorted(derived):
-        ours, theirs = derived[k], exploded[k]
-        for field in ("rows_group", "rows_reference", "rows_group_all", "rows_reference_all"):
-            assert getattr(ours, field) == getattr(theirs, field), (k, field)
-        a, b = ours.primary, theirs.primary
-        assert (a.rows, a.cells, a.clusters, a.users_group, a.users_reference) == (
-            b.rows, b.cells, b.clusters, b.users_group, b.users_reference)
-        for x, y in [(a.scores_a, b.scores_a), (a.scores_b, b.scores_b), (a.delta_a, b.delta_a), (a.delta_b, b.delta_b)]:
-            np.testing.assert_allclose(x, y, rtol=1e-9, atol=1e-12)
-        assert ours.mean_reference_matched == pytest.approx(theirs.mean_reference_matched, rel=1e-12)
-        if k in placebos:
-            assert a.rows > 0 and a.cells > 0 and jackknife(a).se > 0
 
 
 def test_evidence_cells_count_each_sides_users_and_rows_as_the_log_does(spark, rides):
@@ -250,8 +220,8 @@ def test_a_peak_hour_confounder_hidden_by_day_buckets_is_not_robust(spark, tmp_p
 
 
 def test_quote_logs_compare_quote_rows_in_every_comparison(spark, tmp_path):
-    """Dose, bands, placebos and steering read the quotes of a quote log, as the group findings do:
-    the same audit on the log cut down to its quote rows gives the same numbers."""
+    """Dose, bands, the placebo population and steering read the quotes of a quote log, as the group
+    findings do: the same audit on the log cut down to its quote rows gives the same numbers."""
     from auditor.generate import generate
 
     made = generate("quotes", 6000, 5, tmp_path / "quotes")
@@ -290,9 +260,13 @@ placebo_splits = 2
     cut = parse_config(f'[audit]\nname = "q"\nplatform = "T"\n[input]\npath = "{quotes_only}"\nformat = "parquet"\n'
                        + common)
     items = plan(cut)
-    assert {c.kind for c in items} == {"group", "dose", "band", "steering", "placebo"}
-    on_whole = summarize(ingest(spark, whole).accepted, whole, items, evidence=False)
-    on_cut = summarize(ingest(spark, cut).accepted, cut, items, evidence=False)
+    assert {c.kind for c in items} == {"group", "dose", "band", "steering"}
+    whole_rows, cut_rows = ingest(spark, whole).accepted, ingest(spark, cut).accepted
+    on_whole = summarize(whole_rows, whole, items, evidence=False)
+    on_cut = summarize(cut_rows, cut, items, evidence=False)
+    placebo_whole, placebo_cut = placebo_pairs(whole_rows, whole), placebo_pairs(cut_rows, cut)
+    assert placebo_whole.pairs_total == placebo_cut.pairs_total > 0
+    np.testing.assert_array_equal(placebo_whole.n, placebo_cut.n)
     for c in items:
         a, b = on_whole[c.id].primary, on_cut[c.id].primary
         assert (a.rows, a.cells, a.clusters) == (b.rows, b.cells, b.clusters), c
