@@ -46,6 +46,7 @@ from auditor.summaries import (BAND, DOSE, GROUP, SHARE_OUTCOMES, STEERING, TIME
                                Balance, Comparison, ComparisonData, EvidenceCell, LeftOut, outcomes, plan)
 
 K, X, Y, Y2, LOGP, C1, C2, V = "__k", "__x", "__y", "__y2", "__logp", "__c1", "__c2", "__v"
+P1, P2 = "__p1", "__p2"  # a coarser cell that holds every cell of a lean pass's rules (_coarse_rule)
 CONVERTED = "__converted"
 # A user's scores: A, B and their deletion deltas, for the primary and the secondary outcome.
 _SCORES = ("a", "b", "da", "db", "a2", "da2")
@@ -285,6 +286,41 @@ def _member_of(c: Comparison, config: AuditConfig, cells, context):
     raise ValueError(c.kind)
 
 
+def _coarse_rule(config: AuditConfig, items: tuple[Comparison, ...]) -> MatchSpec | None:
+    """A matching rule whose every cell holds whole cells of each of the items' rules, or None.
+
+    The sensitivity pass re-estimates a finding under its bins halved and doubled
+    and its time bucket halved again and again: a dozen rules, each of which would
+    send another copy of the finding's rows through the exchange. Their cells nest:
+    the same exact keys; a bin of width w/2 lies in one of width w, and of 2w
+    (power-of-two ratios of the same width divide exactly in floating point); a
+    time bucket of a day or less lies in its local day (buckets start at local
+    midnight). Partitioned by the coarse cell, the rows are exchanged once.
+    None when the rules are one (nothing to gain) or do not nest.
+    """
+    rules = list(dict.fromkeys(c.match or config.match for c in items))
+    if len(rules) < 2 or any(r.exact != rules[0].exact for r in rules):
+        return None
+    if any(tuple(n for n, _ in r.bins) != tuple(n for n, _ in rules[0].bins) for r in rules):
+        return None
+    widths = [r.time_bucket_seconds for r in rules]
+    if not all(widths) or max(widths) > 86400:
+        return None  # without a time bucket in every rule the coarse cell would be too coarse to spread
+    bins = []
+    for i, (name, _) in enumerate(rules[0].bins):
+        sizes = [r.bins[i][1] for r in rules]
+        widest = max(sizes)
+        if any(not _power_of_two(widest / w) for w in sizes):
+            return None
+        bins.append((name, widest))
+    return MatchSpec(exact=rules[0].exact, time_bucket="1d", time_bucket_seconds=86400, bins=tuple(bins))
+
+
+def _power_of_two(ratio: float) -> bool:
+    exponent = round(math.log2(ratio)) if ratio > 0 else -1
+    return exponent >= 0 and ratio == 2.0 ** exponent
+
+
 def _band_index(value, edges):
     index = F.lit(None).cast("int")
     for i, low in enumerate(edges):
@@ -343,13 +379,16 @@ def _with_conversion(frame: DataFrame, config: AuditConfig, items) -> DataFrame:
     return frame.withColumn(CONVERTED, F.max(purchased).over(Window.partitionBy(REQUEST)))
 
 
-def _cell_sums(rows: DataFrame, ranked: bool, steering_ids: list[int]) -> DataFrame:
-    """Each row with its cell's sums, a flag on one row per cell, and (ranked) its second outcome.
+def _ranked_cell_sums(rows: DataFrame, steering_ids: list[int]) -> DataFrame:
+    """Each row of a ranked comparison with its cell's sums, a flag on one row per cell, and its
+    second outcome.
 
-    The rows arrive partitioned by cell, and one sort orders each cell for every
-    window here: by outcome for ranked comparisons (the ranks need it), by user
-    for the others. Cell sums are unordered windows over that sort, so no second
-    sort, exchange or join is needed to bring them to the (cell, user) pairs.
+    The rows arrive partitioned by cell, and one sort by outcome orders each cell
+    for every window here (the ranks need it). Cell sums are unordered windows
+    over that sort, so no second sort, exchange or join is needed to bring them to
+    the (cell, user) pairs. The window buffers a cell's rows: ranks cannot be had
+    otherwise. Comparisons without ranks aggregate their pairs first
+    (`_plain_pairs`), so a hot cell costs them a pair per user, not a row per purchase.
 
     The second outcome of ranked comparisons: for group findings and doses, the
     within-cell mid-rank scaled by (n + 1), whose fixed-effects slope is van
@@ -360,10 +399,6 @@ def _cell_sums(rows: DataFrame, ranked: bool, steering_ids: list[int]) -> DataFr
     x, y = F.col(X), F.col(Y)
     sums = {"c_n": F.count(F.lit(1)).over(cell), "c_sx": F.sum(x).over(cell), "c_sxx": F.sum(x * x).over(cell),
             "c_sy": F.sum(y).over(cell), "c_sxy": F.sum(x * y).over(cell)}
-    if not ranked:
-        by_user = cell.orderBy(USER)
-        return rows.withColumns({**sums, "first": F.row_number().over(by_user) == 1,
-                                 Y2: F.lit(0.0), "c_sy2": F.lit(0.0), "c_sxy2": F.lit(0.0)})
     ordered = cell.orderBy(Y)
     tie = ordered.rangeBetween(0, 0)  # the rows of equal outcome: a frame of the same sort, not a new one
     mid_rank = (F.rank().over(ordered) + (F.count(F.lit(1)).over(tie) - 1) / 2) / (F.col("c_n") + 1)
@@ -388,6 +423,28 @@ def _pairs(rows: DataFrame, carried: list[str]) -> DataFrame:
         F.sum(Y2).alias("sy2"), F.sum(F.col(X) * F.col(Y2)).alias("sxy2"),
         *[F.max(f"c_{s}").alias(f"c_{s}") for s in _PAIR_SUMS],
         F.max("first").alias("first"))
+    return _pair_scores(pairs)
+
+
+def _plain_pairs(rows: DataFrame, carried: list[str], part: list[str]) -> DataFrame:
+    """(cell, user) sums of comparisons without ranks, with their cell's sums: the rows are
+    aggregated to pairs first (a hash aggregation, which spills by sorting), and the cell sums
+    are unordered windows over the pairs, so a cell's window holds a row per user, not per
+    purchase (a hot cell of millions of purchases by a few hundred thousand users, or a whale
+    user's thousands of purchases in one cell, stay small). `part` are the columns the rows are
+    partitioned by (the cell's, or a coarser key every cell lies within); a cell lies within one
+    of their values, so adding them to the keys changes no group and needs no new exchange."""
+    x, y = F.col(X), F.col(Y)
+    pairs = rows.groupBy(*part, K, USER, *carried).agg(
+        F.count(F.lit(1)).alias("n"), F.sum(x).alias("sx"), F.sum(x * x).alias("sxx"),
+        F.sum(y).alias("sy"), F.sum(x * y).alias("sxy"))
+    cell = Window.partitionBy(*part, K)
+    by_user = cell.orderBy(USER)
+    zero = F.lit(0.0)
+    sums = {f"c_{s}": F.sum(s).over(cell) for s in ("n", "sx", "sxx", "sy", "sxy")}
+    pairs = pairs.withColumns({
+        "sy2": zero, "sxy2": zero, **sums, "c_sy2": zero, "c_sxy2": zero,
+        "first": F.row_number().over(by_user) == 1})
     return _pair_scores(pairs)
 
 
@@ -430,6 +487,8 @@ def _summarize(accepted: DataFrame, config: AuditConfig, items: tuple[Comparison
     The self-check's placebo splits are not in this pass: they are computed from the
     placebo population's (cell, user) sums (auditor.engine.placebos).
     """
+    # A comparison asked twice would put each of its rows in its cells twice.
+    items = tuple({c.id: c for c in items}.values())
     frame = _with_conversion(accepted, config, items)
     ranked = tuple(c for c in items if c.ranked and (config.test.rank_test or c.kind == STEERING))
     plain = tuple(c for c in items if c not in ranked)
@@ -439,10 +498,19 @@ def _summarize(accepted: DataFrame, config: AuditConfig, items: tuple[Comparison
     parts, carried = [], [V] if split_by else []
     if ranked:
         rows = explode(frame, config, ranked, split_by=split_by).repartition(C1, C2, K)
-        parts.append(_pairs(_cell_sums(rows, True, [c.id for c in ranked if c.kind == STEERING]), carried))
+        parts.append(_pairs(_ranked_cell_sums(rows, [c.id for c in ranked if c.kind == STEERING]), carried))
     if plain:
-        rows = explode(frame, config, plain, split_by=split_by).repartition(C1, C2, K)
-        parts.append(_pairs(_cell_sums(rows, False, []), carried))
+        coarse = _coarse_rule(config, plain)
+        if coarse is not None:
+            # Every rule's cells lie within a cell of the coarse rule: the rows cross the
+            # exchange once, by that cell, and are exploded to their comparisons after it.
+            frame = frame.withColumns(dict(zip((P1, P2), _cell_hash(cell_keys(coarse))))).repartition(P1, P2)
+            rows = explode(frame, config, plain, split_by=split_by, keep=[P1, P2])
+            part = [P1, P2, C1, C2]
+        else:
+            rows = explode(frame, config, plain, split_by=split_by).repartition(C1, C2, K)
+            part = [C1, C2]
+        parts.append(_plain_pairs(rows, carried, part))
     pairs = reduce(DataFrame.unionByName, [part.select(*_PAIR_COLUMNS, *carried) for part in parts])
 
     # Everything the driver needs is additive over users, so one aggregation by
