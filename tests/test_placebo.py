@@ -117,6 +117,7 @@ def test_clopper_pearson_against_its_definition():
     assert clopper_pearson(0, 200, 0.95)[0] == 0 and clopper_pearson(200, 200, 0.95)[1] == 1
 
 
+@settings(deadline=None)
 @given(trials=st.integers(1, 400), alpha=st.sampled_from([0.01, 0.05, 0.1]))
 def test_the_alarm_threshold_is_the_first_count_whose_interval_clears_alpha(trials, alpha):
     r = alarm_threshold(trials, alpha, 0.95)
@@ -146,6 +147,7 @@ def _tests(p):
     return SplitTests(nan, nan, nan, stats.norm.isf(p / 2), p, zeros, zeros)
 
 
+@settings(deadline=None)
 @given(t=st.floats(-10, 10), placebo=st.lists(st.floats(-10, 10), min_size=1, max_size=50))
 def test_calibrated_p_is_a_permutation_p_value(t, placebo):
     p = calibrated_p(t, np.array(placebo))
