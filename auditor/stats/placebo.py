@@ -42,7 +42,7 @@ _P1, _P2, _P3, _P5 = (np.uint64(0x9E3779B185EBCA87), np.uint64(0xC2B2AE3D27D4EB4
                       np.uint64(0x165667B19E3779F9), np.uint64(0x27D4EB2F165667C5))
 # Splits run by default, and the most (cell, user) pairs the engine hands over. One split costs
 # about 60 vector operations over the pairs (0.25 s at 2M pairs on a shared 2-core machine),
-# so 200 splits of 500,000 pairs take about 12 s; above the cap the engine keeps a seeded
+# so 200 splits of 500,000 pairs take about 16 s there; above the cap the engine keeps a seeded
 # sample of whole cells (auditor.engine.placebos).
 SPLITS = 200
 MAX_PAIRS = 500_000
