@@ -16,7 +16,7 @@ from auditor.config import AuditConfig
 from auditor.engine.estimate import SparkEngine, plan
 from auditor.findings import AuditFindings, AuditRecord, build_findings
 from auditor.engine.ingest import check_segments, ingest, list_inputs
-from auditor.engine.placebos import placebo_pairs, placebo_population
+from auditor.engine.placebos import placebo_population
 from auditor.output import check_target, staged_output
 from auditor.preflight import preflight
 from auditor.progress import Progress
@@ -93,7 +93,7 @@ def audit(config: AuditConfig, spark: SparkSession, progress: Progress | None = 
             if config.test.placebo_splits and placebo_population(config):
                 progress.phase("self-check", f"{config.test.placebo_splits} random splits of "
                                              f"{' = '.join(placebo_population(config))}, from its (cell, user) sums")
-                pairs = placebo_pairs(ingested.accepted, config)
+                pairs = engine.placebo_pairs()
             findings, placebo = build_findings(data, config, pairs)
             if placebo:
                 progress.say(f"{placebo['rejections']} of {placebo['tested']} splits significant at "

@@ -126,6 +126,12 @@ class SparkEngine:
                 for i, measure in enumerate(measures)]
         return out
 
+    def placebo_pairs(self):
+        """The self-check's population as (cell, user) sums, bounded (auditor.engine.placebos)."""
+        from auditor.engine.placebos import placebo_pairs  # noqa: PLC0415 (it reads this module's cell keys)
+
+        return placebo_pairs(self.accepted, self.config)
+
     def common_values(self, column: str, limit: int) -> list[str]:
         """The most common values of a column among the accepted purchases, commonest first."""
         rows = (self.accepted.groupBy(F.col(_q(column)).cast("string").alias("value")).count()
