@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from auditor.config import parse_config
+from auditor.spec import parse_config
 from auditor.engine.estimate import plan, summarize
 from auditor.engine.ingest import USER, ingest
 from auditor.engine.placebos import placebo_pairs

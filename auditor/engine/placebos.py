@@ -24,7 +24,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from auditor.config import AuditConfig
+from auditor.spec import AuditConfig
 from auditor.engine.estimate import cell_keys
 from auditor.engine.ingest import EVENT, PRICE, USER
 from auditor.stats.placebo import MAX_PAIRS, PlaceboPairs
