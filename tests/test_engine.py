@@ -151,7 +151,7 @@ def test_a_findings_sensitivity_rules_cross_the_exchange_once_and_equal_a_pass_u
     local day, the widest bins) and explodes them after the exchange; each variant must still
     equal a pass of its own under its rule, partitioned by its own cells."""
     from auditor.engine import estimate
-    from auditor.sensitivity import _curve_variants, _variants
+    from auditor.findings.sensitivity import _curve_variants, _variants
 
     _, config, accepted = rides
     target = next(c for c in plan(config) if c.kind == "group" and c.group == "ios")

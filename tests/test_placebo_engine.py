@@ -134,7 +134,7 @@ def test_findings_carry_the_self_check_and_calibrated_p_values_when_it_fails(spa
     if not placebo["warning"]:
         assert all(f.calibrated_p_value is None for f in findings)
     # The same splits, read as a failed check: each finding gets its p-value against them.
-    from auditor import findings as module
+    from auditor.findings import build as module
     monkeypatch.setattr(module, "self_check", lambda *a: dataclasses.replace(self_check(*a), warning=True))
     findings, placebo = build_findings(data, config, pairs)
     assert placebo["warning"] and placebo["calibrated"]
