@@ -16,6 +16,7 @@ from auditor.spec import AuditConfig
 from auditor.engine.estimate import SparkEngine, plan
 from auditor.findings import AuditFindings, AuditRecord, build_findings
 from auditor.engine.ingest import check_segments, ingest, list_inputs
+from auditor.engine.placebos import placebo_population
 from auditor.output import check_target, staged_output
 from auditor.preflight import preflight
 from auditor.progress import Progress
@@ -83,13 +84,23 @@ def audit(config: AuditConfig, spark: SparkSession, progress: Progress | None = 
         check_segments(ingested, config)
 
         comparisons = plan(config)
-        progress.phase("estimate", f"{len(comparisons)} comparisons (placebo checks included) in cells by "
+        progress.phase("estimate", f"{len(comparisons)} comparisons in cells by "
                                    f"{config.match.description}: within-cell premiums with user-clustered "
                                    "jackknife errors")
         engine = SparkEngine(ingested.accepted, config)
         try:
             data = engine.estimate(comparisons)
-            findings, placebo = build_findings(data, config)
+            pairs = None
+            if config.test.placebo_splits and placebo_population(config):
+                progress.phase("self-check", f"{config.test.placebo_splits} random splits of "
+                                             f"{' = '.join(placebo_population(config))}, from its (cell, user) sums")
+                pairs = engine.placebo_pairs()
+            findings, placebo = build_findings(data, config, pairs)
+            if placebo:
+                progress.say(f"{placebo['rejections']} of {placebo['tested']} splits significant at "
+                             f"{placebo['alpha']:g} ({placebo['rate']:.1%}, {placebo['confidence']:.0%} interval "
+                             f"{placebo['rate_low']:.1%}-{placebo['rate_high']:.1%}) from {placebo['pairs']:,} pairs"
+                             + (f" (a sample of {placebo['pairs_total']:,})" if placebo["sampled"] else ""))
             progress.say(f"{len(findings)} findings, {sum(f.flagged for f in findings)} flagged, "
                          f"from {quality.rows_accepted:,} accepted rows{progress.rate(quality.rows_accepted)}")
             if any(f.flagged for f in findings):
@@ -176,6 +187,8 @@ def _notes(placebo: dict | None) -> tuple[str, ...]:
     """Warnings a reader must see before the findings."""
     if placebo and placebo["warning"]:
         return (f"Self-check failed: {placebo['rejections']} of {placebo['tested']} random placebo splits of "
-                f"{placebo['population']} were found significant (about {placebo['expected']:.2f} expected by chance). "
-                "The inference is not reliable on this data; treat p-values and flags with caution.",)
+                f"{placebo['population']} were found significant at {placebo['alpha']:g} ({placebo['rate']:.1%}; "
+                f"{placebo['confidence']:.0%} interval {placebo['rate_low']:.1%} to {placebo['rate_high']:.1%}, above "
+                f"{placebo['alpha']:.0%}). The inference is not reliable on this data; each finding also carries a "
+                "p-value calibrated against the splits.",)
     return ()

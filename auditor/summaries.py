@@ -16,10 +16,10 @@ from auditor.spec import AuditConfig, MatchSpec
 from auditor.stats.premium import ComparisonSummary
 
 # Comparison kinds (vocabulary.Kind) as the plan's plain strings. Only group, dose and steering
-# enter the audit's multiple-testing family; bands draw the dose curve, placebos check the method.
-GROUP, DOSE, BAND, STEERING, PLACEBO = (k.value for k in (vocabulary.Kind.GROUP, vocabulary.Kind.DOSE,
-                                                          vocabulary.Kind.BAND, vocabulary.Kind.STEERING,
-                                                          vocabulary.Kind.PLACEBO))
+# enter the audit's multiple-testing family; bands draw the dose curve. (The self-check's placebo
+# splits are not comparisons of the plan: auditor.engine.placebos and auditor.stats.placebo.)
+GROUP, DOSE, BAND, STEERING = (k.value for k in (vocabulary.Kind.GROUP, vocabulary.Kind.DOSE,
+                                                 vocabulary.Kind.BAND, vocabulary.Kind.STEERING))
 
 # Outcomes compared for each group. Shares (0/1 outcomes) are compared as differences in
 # percentage points; the others as ratios (differences in logs). The vocabulary says which.
@@ -32,7 +32,7 @@ TIME_POSITION = "time"
 
 @dataclass(frozen=True)
 class Comparison:
-    """One thing compared: a group with its reference, a dose slope, a band, a steering or placebo split."""
+    """One thing compared: a group with its reference, a dose slope, a band or a steering test."""
 
     id: int
     kind: str
@@ -43,7 +43,6 @@ class Comparison:
     segment_index: int = -1
     outcome: str = "price"
     exclude: tuple[str, str] | None = None  # (column, value) left out, for sensitivity re-estimates
-    placebo_split: int = 0  # placebo: which seeded split of the reference users (1, 2, ...)
     match: MatchSpec | None = None  # cells under another matching rule (sensitivity); None: the audit's
 
     @property
@@ -54,7 +53,7 @@ class Comparison:
     @property
     def ranked(self) -> bool:
         """Whether the comparison needs within-cell ranks (the rank test of group and dose findings,
-        steering's tier price); bands, placebos and sensitivity variants need only the mean."""
+        steering's tier price); bands and sensitivity variants need only the mean."""
         return self.kind in (GROUP, DOSE, STEERING) and self.match is None and self.exclude is None
 
 
@@ -173,12 +172,6 @@ def plan(config: AuditConfig) -> tuple[Comparison, ...]:
             if seg.kind == "group":
                 items += [dict(kind=STEERING, segment=seg.name, column=seg.column, group=g, reference=seg.reference,
                                segment_index=i) for g in seg.groups]
-    first = next((i for i, s in enumerate(config.segments) if s.kind == "group"), None)
-    if first is not None:
-        seg = config.segments[first]
-        items += [dict(kind=PLACEBO, segment="Placebo", column=seg.column, group=f"split {s + 1}",
-                       reference=f"{seg.reference} users", segment_index=first, placebo_split=s + 1)
-                  for s in range(config.test.placebo_splits)]
     return tuple(Comparison(id=i, **item) for i, item in enumerate(items))
 
 

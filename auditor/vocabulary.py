@@ -36,7 +36,6 @@ class Kind(StrEnum):
     DOSE = "dose"  # price against a numeric user attribute (the loyalty penalty)
     STEERING = "steering"  # the mix of options offered for the same request
     BAND = "band"  # a band of a dose attribute against the lowest band: draws the dose curve, not a finding
-    PLACEBO = "placebo"  # a seeded random split of the reference users: checks the method, not a finding
 
 
 # The kinds that are findings: they enter the audit's false-discovery-rate family.
@@ -77,8 +76,8 @@ OUTCOMES: dict[str, Outcome] = {o.id: o for o in (
             Label("rise from the quoted to the final price", "从报价到成交价的涨幅")),
     Outcome("conversion", Scale.DIFFERENCE, Label("share of quotes that became purchases", "报价转化为交易的比例"),
             Label("share of quotes that became purchases", "报价转化为交易的比例")),
-    Outcome("price_per_doubling", Scale.RATIO, Label("price paid, per doubling of the attribute",
-                                                     "属性每翻一番时的实付价格"),
+    Outcome("price_per_doubling", Scale.RATIO, Label("price paid, per doubling of 1 + the attribute",
+                                                     "1 + 属性值每翻一番时的实付价格"),
             Label("price paid", "实付价格"), purchase=True),
     Outcome("offered_tier_price", Scale.RATIO,
             Label("expected price of the options offered", "所提供选项的预期价格"),

@@ -108,9 +108,13 @@ def enrich(doc: dict, seed: int = 1) -> dict:
         "tier_order": ["economy", "comfort", "premium"], "option_column": "car_level", "q_value": 5e-9, "flagged": True, "verdict": "flagged",
         "decomposition": None, "analytic": None, "rank_test": None, "evidence": evidence_cells(rng, 0.06, 5),
     })
-    doc["placebo"] = {"splits": 20, "tested": 20, "rejections": 4, "expected": 1.0, "chance": 0.016,
-                      "warning": True, "p_values": [0.001, 0.002, 0.004, 0.03] + [0.5] * 16,
-                      "population": "os = android"}
+    doc["placebo"] = {"splits": 200, "tested": 199, "rejections": 31, "rate": 31 / 199, "rate_low": 0.1086,
+                      "rate_high": 0.2135, "alpha": 0.05, "confidence": 0.95, "expected": 9.95, "warning": True,
+                      "calibrated": True, "population": "os = android", "seed": 20260901, "method": "cv3_jackknife",
+                      "users": 5210, "cells": 8000, "pairs": 500000, "cells_total": 21000, "pairs_total": 1312000,
+                      "sampled": True}
+    for i, finding in enumerate(doc["findings"]):
+        finding["calibrated_p_value"] = [0.005, 0.31, None][i % 3]
     return doc
 
 

@@ -23,6 +23,7 @@ from auditor import pipeline
 from auditor.spec import parse_config
 from auditor.engine.estimate import SparkEngine, plan, summarize
 from auditor.engine.ingest import ingest
+from auditor.engine.placebos import placebo_pairs
 from auditor.stats.premium import jackknife
 from conftest import audit_toml
 
@@ -99,8 +100,8 @@ def test_main_pass_has_two_exchanges_and_a_fixed_number_of_jobs(spark, rides, mo
     jobs = spark.sparkContext.statusTracker().getJobIdsForGroup(group)
     spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
     engine.release()
-    # By cell for the ranked comparisons (the placebo splits ride in their parent's pass; this
-    # audit has no other unranked comparison), by (comparison, user).
+    # By cell for the ranked comparisons (this audit has no unranked comparison; the placebo
+    # splits are not in the pass), by (comparison, user).
     assert _exchanges(captured["users"]) == 2
     # Totals, user counts, user scores and evidence (candidates, medians, distinct users: a median
     # beside a distinct count would merge a quantile digest per user); adaptive execution runs each
@@ -150,7 +151,7 @@ def test_a_findings_sensitivity_rules_cross_the_exchange_once_and_equal_a_pass_u
     local day, the widest bins) and explodes them after the exchange; each variant must still
     equal a pass of its own under its rule, partitioned by its own cells."""
     from auditor.engine import estimate
-    from auditor.sensitivity import _curve_variants, _variants
+    from auditor.findings.sensitivity import _curve_variants, _variants
 
     _, config, accepted = rides
     target = next(c for c in plan(config) if c.kind == "group" and c.group == "ios")
@@ -201,37 +202,6 @@ def test_rules_that_do_not_nest_keep_their_own_exchange(rides):
     assert _coarse_rule(config, with_rules(rule)) is None
     coarse = _coarse_rule(config, with_rules(rule, halved))
     assert (coarse.exact, coarse.time_bucket_seconds, coarse.bins) == (rule.exact, 86400, (("km", 2.0),))
-
-
-@pytest.mark.parametrize("rank_test", [True, False])
-@pytest.mark.parametrize("split_by", [None, "city"])
-def test_placebos_derived_from_their_parents_pairs_equal_placebos_from_rows(spark, rides, rank_test, split_by):
-    """The placebo splits read from the parent comparison's (cell, user) sums equal the same splits
-    exploded row by row, as every comparison was before: counts exactly, scores to rounding."""
-    from auditor.engine.estimate import _summarize
-
-    _, config, accepted = rides
-    config = dataclasses.replace(config, test=dataclasses.replace(config.test, rank_test=rank_test, placebo_splits=3))
-    items = plan(config)
-    placebos = [c.id for c in items if c.kind == "placebo"]
-    assert len(placebos) == 3
-    derived, users, _ = _summarize(accepted, config, items, evidence=False, split_by=split_by)
-    users.unpersist()
-    exploded, users, _ = _summarize(accepted, config, items, evidence=False, split_by=split_by,
-                                    derive_placebos=False)
-    users.unpersist()
-    for k in sorted(derived):
-        ours, theirs = derived[k], exploded[k]
-        for field in ("rows_group", "rows_reference", "rows_group_all", "rows_reference_all"):
-            assert getattr(ours, field) == getattr(theirs, field), (k, field)
-        a, b = ours.primary, theirs.primary
-        assert (a.rows, a.cells, a.clusters, a.users_group, a.users_reference) == (
-            b.rows, b.cells, b.clusters, b.users_group, b.users_reference)
-        for x, y in [(a.scores_a, b.scores_a), (a.scores_b, b.scores_b), (a.delta_a, b.delta_a), (a.delta_b, b.delta_b)]:
-            np.testing.assert_allclose(x, y, rtol=1e-9, atol=1e-12)
-        assert ours.mean_reference_matched == pytest.approx(theirs.mean_reference_matched, rel=1e-12)
-        if k in placebos:
-            assert a.rows > 0 and a.cells > 0 and jackknife(a).se > 0
 
 
 def test_evidence_cells_count_each_sides_users_and_rows_as_the_log_does(spark, rides):
@@ -288,8 +258,8 @@ def test_a_peak_hour_confounder_hidden_by_day_buckets_is_not_robust(spark, tmp_p
 
 
 def test_quote_logs_compare_quote_rows_in_every_comparison(spark, tmp_path):
-    """Dose, bands, placebos and steering read the quotes of a quote log, as the group findings do:
-    the same audit on the log cut down to its quote rows gives the same numbers."""
+    """Dose, bands, the placebo population and steering read the quotes of a quote log, as the group
+    findings do: the same audit on the log cut down to its quote rows gives the same numbers."""
     from auditor.synth import generate
 
     made = generate("quotes", 6000, 5, tmp_path / "quotes")
@@ -311,9 +281,13 @@ def test_quote_logs_compare_quote_rows_in_every_comparison(spark, tmp_path):
     whole = parse_config(audit_toml(input={"path": str(made.data_path)}, **common, quotes=quotes))
     cut = parse_config(audit_toml(input={"path": str(quotes_only)}, **common))
     items = plan(cut)
-    assert {c.kind for c in items} == {"group", "dose", "band", "steering", "placebo"}
-    on_whole = summarize(ingest(spark, whole).accepted, whole, items, evidence=False)
-    on_cut = summarize(ingest(spark, cut).accepted, cut, items, evidence=False)
+    assert {c.kind for c in items} == {"group", "dose", "band", "steering"}
+    whole_rows, cut_rows = ingest(spark, whole).accepted, ingest(spark, cut).accepted
+    on_whole = summarize(whole_rows, whole, items, evidence=False)
+    on_cut = summarize(cut_rows, cut, items, evidence=False)
+    placebo_whole, placebo_cut = placebo_pairs(whole_rows, whole), placebo_pairs(cut_rows, cut)
+    assert placebo_whole.pairs_total == placebo_cut.pairs_total > 0
+    np.testing.assert_array_equal(placebo_whole.n, placebo_cut.n)
     for c in items:
         a, b = on_whole[c.id].primary, on_cut[c.id].primary
         assert (a.rows, a.cells, a.clusters) == (b.rows, b.cells, b.clusters), c

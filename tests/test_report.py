@@ -93,8 +93,9 @@ PERCENT_KEYS = {"premium", "premium_abs", "ci_low", "ci_high", "raw_premium", "c
                 "analytic.ci_high", "bands.premium", "bands.ci_low", "bands.ci_high", "sensitivity.premium",
                 "sensitivity.ci_low", "sensitivity.ci_high", "evidence.weight_share", "time_curve.premium",
                 "time_curve.ci_low", "time_curve.ci_high", "time_curve.coverage",
-                "cluster_weight.top_share", "cluster_weight.top5_share"}
-P_KEYS = {"p_value", "q_value", "analytic.p_value", "rank_test.p_value", "tier_p_value"}
+                "cluster_weight.top_share", "cluster_weight.top5_share", "placebo_rate", "placebo_rate_low",
+                "placebo_rate_high", "placebo_alpha", "placebo_confidence"}
+P_KEYS = {"p_value", "q_value", "analytic.p_value", "rank_test.p_value", "tier_p_value", "calibrated_p_value"}
 
 
 def expected_values(key: str, finding: dict | None, doc: dict) -> list:
@@ -267,7 +268,7 @@ def test_verdicts_in_words_in_both_languages(audit):
     assert "已排除" not in zh  # "cleared" is a finding about size, not an exclusion from the analysis
     assert "With these data, a premium of 1.2% or more would have been flagged with 80% probability." in en
     assert "根据这些数据，1.2% 或更高的溢价有 80% 的概率会被标记。" in zh
-    assert "Each doubling of prior_orders went with a 1.1% higher price" in en
+    assert "Each doubling of 1 + prior_orders went with a 1.1% higher price" in en
     # A flag whose interval reaches below materiality says so; an undefined premium says why, not a crash.
     flagged = next(f for f in doc["findings"] if f["flagged"])
     flagged["material_interval"] = False

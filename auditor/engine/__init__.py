@@ -10,6 +10,7 @@ names (and fail fast on a bad config) before Spark is even imported.
     ingest     read, classify every row once, count
     match      cell keys: exact keys, time bucket, bins
     estimate   SparkEngine: per-cell and per-user summaries of every comparison in one pass
+    placebos   the self-check's population as bounded (cell, user) sums
     failures   Spark's errors in one line, with the setting to change
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # the package itself imports nothing heavy: the command line loads it before Spark
+    from auditor.stats.placebo import PlaceboPairs
     from auditor.summaries import Balance, Comparison, ComparisonData, LeftOut
 
 
@@ -35,6 +37,9 @@ class Engine(Protocol):
 
     def balance(self, items: tuple[Comparison, ...]) -> dict[int, list[Balance]]:
         """Where group and reference purchases sit within their time bucket and bins."""
+
+    def placebo_pairs(self) -> PlaceboPairs | None:
+        """The self-check's population (the first segment's reference users) as (cell, user) sums."""
 
     def common_values(self, column: str, limit: int) -> list[str]:
         """The commonest values of a column among the accepted purchases."""

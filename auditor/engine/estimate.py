@@ -8,7 +8,7 @@ the per-comparison summaries — and keeps the Spark plan to few exchanges:
               sensitivity, hash other keys of the same row)
     exchange  by (cell, comparison): ranked comparisons (group findings and
               doses) get within-cell mid-ranks from one ordered window; the
-              others (bands, placebos, sensitivity variants) need no sort
+              others (bands and sensitivity variants) need no sort
     pairs     (cell, user) sums by hash aggregation on that partitioning; cell
               sums by a second aggregation joined back on the same partitioning
               (a shuffled hash join, no new exchange)
@@ -42,7 +42,7 @@ from auditor.engine.match import TIME_BUCKET, bucket_start, cell_columns
 from auditor.stats.premium import ComparisonSummary
 # The plan and the summary types live in auditor.summaries (no Spark there); they are
 # re-exported so that the engine's callers need one import.
-from auditor.summaries import (BAND, DOSE, GROUP, PLACEBO, SHARE_OUTCOMES, STEERING, TIME_POSITION,  # noqa: F401
+from auditor.summaries import (BAND, DOSE, GROUP, SHARE_OUTCOMES, STEERING, TIME_POSITION,  # noqa: F401
                                Balance, Comparison, ComparisonData, EvidenceCell, LeftOut, outcomes, plan)
 
 K, X, Y, Y2, LOGP, C1, C2, V = "__k", "__x", "__y", "__y2", "__logp", "__c1", "__c2", "__v"
@@ -125,6 +125,12 @@ class SparkEngine:
                 square_group=_ratio(r[f"ssg{i}"], r["n_g"]), square_reference=_ratio(r[f"ssr{i}"], r["n_r"]))
                 for i, measure in enumerate(measures)]
         return out
+
+    def placebo_pairs(self):
+        """The self-check's population as (cell, user) sums, bounded (auditor.engine.placebos)."""
+        from auditor.engine.placebos import placebo_pairs  # noqa: PLC0415 (it reads this module's cell keys)
+
+        return placebo_pairs(self.accepted, self.config)
 
     def common_values(self, column: str, limit: int) -> list[str]:
         """The most common values of a column among the accepted purchases, commonest first."""
@@ -283,8 +289,7 @@ def _member_of(c: Comparison, config: AuditConfig, cells, context):
                        quote_rows & tier.isNotNull())
         return F.when(known & (value == c.group), entry(F.lit(1), tier, context)).when(
             known & (value == c.reference), entry(F.lit(0), tier, context))
-    # Placebo: the reference group's users split in two by a seeded hash of the user id.
-    return F.when(quote_rows & (value == seg.reference), entry(_placebo_split(config.test.seed + c.placebo_split), logp))
+    raise ValueError(c.kind)
 
 
 def _coarse_rule(config: AuditConfig, items: tuple[Comparison, ...]) -> MatchSpec | None:
@@ -380,7 +385,7 @@ def _with_conversion(frame: DataFrame, config: AuditConfig, items) -> DataFrame:
     return frame.withColumn(CONVERTED, F.max(purchased).over(Window.partitionBy(REQUEST)))
 
 
-def _ranked_cell_sums(rows: DataFrame, steering_ids: list[int], placebos: _Placebos | None = None) -> DataFrame:
+def _ranked_cell_sums(rows: DataFrame, steering_ids: list[int]) -> DataFrame:
     """Each row of a ranked comparison with its cell's sums, a flag on one row per cell, and its
     second outcome.
 
@@ -401,8 +406,6 @@ def _ranked_cell_sums(rows: DataFrame, steering_ids: list[int], placebos: _Place
     sums = {"c_n": F.count(F.lit(1)).over(cell), "c_sx": F.sum(x).over(cell), "c_sxx": F.sum(x * x).over(cell),
             "c_sy": F.sum(y).over(cell), "c_sxy": F.sum(x * y).over(cell)}
     ordered = cell.orderBy(Y)
-    if placebos:
-        sums.update(_placebo_cell_sums(placebos, cell, ordered))
     tie = ordered.rangeBetween(0, 0)  # the rows of equal outcome: a frame of the same sort, not a new one
     mid_rank = (F.rank().over(ordered) + (F.count(F.lit(1)).over(tie) - 1) / 2) / (F.col("c_n") + 1)
     second = F.when(F.col(K).isin(steering_ids), F.avg(LOGP).over(tie)).otherwise(mid_rank) \
@@ -416,23 +419,20 @@ _PAIR_COLUMNS = (K, USER, C1, C2, "n", "sx", "sy", "sxy", "c_n", "c_sx", "c_sy",
                  "b_cell", *_SCORES)
 
 
-def _pairs(rows: DataFrame, carried: list[str], placebos: _Placebos | None = None) -> DataFrame:
+def _pairs(rows: DataFrame, carried: list[str]) -> DataFrame:
     """(cell, user) sums with their cell's sums, scores and deletion deltas (a hash aggregation
-    on the cell partitioning); with `placebos`, the placebo splits' pairs beside their parent's."""
+    on the cell partitioning)."""
     # A cell lies within one value of the leave-out key, so carrying it splits no pair.
-    derived = [*_PLACEBO_SUMS, *(f"__ps{s}{k}" for k, _ in placebos.salts for s in ("x", "xy"))] if placebos else []
     pairs = rows.groupBy(C1, C2, K, USER, *carried).agg(
         F.count(F.lit(1)).alias("n"), F.sum(X).alias("sx"), F.sum(F.col(X) * F.col(X)).alias("sxx"),
         F.sum(Y).alias("sy"), F.sum(F.col(X) * F.col(Y)).alias("sxy"),
         F.sum(Y2).alias("sy2"), F.sum(F.col(X) * F.col(Y2)).alias("sxy2"),
         *[F.max(f"c_{s}").alias(f"c_{s}") for s in _PAIR_SUMS],
-        F.max("first").alias("first"), *[F.max(c).alias(c) for c in derived])
-    if placebos:
-        pairs = _with_placebo_pairs(pairs, placebos, carried)
+        F.max("first").alias("first"))
     return _pair_scores(pairs)
 
 
-def _plain_pairs(rows: DataFrame, carried: list[str], placebos: _Placebos | None, part: list[str]) -> DataFrame:
+def _plain_pairs(rows: DataFrame, carried: list[str], part: list[str]) -> DataFrame:
     """(cell, user) sums of comparisons without ranks, with their cell's sums: the rows are
     aggregated to pairs first (a hash aggregation, which spills by sorting), and the cell sums
     are unordered windows over the pairs, so a cell's window holds a row per user, not per
@@ -450,102 +450,8 @@ def _plain_pairs(rows: DataFrame, carried: list[str], placebos: _Placebos | None
     sums = {f"c_{s}": F.sum(s).over(cell) for s in ("n", "sx", "sxx", "sy", "sxy")}
     pairs = pairs.withColumns({
         "sy2": zero, "sxy2": zero, **sums, "c_sy2": zero, "c_sxy2": zero,
-        "first": F.row_number().over(by_user) == 1,
-        **(_placebo_pair_cell_sums(placebos, cell, by_user) if placebos else {})})
-    if placebos:
-        pairs = _with_placebo_pairs(pairs, placebos, carried)
+        "first": F.row_number().over(by_user) == 1})
     return _pair_scores(pairs)
-
-
-def _placebo_parent(items: tuple[Comparison, ...]) -> Comparison | None:
-    """The comparison whose reference rows are the placebos' rows: the price comparison of the
-    placebos' segment under the audit's own cells (None when the pass has no such comparison)."""
-    placebo = next((c for c in items if c.kind == PLACEBO), None)
-    if placebo is None:
-        return None
-    return next((c for c in items if c.kind == GROUP and c.outcome == "price" and c.match is None
-                 and c.exclude is None and c.segment_index == placebo.segment_index), None)
-
-
-def _placebo_split(salt: int) -> Column:
-    """A placebo split of the users: 0 or 1 by a seeded hash of the user id."""
-    return F.pmod(F.xxhash64(F.col(USER), F.lit(salt)), F.lit(2)).cast("double")
-
-
-@dataclass(frozen=True)
-class _Placebos:
-    """Placebo splits derived in the pass of their parent comparison: the parent's id, and each
-    split's comparison id with its hash salt."""
-
-    parent: int
-    salts: tuple[tuple[int, int], ...]
-
-
-def _placebo_cell_sums(placebos: _Placebos, cell: Window, ordered: Window) -> dict[str, Column]:
-    """Each split's cell sums over the parent's reference rows, beside the parent's own (same windows).
-
-    A placebo compares the reference users of its segment, split by a hash of the
-    user, in the audit's cells: exactly its parent's reference rows (x = 0), with
-    x constant within a user. Its cell sums are these window sums; the pairs need
-    nothing more (see _with_placebo_pairs), so no purchase row is copied per split.
-    """
-    ref = (F.col(K) == placebos.parent) & (F.col(X) == 0)
-    one, y = F.when(ref, F.lit(1)).otherwise(F.lit(0)), F.col(Y)
-    sums = {"__pn": F.sum(one).over(cell), "__psy": F.sum(F.when(ref, y).otherwise(0.0)).over(cell),
-            # One reference row per cell carries the cell's own terms: the first in the cell's order.
-            "__pfirst": ref & (F.sum(one).over(ordered.rowsBetween(Window.unboundedPreceding, Window.currentRow)) == 1)}
-    for k, salt in placebos.salts:
-        x = _placebo_split(salt)
-        sums[f"__psx{k}"] = F.sum(F.when(ref, x).otherwise(0.0)).over(cell)
-        sums[f"__psxy{k}"] = F.sum(F.when(ref, x * y).otherwise(0.0)).over(cell)
-    return sums
-
-
-def _placebo_pair_cell_sums(placebos: _Placebos, cell: Window, by_user: Window) -> dict[str, Column]:
-    """`_placebo_cell_sums` over (cell, user) pairs instead of rows: a parent pair's reference
-    part is its n - sx rows summing sy - sxy (x is 0 or 1), and a split's x is constant within
-    a user, so every split's cell sums are sums over the pairs."""
-    ref = (F.col(K) == placebos.parent) & (F.col("n") > F.col("sx"))
-    n_ref, sy_ref = F.col("n") - F.col("sx"), F.col("sy") - F.col("sxy")
-    held = F.when(ref, F.lit(1)).otherwise(F.lit(0))
-    sums = {"__pn": F.sum(F.when(ref, n_ref).otherwise(F.lit(0))).over(cell),
-            "__psy": F.sum(F.when(ref, sy_ref).otherwise(0.0)).over(cell),
-            "__pfirst": ref & (F.sum(held).over(by_user.rowsBetween(Window.unboundedPreceding, Window.currentRow))
-                               == 1)}
-    for k, salt in placebos.salts:
-        x = _placebo_split(salt)
-        sums[f"__psx{k}"] = F.sum(F.when(ref, n_ref * x).otherwise(0.0)).over(cell)
-        sums[f"__psxy{k}"] = F.sum(F.when(ref, sy_ref * x).otherwise(0.0)).over(cell)
-    return sums
-
-
-_PLACEBO_SUMS = ("__pn", "__psy", "__pfirst")
-# A pair's sums and its cell's, before scores: the fields of each pair row, the parent's or a split's.
-_PAIR_SUM_TYPES = (("n", "long"), ("sx", "double"), ("sxx", "double"), ("sy", "double"), ("sxy", "double"),
-                   ("sy2", "double"), ("sxy2", "double"), ("c_n", "long"), ("c_sx", "double"), ("c_sxx", "double"),
-                   ("c_sy", "double"), ("c_sxy", "double"), ("c_sy2", "double"), ("c_sxy2", "double"),
-                   ("first", "boolean"))
-
-
-def _with_placebo_pairs(pairs: DataFrame, placebos: _Placebos, carried: list[str]) -> DataFrame:
-    """Each parent pair holding reference rows, also as a pair of each placebo split: its reference
-    part (n - sx rows summing sy - sxy) with the split's x and the split's cell sums."""
-    own = F.struct(F.col(K).cast("int").alias(K), *[F.col(c).cast(t).alias(c) for c, t in _PAIR_SUM_TYPES])
-    holds_reference = (F.col(K) == placebos.parent) & (F.col("n") > F.col("sx"))
-    n_ref, sy_ref = F.col("n") - F.col("sx"), F.col("sy") - F.col("sxy")
-    zero = F.lit(0.0)
-    splits = []
-    for k, salt in placebos.salts:
-        x = _placebo_split(salt)
-        fields = {"n": n_ref, "sx": n_ref * x, "sxx": n_ref * x, "sy": sy_ref, "sxy": sy_ref * x,
-                  "sy2": zero, "sxy2": zero, "c_n": F.col("__pn"), "c_sx": F.col(f"__psx{k}"),
-                  "c_sxx": F.col(f"__psx{k}"), "c_sy": F.col("__psy"), "c_sxy": F.col(f"__psxy{k}"),
-                  "c_sy2": zero, "c_sxy2": zero, "first": F.col("__pfirst")}
-        splits.append(F.when(holds_reference, F.struct(
-            F.lit(k).cast("int").alias(K), *[fields[c].cast(t).alias(c) for c, t in _PAIR_SUM_TYPES])))
-    return (pairs.select(C1, C2, USER, *carried, F.explode(F.array(own, *splits)).alias("__pair"))
-            .filter(F.col("__pair").isNotNull())
-            .select(C1, C2, USER, *carried, *[F.col(f"__pair.{c}").alias(c) for c in (K, *dict(_PAIR_SUM_TYPES))]))
 
 
 def _pair_scores(pairs: DataFrame) -> DataFrame:
@@ -580,36 +486,26 @@ def _scores(prefix: str, y: str, xy: str):
 
 
 def _summarize(accepted: DataFrame, config: AuditConfig, items: tuple[Comparison, ...], evidence: bool,
-               split_by: str | None, derive_placebos: bool = True
+               split_by: str | None
                ) -> tuple[dict[int, ComparisonData], DataFrame, dict[int, int]]:
     """The pass itself: summaries, the persisted per-user table, and users per comparison.
 
-    Placebo splits are functions of the user, so they are derived from the (cell,
-    user) sums of the reference users of their parent comparison (see
-    _placebo_pairs) instead of sending a copy of every reference row through the
-    exchange for each split; `derive_placebos=False` explodes them like any
-    other comparison (the tests' independent check).
+    The self-check's placebo splits are not in this pass: they are computed from the
+    placebo population's (cell, user) sums (auditor.engine.placebos).
     """
     # A comparison asked twice would put each of its rows in its cells twice.
     items = tuple({c.id: c for c in items}.values())
     frame = _with_conversion(accepted, config, items)
-    parent = _placebo_parent(items) if derive_placebos else None
-    placebos = tuple(c for c in items if c.kind == PLACEBO) if parent is not None else ()
     ranked = tuple(c for c in items if c.ranked and (config.test.rank_test or c.kind == STEERING))
-    plain = tuple(c for c in items if c not in ranked and c not in placebos)
+    plain = tuple(c for c in items if c not in ranked)
     # The cell hash leads every partitioning and sort key: Spark's sorts compare an 8-byte
     # prefix of the first key first, and the comparison number (a handful of values) as
     # prefix would send nearly every comparison to the slow full-row path.
     parts, carried = [], [V] if split_by else []
-    derived = _Placebos(parent.id, tuple((c.id, config.test.seed + c.placebo_split) for c in placebos)) \
-        if placebos else None
     if ranked:
-        here = derived if parent in ranked else None
         rows = explode(frame, config, ranked, split_by=split_by).repartition(C1, C2, K)
-        parts.append(_pairs(_ranked_cell_sums(rows, [c.id for c in ranked if c.kind == STEERING], here), carried,
-                            here))
+        parts.append(_pairs(_ranked_cell_sums(rows, [c.id for c in ranked if c.kind == STEERING]), carried))
     if plain:
-        here = derived if parent in plain else None
         coarse = _coarse_rule(config, plain)
         if coarse is not None:
             # Every rule's cells lie within a cell of the coarse rule: the rows cross the
@@ -620,7 +516,7 @@ def _summarize(accepted: DataFrame, config: AuditConfig, items: tuple[Comparison
         else:
             rows = explode(frame, config, plain, split_by=split_by).repartition(C1, C2, K)
             part = [C1, C2]
-        parts.append(_plain_pairs(rows, carried, here, part))
+        parts.append(_plain_pairs(rows, carried, part))
     pairs = reduce(DataFrame.unionByName, [part.select(*_PAIR_COLUMNS, *carried) for part in parts])
 
     # Everything the driver needs is additive over users, so one aggregation by

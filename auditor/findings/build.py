@@ -10,12 +10,13 @@ from enum import Enum
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from scipy import stats
+import numpy as np
 
 from auditor.spec import AuditConfig
-from auditor.summaries import (BAND, DOSE, GROUP, PLACEBO, SHARE_OUTCOMES, STEERING, ComparisonData, DataQuality,
+from auditor.summaries import (BAND, DOSE, GROUP, SHARE_OUTCOMES, STEERING, ComparisonData, DataQuality,
                                EvidenceCell, InputFile)
 from auditor.stats.multiple import bh_level, bh_qvalues
+from auditor.stats.placebo import PlaceboPairs, SelfCheck, calibrated_p, self_check, split_salts, split_tests
 from auditor.stats.premium import (PremiumEstimate, cluster_robust, equivalence_p, jackknife, material_interval,
                                    minimum_flaggable, raw_premium)
 from auditor.stats.wild import cluster_diagnostics
@@ -79,6 +80,9 @@ class Finding:
     decomposition: dict | None
     evidence: tuple[dict, ...] = ()
     evidence_suppressed: int = 0
+    # Where the self-check failed: the share of placebo splits with |t| at least this finding's
+    # (the placebo distribution in place of the t reference); None when it passed or did not run.
+    calibrated_p_value: float | None = None
     extra: dict = field(default_factory=dict)  # kind-specific fields (dose bands, steering tier shift)
 
     def to_json(self) -> dict:
@@ -204,9 +208,13 @@ def insufficient_reason(d: ComparisonData, est: PremiumEstimate, test) -> str | 
     return None if est.defined else InsufficientReason.NOT_ESTIMABLE
 
 
-def build_findings(data: dict[int, ComparisonData], config: AuditConfig) -> tuple[tuple[Finding, ...], dict | None]:
-    """Estimate each comparison, adjust across the audit's family (BH), decide; run the placebos."""
+def build_findings(data: dict[int, ComparisonData], config: AuditConfig, placebo: PlaceboPairs | None = None
+                   ) -> tuple[tuple[Finding, ...], dict | None]:
+    """Estimate each comparison, adjust across the audit's family (BH), decide; run the self-check on the
+    placebo population's (cell, user) sums (auditor.engine.placebos), when there are any."""
     test = config.test
+    check = _self_check(placebo, config)
+    calibrate = check is not None and check.warning
     family = [d for d in sorted(data.values(), key=lambda d: d.comparison.id) if d.comparison.in_family]
     headline = {d.comparison.id: _headline(d, test.confidence) for d in family}
     p_values = [headline[d.comparison.id].p_value for d in family]
@@ -247,9 +255,11 @@ def build_findings(data: dict[int, ComparisonData], config: AuditConfig) -> tupl
             decomposition=_decomposition(d) if c.kind == GROUP and c.outcome not in SHARE_OUTCOMES else None,
             evidence=tuple(_evidence_json(e, config) for e in published_evidence(d.evidence, config.report.min_cell_size)),
             evidence_suppressed=sum(1 for e in d.evidence if not _publishable(e, config.report.min_cell_size)),
+            calibrated_p_value=calibrated_p(est.beta / est.se if est.se else math.copysign(math.inf, est.beta),
+                                            check.t) if calibrate else None,
             extra=_extra(d, data, est, config, dose),
         ))
-    return tuple(findings), _placebo(data, config)
+    return tuple(findings), _placebo_json(check, placebo, config)
 
 
 def cluster_weight(summary) -> dict:
@@ -390,18 +400,24 @@ def _extra(d: ComparisonData, data: dict[int, ComparisonData], est: PremiumEstim
     return {}
 
 
-def _placebo(data: dict[int, ComparisonData], config: AuditConfig) -> dict | None:
-    """Self-check: random user splits must not reject more often than the level allows."""
-    splits = [d for d in sorted(data.values(), key=lambda d: d.comparison.id) if d.comparison.kind == PLACEBO]
-    if not splits:
+def _self_check(placebo: PlaceboPairs | None, config: AuditConfig) -> SelfCheck | None:
+    """`test.placebo_splits` random splits of the placebo population, each tested as a finding is."""
+    if placebo is None or config.test.placebo_splits == 0:
         return None
-    alpha = config.test.alpha
-    p_values = [jackknife(d.primary, config.test.confidence).p_value for d in splits]
-    tested = [p for p in p_values if not math.isnan(p)]
-    rejections = sum(p < alpha for p in tested)
-    # Chance of this many rejections or more if the method holds its level.
-    chance = float(stats.binom.sf(rejections - 1, len(tested), alpha)) if tested else math.nan
-    return {"splits": len(splits), "tested": len(tested), "p_values": p_values, "rejections": rejections,
-            "expected": alpha * len(tested), "chance": chance,
-            "warning": bool(tested) and rejections > 0 and chance < 0.05,
-            "population": f"{splits[0].comparison.column} = {splits[0].comparison.reference.removesuffix(' users')}"}
+    tests = split_tests(placebo, split_salts(config.test.seed, config.test.placebo_splits))
+    return self_check(tests, config.test.alpha, config.test.confidence)
+
+
+def _placebo_json(check: SelfCheck | None, placebo: PlaceboPairs | None, config: AuditConfig) -> dict | None:
+    """findings.json's `placebo`: the rejection rate at alpha with its exact interval, the population and,
+    when the engine sampled cells, how much."""
+    if check is None:
+        return None
+    column, reference = next((s.column, s.reference) for s in config.segments if s.kind == "group")
+    return {"splits": check.splits, "tested": check.tested, "rejections": check.rejections,
+            "rate": check.rate, "rate_low": check.rate_low, "rate_high": check.rate_high,
+            "alpha": check.alpha, "confidence": check.confidence, "expected": check.expected,
+            "warning": check.warning, "calibrated": check.warning,
+            "population": f"{column} = {reference}", "seed": config.test.seed, "method": "cv3_jackknife",
+            "users": int(np.unique(placebo.user_hash).size), "cells": placebo.cells, "pairs": int(placebo.cell.size),
+            "cells_total": placebo.cells_total, "pairs_total": placebo.pairs_total, "sampled": placebo.sampled}

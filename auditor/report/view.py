@@ -428,7 +428,7 @@ def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: i
     segment = words.segment(f.get("segment", ""))
     group, reference = words.value(column, f.get("group", "")), words.value(column, f.get("reference", ""))
     if kind == Kind.DOSE:
-        title = _("%(segment)s: each doubling of %(column)s") % {"segment": segment, "column": words.column(column)}
+        title = _("%(segment)s: each doubling of 1 + %(column)s") % {"segment": segment, "column": words.column(column)}
     elif kind == Kind.STEERING:
         title = _("%(segment)s: “%(group)s” against “%(reference)s”, options offered") % {
             "segment": segment, "group": group, "reference": reference}
@@ -476,7 +476,7 @@ def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: i
             f.get("per_doubling") if f.get("per_doubling") is not None else premium)) else None,
         "raw_premium": raw,
         "mix_gap": (raw - premium) if finite(raw) and finite(premium) else None,
-        "p_value": f.get("p_value"), "q_value": f.get("q_value"),
+        "p_value": f.get("p_value"), "q_value": f.get("q_value"), "calibrated_p_value": f.get("calibrated_p_value"),
         "coverage": f.get("coverage"), "cells": f.get("cells"),
         "rows_group": rows_group, "rows_reference": rows_reference,
         "rows_matched": (rows_group + rows_reference) if isinstance(rows_group, int)
@@ -583,14 +583,22 @@ def _population(population, words: Words) -> str | None:
 
 
 def _self_check(placebo, words: Words) -> dict | None:
-    """The placebo self-check, shown whether it passed or failed."""
+    """The placebo self-check, shown whether it passed or failed.
+
+    findings.json before the self-check had its interval held 4 splits and no rate: the rate is
+    then the share tested, and the interval is not shown.
+    """
     if not isinstance(placebo, dict):
         return None
-    view = _with_keys(placebo, ("splits", "tested", "rejections", "expected", "chance", "warning", "population",
-                                "p_values"))
+    view = _with_keys(placebo, ("splits", "tested", "rejections", "rate", "rate_low", "rate_high", "alpha",
+                                "confidence", "expected", "warning", "population", "seed", "sampled", "cells",
+                                "cells_total", "pairs", "pairs_total", "calibrated"))
     if view["tested"] is None:
         view["tested"] = view["splits"]
     view["warning"] = bool(view["warning"])
+    view["sampled"] = bool(view["sampled"])
+    view["calibrated"] = bool(view["calibrated"])
+    view["has_interval"] = all(finite(view[k]) for k in ("rate", "rate_low", "rate_high", "alpha", "confidence"))
     view["population"] = _population(view["population"], words)
     return view
 
@@ -604,13 +612,23 @@ def _notes(doc: dict, words: Words, formats: Formats, language: str) -> list[dic
     for note in doc.get("notes", []):
         note = str(note)
         if note.startswith("Self-check failed:") and placebo:
-            text = _("Self-check failed: %(rejections)s of %(tested)s random placebo splits of %(population)s were "
-                     "found significant (about %(expected)s expected by chance). The inference is not reliable on "
-                     "this data; treat p-values and flags with caution.") % {
-                "rejections": formats.num(placebo.get("rejections")),
-                "tested": formats.num(placebo.get("tested") or placebo.get("splits")),
-                "population": _population(placebo.get("population"), words) or "—",
-                "expected": formats.dec(placebo.get("expected"), 2)}
+            numbers = {"rejections": formats.num(placebo.get("rejections")),
+                       "tested": formats.num(placebo.get("tested") or placebo.get("splits")),
+                       "population": _population(placebo.get("population"), words) or "—"}
+            if all(finite(placebo.get(k)) for k in ("rate", "rate_low", "rate_high", "alpha", "confidence")):
+                text = _("Self-check failed: %(rejections)s of %(tested)s random placebo splits of %(population)s were "
+                         "found significant (%(rate)s; %(confidence)s interval %(low)s to %(high)s, above the audit's "
+                         "level of %(alpha)s). The inference is not reliable on this data; each finding also carries "
+                         "a p-value calibrated against the splits.") % {
+                    **numbers, "rate": formats.pct(placebo["rate"], 1, False),
+                    "confidence": formats.pct(placebo["confidence"], 0, False),
+                    "low": formats.pct(placebo["rate_low"], 1, False), "high": formats.pct(placebo["rate_high"], 1, False),
+                    "alpha": formats.pct(placebo["alpha"], 0, False)}
+            else:  # findings.json from before the interval (4 splits)
+                text = _("Self-check failed: %(rejections)s of %(tested)s random placebo splits of %(population)s were "
+                         "found significant (about %(expected)s expected by chance). The inference is not reliable on "
+                         "this data; treat p-values and flags with caution.") % {
+                    **numbers, "expected": formats.dec(placebo.get("expected"), 2)}
             notes.append({"text": text, "lang": language})
         else:
             notes.append({"text": note, "lang": "en"})

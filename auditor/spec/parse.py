@@ -382,7 +382,7 @@ def _test(table: dict) -> TestSpec:
     if isinstance(max_clusters, bool) or not isinstance(max_clusters, int) or max_clusters < 1000:
         raise AuditConfigError(f"[test] max_clusters must be an integer of at least 1000, got {max_clusters!r}")
     counts = {}
-    for key, default, low in (("min_cells", 5, 1), ("min_users", 30, 2), ("placebo_splits", 4, 0), ("seed", 20260901, 0)):
+    for key, default, low in (("min_cells", 5, 1), ("min_users", 30, 2), ("placebo_splits", 200, 0), ("seed", 20260901, 0)):
         value = table.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise AuditConfigError(f"[test] {key} must be an integer of at least {low}, got {value!r}")

@@ -171,7 +171,7 @@ class TestSpec:
     min_cells: int = 5  # fewer matched cells than this: insufficient data
     min_users: int = 30  # fewer matched users than this on either side (a dose: in all): insufficient data
     rank_test: bool = True  # the stratified (van Elteren) rank test beside the mean premium
-    placebo_splits: int = 4  # self-check: users split at random by a seeded hash, tested alike
+    placebo_splits: int = 200  # self-check: users split at random by a seeded hash, tested alike (0: none)
     seed: int = 20260901  # seeds the placebo splits
     flag_rule: str = "estimate"  # one of FLAG_RULES: what must reach the materiality threshold
 
