@@ -1013,3 +1013,4 @@ _SPECS = {
                       _null_configs),
 }
 assert tuple(_SPECS) == SCENARIOS
+from auditor.personal_scenarios import register as _register_personal; SCENARIOS, _SPECS = _register_personal(SCENARIOS, _SPECS)  # noqa: E402,E702,I001
