@@ -184,59 +184,99 @@ class Dispersion:
         return self.p90 - self.p10
 
 
+@dataclass(frozen=True)
+class DispersionSums:
+    """What dispersion needs, summed over the pairs of a log (the engine computes the same sums in Spark).
+
+    Purchases count matched purchases in cells holding two or more users (a pair weighs its n);
+    `noise_ss`/`noise_df` pool every pair with repeats, the `*_shared` sums only those in shared cells.
+    """
+
+    cells: int
+    users: int
+    purchases: float
+    above_rounding: float  # purchases whose pair deviates by more than +log(1 + rounding)
+    below_rounding: float
+    above_materiality: float
+    below_materiality: float
+    sum_d: float  # sum n d
+    sum_d2: float  # sum n d^2
+    noise_weight: float  # sum n (1/n + 1/rest): a deviation's variance per unit of purchase noise variance
+    between_ss: float  # sum n (ybar_pair - ybar_cell)^2 over shared cells
+    df_between: int  # pairs - cells, over shared cells
+    within_ss_shared: float
+    df_within_shared: int
+    noise_ss: float  # within-pair sum of squares over every pair with repeats
+    noise_df: int
+    repeat_pairs: int
+    p10: float  # 10th percentile of the deviations over purchases, log scale
+    p90: float
+
+
+def dispersion_sums(pairs: PairSums, rounding: float = 0.001, materiality: float = 0.01) -> DispersionSums:
+    """The dispersion sums of a log's pairs (the numpy twin of the engine's aggregation)."""
+    dev = deviations(pairs)
+    within_ss = np.clip(pairs.sum_y2 - pairs.sum_y ** 2 / pairs.n, 0.0, None)
+    repeats = pairs.n >= 2
+    in_shared = np.zeros(pairs.pairs, dtype=bool)
+    in_shared[dev.index] = True
+    _, cell_index = np.unique(dev.cell, return_inverse=True)
+    n_c = np.bincount(cell_index, dev.n)
+    mean_c = np.bincount(cell_index, pairs.sum_y[dev.index]) / n_c if n_c.size else n_c
+    w, d = dev.n, dev.deviation
+    low, high = math.log1p(rounding), math.log1p(materiality)
+    empty = d.size == 0
+    return DispersionSums(
+        cells=int(n_c.size), users=int(np.unique(dev.user).size), purchases=float(w.sum()),
+        above_rounding=float(w[d > low].sum()), below_rounding=float(w[d < -low].sum()),
+        above_materiality=float(w[d > high].sum()), below_materiality=float(w[d < -high].sum()),
+        sum_d=float(w @ d), sum_d2=float(w @ (d * d)), noise_weight=float(w @ (1.0 / dev.n + 1.0 / dev.rest_n)),
+        between_ss=float(w @ (pairs.sum_y[dev.index] / dev.n - mean_c[cell_index]) ** 2),
+        df_between=int(dev.n.size - n_c.size),
+        within_ss_shared=float(within_ss[repeats & in_shared].sum()),
+        df_within_shared=int((pairs.n[repeats & in_shared] - 1).sum()),
+        noise_ss=float(within_ss[repeats].sum()), noise_df=int((pairs.n[repeats] - 1).sum()),
+        repeat_pairs=int(repeats.sum()),
+        p10=math.nan if empty else _weighted_quantile(d, w, 0.1),
+        p90=math.nan if empty else _weighted_quantile(d, w, 0.9))
+
+
 def dispersion(pairs: PairSums, rounding: float = 0.001, materiality: float = 0.01) -> Dispersion:
-    """Dispersion of users' prices within cells, with the noise floor from users' repeats.
+    """Dispersion of users' prices within cells, with the noise floor from users' repeats."""
+    return dispersion_from(dispersion_sums(pairs, rounding, materiality))
+
+
+def dispersion_from(s: DispersionSums) -> Dispersion:
+    """Dispersion from its sums.
 
     The F test is one-way analysis of variance within cells: between-pair sum of squares
     around the cell mean, sum_c sum_u n (ybar_cu - ybar_c)^2 on sum_c (users_c - 1) degrees
     of freedom, against the within-pair sum of squares on sum (n - 1). It is exact for
     normal purchase noise of one variance and no user component (Scheffe 1959, ch. 7).
     """
-    dev = deviations(pairs)
-    if dev.n.size == 0:
-        nan = math.nan
-        return Dispersion(0, 0, 0, nan, nan, nan, nan, nan, nan, nan, 0, nan, nan, nan, nan, 0, 0, nan)
-    w = dev.n
-    total = float(w.sum())
-    d = dev.deviation
-    bounds = math.log1p(rounding), math.log1p(materiality)
-    shares = [float(w[d > b].sum()) / total for b in bounds] + [float(w[d < -b].sum()) / total for b in bounds]
-
-    # Noise floor: within-pair variance pooled over pairs with repeats (all pairs, shared cells or not).
-    within_ss = np.clip(pairs.sum_y2 - pairs.sum_y ** 2 / pairs.n, 0.0, None)
-    repeats = pairs.n >= 2
-    df_within = int((pairs.n[repeats] - 1).sum())
-    noise_var = float(within_ss[repeats].sum()) / df_within if df_within else math.nan
-
-    mean_d = float(w @ d) / total
-    deviation_var = float(w @ (d - mean_d) ** 2) / total
-    noise_part = noise_var * float(w @ (1.0 / dev.n + 1.0 / dev.rest_n)) / total if df_within else math.nan
-
-    # One-way ANOVA within the shared cells.
-    _, cell_index = np.unique(dev.cell, return_inverse=True)
-    sum_y = pairs.sum_y[dev.index]
-    n_c = np.bincount(cell_index, dev.n)
-    s_c = np.bincount(cell_index, sum_y)
-    between_ss = float(np.sum(sum_y ** 2 / dev.n) - np.sum(s_c ** 2 / n_c))
-    df_between = int(dev.n.size - n_c.size)
-    in_shared = np.zeros(pairs.pairs, dtype=bool)
-    in_shared[dev.index] = True
-    within_shared = float(within_ss[repeats & in_shared].sum())
-    df_within_shared = int((pairs.n[repeats & in_shared] - 1).sum())
-    if df_between > 0 and df_within_shared > 0 and within_shared > 0:
-        f = (max(between_ss, 0.0) / df_between) / (within_shared / df_within_shared)
-        p = float(stats.f.sf(f, df_between, df_within_shared))
+    nan = math.nan
+    if s.purchases <= 0:
+        return Dispersion(0, 0, 0, nan, nan, nan, nan, nan, nan, nan, s.repeat_pairs, nan, nan, nan, nan, 0, 0, nan)
+    total = s.purchases
+    noise_var = s.noise_ss / s.noise_df if s.noise_df else nan
+    mean_d = s.sum_d / total
+    deviation_var = max(s.sum_d2 / total - mean_d * mean_d, 0.0)
+    noise_part = noise_var * s.noise_weight / total if s.noise_df else nan
+    if s.df_between > 0 and s.df_within_shared > 0 and s.within_ss_shared > 0:
+        f = (max(s.between_ss, 0.0) / s.df_between) / (s.within_ss_shared / s.df_within_shared)
+        p = float(stats.f.sf(f, s.df_between, s.df_within_shared))
     else:
-        f, p = math.nan, math.nan
+        f, p = nan, nan
     return Dispersion(
-        cells=int(n_c.size), users=int(np.unique(dev.user).size), purchases=int(total),
-        above_rounding=shares[0], above_materiality=shares[1], below_rounding=shares[2], below_materiality=shares[3],
-        p10=math.expm1(_weighted_quantile(d, w, 0.1)), p90=math.expm1(_weighted_quantile(d, w, 0.9)),
-        deviation_sd=math.sqrt(deviation_var), repeat_pairs=int(repeats.sum()),
-        noise_sd=math.sqrt(noise_var) if df_within else math.nan,
-        noise_deviation_sd=math.sqrt(noise_part) if df_within else math.nan,
-        between_user_sd=math.sqrt(max(deviation_var - noise_part, 0.0)) if df_within else math.nan,
-        f_statistic=f, df_between=df_between, df_within=df_within_shared, p_value=p)
+        cells=s.cells, users=s.users, purchases=int(round(total)),
+        above_rounding=s.above_rounding / total, below_rounding=s.below_rounding / total,
+        above_materiality=s.above_materiality / total, below_materiality=s.below_materiality / total,
+        p10=math.expm1(s.p10), p90=math.expm1(s.p90), deviation_sd=math.sqrt(deviation_var),
+        repeat_pairs=s.repeat_pairs,
+        noise_sd=math.sqrt(noise_var) if s.noise_df else nan,
+        noise_deviation_sd=math.sqrt(noise_part) if s.noise_df else nan,
+        between_user_sd=math.sqrt(max(deviation_var - noise_part, 0.0)) if s.noise_df else nan,
+        f_statistic=f, df_between=s.df_between, df_within=s.df_within_shared, p_value=p)
 
 
 # --- Persistence ----------------------------------------------------------------------------------------
@@ -306,42 +346,65 @@ class Persistence:
         return (math.expm1(-Z80 * self.sd), math.expm1(Z80 * self.sd)) if not math.isnan(self.sd) else (math.nan,) * 2
 
 
-def persistence_from(means: HalfMeans, cells: int = 0, alpha: float = 0.05, power: float = 0.8,
-                     confidence: float = 0.95, seed: int | None = None) -> Persistence:
-    """The persistence test and effect from users' half means.
+@dataclass(frozen=True)
+class PersistenceSums:
+    """What persistence needs, summed over users with shared cells in both halves (W their weight)."""
+
+    users: int
+    cells: int  # shared cells
+    w: float  # sum W
+    w_d0: float  # sum W D0
+    w_d1: float
+    w_d00: float  # sum W D0^2
+    w_d11: float
+    w_d01: float  # sum W D0 D1
+    w2: float  # sum W^2
+    w2_d01: float  # sum W^2 D0 D1
+    w2_d01_sq: float  # sum (W D0 D1)^2
+
+
+def persistence_sums(means: HalfMeans, cells: int = 0) -> PersistenceSums:
+    """The persistence sums of users' half means (the numpy twin of the engine's aggregation)."""
+    w, d0, d1 = means.weight, means.mean_first, means.mean_second
+    x = d0 * d1
+    return PersistenceSums(users=int(w.size), cells=cells, w=float(w.sum()), w_d0=float(w @ d0), w_d1=float(w @ d1),
+                           w_d00=float(w @ (d0 * d0)), w_d11=float(w @ (d1 * d1)), w_d01=float(w @ x),
+                           w2=float(w @ w), w2_d01=float((w * w) @ x), w2_d01_sq=float((w * x) @ (w * x)))
+
+
+def persistence_from(s: PersistenceSums, alpha: float = 0.05, power: float = 0.8, confidence: float = 0.95,
+                     seed: int | None = None) -> Persistence:
+    """The persistence test and effect from its sums.
 
     T = sum W D0 D1 / sum W. Under no persistent component (and purchases independent
-    across cells) each D0 D1 has mean zero, so z = T / sqrt(sum (W D0 D1)^2) / sum W, a
+    across cells) each D0 D1 has mean zero, so z = T / (sqrt(sum (W D0 D1)^2) / sum W), a
     self-normalised sum over users (Efron 1969), is referred to the standard normal,
-    one-sided. The interval centres the terms at T (users as clusters, G/(G - 1)). What a
-    user shares with others in a cell makes their terms slightly dependent; the
-    permutation of users within cells (`persistence_permutation`) keeps that dependence,
-    and the two are compared in docs/validation.md.
+    one-sided. The interval centres the terms at T (users as clusters, G/(G - 1)):
+    sum W^2 (D0 D1 - T)^2 = sum (W D0 D1)^2 - 2 T sum W^2 D0 D1 + T^2 sum W^2. A user's
+    terms depend slightly on the others' through the cells they share; the level is measured
+    in docs/validation.md, against the permutation of users within cells.
     """
-    g = int(means.user.size)
+    g = s.users
     nan = math.nan
-    if g < 3:
-        return Persistence(g, cells, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, confidence, seed)
-    w, d0, d1 = means.weight, means.mean_first, means.mean_second
-    total = float(w.sum())
-    terms = w * d0 * d1
-    variance = float(terms.sum()) / total
-    null_se = math.sqrt(float(terms @ terms)) / total
-    centred = w * (d0 * d1 - variance)
-    se = math.sqrt(g / (g - 1) * float(centred @ centred)) / total
-    m0, m1 = float(w @ d0) / total, float(w @ d1) / total
-    v0, v1 = float(w @ (d0 - m0) ** 2), float(w @ (d1 - m1) ** 2)
-    correlation = float(w @ ((d0 - m0) * (d1 - m1))) / math.sqrt(v0 * v1) if v0 > 0 and v1 > 0 else nan
+    if g < 3 or s.w <= 0:
+        return Persistence(g, s.cells, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, confidence, seed)
+    variance = s.w_d01 / s.w
+    null_se = math.sqrt(s.w2_d01_sq) / s.w
+    centred = max(s.w2_d01_sq - 2 * variance * s.w2_d01 + variance * variance * s.w2, 0.0)
+    se = math.sqrt(g / (g - 1) * centred) / s.w
+    m0, m1 = s.w_d0 / s.w, s.w_d1 / s.w
+    v0, v1 = s.w_d00 - s.w * m0 * m0, s.w_d11 - s.w * m1 * m1
+    correlation = (s.w_d01 - s.w * m0 * m1) / math.sqrt(v0 * v1) if v0 > 0 and v1 > 0 else nan
     if null_se > 0:
         z = variance / null_se
         p = float(stats.norm.sf(z))
-    else:  # every user's deviations are exactly zero in one half: no variation to test
+    else:  # every user's deviations are exactly zero in a half: no variation to test
         z, p = nan, 1.0
     crit = float(stats.norm.ppf(0.5 + confidence / 2))
     low, high = variance - crit * se, variance + crit * se
     detectable = (float(stats.norm.ppf(1 - alpha)) + float(stats.norm.ppf(power))) * null_se
     return Persistence(
-        users=g, cells=cells, variance=variance, se=se, null_se=null_se, correlation=correlation, z=z, p_value=p,
+        users=g, cells=s.cells, variance=variance, se=se, null_se=null_se, correlation=correlation, z=z, p_value=p,
         sd=math.sqrt(max(variance, 0.0)), sd_low=math.sqrt(max(low, 0.0)), sd_high=math.sqrt(max(high, 0.0)),
         detectable_sd=math.sqrt(detectable), confidence=confidence, seed=seed)
 
@@ -359,12 +422,16 @@ def split_halves(pairs: PairSums, dev: Deviations, seed: int, block: np.ndarray 
 
 
 def persistence(pairs: PairSums, seed: int, alpha: float = 0.05, power: float = 0.8, confidence: float = 0.95,
-                block: np.ndarray | None = None) -> Persistence:
-    """Persistence of user premiums across two seeded halves of each user's cells (or blocks of cells)."""
+                block: np.ndarray | None = None, half: np.ndarray | None = None) -> Persistence:
+    """Persistence of user premiums across two seeded halves of each user's cells (or blocks of cells).
+
+    `half` (0/1 per pair, aligned with `pairs`) replaces the seeded hash: the engine's own halves.
+    """
     dev = deviations(pairs)
-    means = half_means(dev, split_halves(pairs, dev, seed, block))
-    cells = int(np.unique(dev.cell[np.isin(dev.user, means.user)]).size)
-    return persistence_from(means, cells, alpha, power, confidence, seed)
+    halves = split_halves(pairs, dev, seed, block) if half is None else np.asarray(half)[dev.index]
+    means = half_means(dev, halves)
+    cells = int(np.unique(dev.cell).size)
+    return persistence_from(persistence_sums(means, cells), alpha, power, confidence, seed)
 
 
 def persistence_permutation(pairs: PairSums, seed: int, permutations: int, rng: np.random.Generator,
@@ -378,7 +445,7 @@ def persistence_permutation(pairs: PairSums, seed: int, permutations: int, rng: 
     """
     dev = deviations(pairs)
     unit = dev.cell if block is None else np.asarray(block, dtype=np.int64)[dev.index]
-    observed = persistence_from(half_means(dev, seeded_half(dev.user, unit, seed))).variance
+    observed = persistence_from(persistence_sums(half_means(dev, seeded_half(dev.user, unit, seed)))).variance
     if math.isnan(observed):
         return math.nan
     order = np.lexsort((dev.user, dev.cell))
@@ -492,7 +559,7 @@ def attribution(pairs: PairSums, attributes: Mapping[str, Mapping[int, str]], se
     """
     dev = deviations(pairs)
     means = half_means(dev, split_halves(pairs, dev, seed, block))
-    persistent = persistence_from(means)
+    persistent = persistence_from(persistence_sums(means))
     user_half = seeded_half(pairs.user, np.full(pairs.user.size, -1), seed + 1)  # discovery 0, confirmation 1
     shared = np.isin(pairs.cell, dev.cell)
     rows: list[dict] = []
@@ -538,23 +605,30 @@ def attribution(pairs: PairSums, attributes: Mapping[str, Mapping[int, str]], se
 
 
 def _column_share(column: str, means: HalfMeans, values_by_user: Mapping[int, str], variance: float) -> ColumnShare:
-    """Between-value covariance of the users' half means: sum_v pi_v (m0_v - m0)(m1_v - m1), over var(theta).
-
-    The halves' noise is independent, so each product estimates the square of the value's true
-    premium without the upward bias a squared estimate would carry.
-    """
+    """A column's share of var(theta) from the users' half means (see `column_share_from`)."""
     labels = np.array([values_by_user.get(u) for u in means.user.tolist()], dtype=object)
     known = labels != None  # noqa: E711 (element-wise)
     w, d0, d1 = means.weight[known], means.mean_first[known], means.mean_second[known]
     if w.size == 0:
         return ColumnShare(column, 0, math.nan, math.nan)
     _, index = np.unique(labels[known].astype(str), return_inverse=True)
-    total = float(w.sum())
-    m0, m1 = float(w @ d0) / total, float(w @ d1) / total
-    wv = np.bincount(index, w)
-    g0 = np.bincount(index, w * d0) / wv - m0
-    g1 = np.bincount(index, w * d1) / wv - m1
-    between = float(np.sum(wv / total * g0 * g1))
+    return column_share_from(column, np.bincount(index, w), np.bincount(index, w * d0), np.bincount(index, w * d1),
+                             variance)
+
+
+def column_share_from(column: str, weight, weighted_first, weighted_second, variance: float) -> ColumnShare:
+    """Between-value covariance of the users' half means, sum_v pi_v (m0_v - m0)(m1_v - m1), over var(theta).
+
+    Per value v: the users' total weight W_v and sums of W D0 and W D1 (pi_v = W_v / W). The
+    halves' noise is independent, so each product estimates the square of the value's true
+    premium without the upward bias a squared estimate would carry.
+    """
+    wv, s0, s1 = (np.asarray(a, dtype=float) for a in (weight, weighted_first, weighted_second))
+    total = float(wv.sum())
+    if total <= 0:
+        return ColumnShare(column, 0, math.nan, math.nan)
+    m0, m1 = float(s0.sum()) / total, float(s1.sum()) / total
+    between = float(np.sum(wv / total * (s0 / wv - m0) * (s1 / wv - m1)))
     return ColumnShare(column, int(wv.size), between, between / variance if variance > 0 else math.nan)
 
 
