@@ -14,6 +14,7 @@ from auditor.stats.personal import (Dispersion, PairSums, Persistence, Reading, 
                                     half_means, persistence, persistence_permutation, read, seeded_half,
                                     split_halves)
 from auditor.stats.premium import jackknife, user_scores
+from auditor.vocabulary import LANGUAGES, READINGS
 
 
 def _log(seed: int, users: int = 300, cells: int = 30, per_user: float = 9.0, user_sd: float = 0.0,
@@ -259,3 +260,40 @@ def test_readings():
     pairs = PairSums.from_rows(cell, user, y)
     attr = attribution(pairs, attributes, seed=9)
     assert read(dispersion(pairs), persistence(pairs, seed=9), attr) == Reading.EXPLAINED
+
+
+def test_every_reading_has_words_in_both_languages():
+    assert set(READINGS) == set(Reading)
+    for text in READINGS.values():
+        for language in LANGUAGES:
+            assert text.label(language) and text.meaning(language)
+        assert text.label("en") != text.label("zh-CN")
+
+
+@pytest.mark.parametrize("premium, user_sd, reading", [
+    (math.log(1.06), 0.0, Reading.EXPLAINED), (0.0, 0.03, Reading.UNEXPLAINED), (0.0, 0.0, Reading.NONE_MATERIAL)])
+def test_findings_block_is_plain_json_and_its_sentence_reads_it(premium, user_sd, reading):
+    import json
+
+    from auditor.personal_findings import PersonalisationFinding, sentence
+
+    cell, user, y, attributes = _with_attribute(0, premium)
+    if user_sd:
+        y = y + np.random.default_rng(5).normal(0.0, user_sd, user.max() + 1)[user]
+    pairs = PairSums.from_rows(cell, user, y)
+    disp, pers = dispersion(pairs), persistence(pairs, seed=9)
+    attr = attribution(pairs, attributes, seed=9)
+    assert read(disp, pers, attr) == reading
+    block = PersonalisationFinding(reading, disp, pers, attr, "cell", 0.05, 0.01).to_json()
+    assert json.loads(json.dumps(block, allow_nan=False)) == block  # no NaN, numpy or tuple left
+    assert block["reading"] == str(reading) and block["seed"] == 9
+    assert block["persistence"]["middle80_high"] == pytest.approx(pers.middle80[1])
+    english, chinese = sentence(block, "en", {"phone": "phone model"}), sentence(block, "zh-CN")
+    assert english.startswith(READINGS[reading].label("en")) and "：" in chinese
+    if reading is Reading.EXPLAINED:
+        assert "phone model (" in english and "phone (" in chinese
+    if reading is Reading.UNEXPLAINED:
+        low, high = pers.middle80
+        assert f"{100 * low:+.1f} %".replace("-", "−") in english and f"{100 * high:+.1f} %" in english
+    if reading is Reading.NONE_MATERIAL:
+        assert f"{100 * pers.detectable_sd:.1f} %" in english

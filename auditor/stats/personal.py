@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Mapping
 
 import numpy as np
@@ -48,6 +47,7 @@ from scipy import stats
 
 from auditor.stats.multiple import bh_qvalues
 from auditor.stats.premium import ComparisonSummary, cell_user_scores, jackknife
+from auditor.vocabulary import Reading
 
 # The middle 80 % of a normal spread of user premiums lies within ±Z80 standard deviations.
 Z80 = float(stats.norm.ppf(0.9))
@@ -633,16 +633,6 @@ def column_share_from(column: str, weight, weighted_first, weighted_second, vari
 
 
 # --- The reading ----------------------------------------------------------------------------------------
-
-
-class Reading(StrEnum):
-    """What the personalisation analysis found, in one word (the verdict of `read`)."""
-
-    NONE_MATERIAL = "no_material_personalisation"
-    DISPERSION_ONLY = "dispersion_without_persistence"
-    EXPLAINED = "persistent_explained"
-    UNEXPLAINED = "persistent_unexplained"
-    INSUFFICIENT = "insufficient_data"
 
 
 @dataclass(frozen=True)
