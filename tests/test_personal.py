@@ -297,3 +297,15 @@ def test_findings_block_is_plain_json_and_its_sentence_reads_it(premium, user_sd
         assert f"{100 * low:+.1f} %".replace("-", "−") in english and f"{100 * high:+.1f} %" in english
     if reading is Reading.NONE_MATERIAL:
         assert f"{100 * pers.detectable_sd:.1f} %" in english
+
+
+def test_every_finding_reading_has_a_legal_mapping_and_the_mapping_names_only_readings():
+    import tomllib
+    from importlib import resources
+
+    provisions = tomllib.loads((resources.files("reports") / "legal.toml").read_text(encoding="utf-8"))["provision"]
+    cited = {r for p in provisions for r in p.get("readings", ())}
+    assert cited <= {str(r) for r in Reading}
+    assert {str(Reading.EXPLAINED), str(Reading.UNEXPLAINED), str(Reading.DISPERSION_ONLY)} <= cited
+    assert not cited & {str(Reading.NONE_MATERIAL), str(Reading.INSUFFICIENT)}
+    assert "dispersion_without_persistence" not in next(p for p in provisions if p["id"] == "amg-17")["readings"]
