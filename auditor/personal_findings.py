@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from auditor.stats.personal import Attribution, Dispersion, Persistence
+from auditor.stats.personal import (Attribution, AttributionSample, Dispersion, Persistence, PersonalSums, attribution,
+                                    dispersion_from, persistence_from, read)
 from auditor.vocabulary import READINGS, Reading
 
 SCHEMA = 1
@@ -53,6 +54,17 @@ class PersonalisationFinding:
             },
         }
         return _clean(block)
+
+
+def analyse(sums: PersonalSums, sample: AttributionSample | None, alpha: float, materiality: float,
+            confidence: float = 0.95) -> PersonalisationFinding:
+    """The finding from the engine's sums and its sample of users (no Spark here)."""
+    disp = dispersion_from(sums.dispersion)
+    pers = persistence_from(sums.persistence, alpha=alpha, confidence=confidence, seed=sums.seed)
+    attr = (attribution(sample.pairs, sample.attributes, sums.seed, alpha=alpha, block=sample.unit)
+            if sample is not None and sample.attributes else None)
+    return PersonalisationFinding(read(disp, pers, attr, alpha, materiality), disp, pers, attr, sums.split, alpha,
+                                  materiality)
 
 
 def _clean(value):

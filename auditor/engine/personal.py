@@ -13,13 +13,13 @@ One plan, from the accepted purchases of the audit's cells:
 
 Nothing that grows with rows, users or cells reaches the driver: a few dozen numbers, and a row
 per value of each candidate column (columns with more than `max_values` values are skipped).
-Users are never named in what comes back.
+The attribute tests read the pairs of a seeded sample of at most about `max_users` users
+(`attribution_sample`), stated in the findings; users come back as integer codes, never named.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame
@@ -29,46 +29,28 @@ from auditor.config import AuditConfig
 from auditor.engine.estimate import _cell_hash, _quote_rows, cell_keys
 from auditor.engine.ingest import PRICE, USER
 from auditor.engine.match import bucket_start
-from auditor.stats.personal import ColumnShare, DispersionSums, PersistenceSums, column_share_from
+import numpy as np
+
+from auditor.stats.personal import (AttributionSample, ColumnSums, DispersionSums, PairSums, PersistenceSums,
+                                    PersonalSums)
 
 WEEK_S = 7 * 86_400
 C1, C2, Y, UNIT, HALF = "__pc1", "__pc2", "__py", "__punit", "__phalf"
 
 
-@dataclass(frozen=True)
-class ColumnSums:
-    """Per value of one user-level column: the users' total weight and sums of W D0, W D1."""
-
-    column: str
-    values: tuple[str, ...]
-    weight: tuple[float, ...]
-    weighted_first: tuple[float, ...]
-    weighted_second: tuple[float, ...]
-
-    def share(self, variance: float) -> ColumnShare:
-        return column_share_from(self.column, self.weight, self.weighted_first, self.weighted_second, variance)
-
-
-@dataclass(frozen=True)
-class PersonalSums:
-    """What the engine hands back: the dispersion and persistence sums, and the candidate columns' sums."""
-
-    dispersion: DispersionSums
-    persistence: PersistenceSums
-    columns: tuple[ColumnSums, ...]
-    split: str  # "week" or "cell": the unit each user's cells are split by
-    seed: int
-
-
 def split_unit(config: AuditConfig) -> tuple[str, Column]:
     """The unit a user's cells are split by, and its expression on the accepted rows.
 
-    With cells of a time bucket shorter than a week, the week the bucket starts in: what a user
-    shares within a week (a randomised test's weekly arm) stays in one half. Otherwise the cell.
+    With cells of a time bucket shorter than a week, the calendar week (from Monday, in the audit's
+    time zone) the bucket starts in: what a user shares within a week (a randomised test's weekly
+    arm) stays in one half. A test whose arms last longer, or change mid-week, leaks into both
+    halves and reads as persistence. Otherwise the cell.
     """
     width = config.match.time_bucket_seconds
     if width and width < WEEK_S:
-        return "week", F.floor(bucket_start(width) / WEEK_S).cast("long")
+        # Calendar weeks from Monday in the audit's time zone, as a platform would schedule a weekly test.
+        monday = F.date_trunc("week", F.timestamp_seconds(bucket_start(width)))
+        return "week", F.unix_seconds(monday)
     return "cell", F.col(C1)  # replaced by the cell's own hash in pair_table
 
 
@@ -221,6 +203,44 @@ def _column_sums(users: DataFrame, accepted: DataFrame, columns: list[str]) -> t
         out.append(ColumnSums(column, tuple(r["value"] for r in mine), tuple(float(r["w"]) for r in mine),
                               tuple(float(r["s0"]) for r in mine), tuple(float(r["s1"]) for r in mine)))
     return tuple(out)
+
+
+def attribution_sample(accepted: DataFrame, config: AuditConfig, seed: int, columns: list[str], users: int,
+                       max_users: int = 20_000) -> AttributionSample:
+    """The (cell, user) pairs and column values of about `max_users` users drawn by a seeded hash.
+
+    The sample is what reaches the driver: its size is set by `max_users`, not by the log (`users`:
+    how many there are, e.g. those in shared cells). Cells are those of the sample's own purchases,
+    as the attribute tests on a half of the users read them.
+    """
+    share = min(1.0, max_users / users) if users else 1.0
+    sampled = F.pmod(F.xxhash64(F.col(USER), F.lit(seed + 2)), F.lit(1_000_000)) < F.lit(int(share * 1_000_000))
+    rows = accepted.filter(sampled)
+    c1, c2 = _cell_hash(cell_keys(config.match))
+    split, unit = split_unit(config)
+    y = F.log(F.col(PRICE))
+    pairs = (rows.filter(_quote_rows(config))
+             .select(F.col(USER), c1.alias(C1), c2.alias(C2), y.alias(Y), (unit if split == "week" else c1).alias(UNIT))
+             .groupBy(C1, C2, USER)
+             .agg(F.count(F.lit(1)).alias("n"), F.sum(Y).alias("sy"), F.sum(F.col(Y) * F.col(Y)).alias("syy"),
+                  F.max(UNIT).alias(UNIT))
+             .toPandas())
+    values = (rows.groupBy(USER).agg(*[F.mode(F.col(_q(c)).cast("string")).alias(f"v{i}") for i, c in enumerate(columns)])
+              .toPandas()) if columns else None
+    ids, user = np.unique(pairs[USER].to_numpy().astype(str), return_inverse=True)
+    cell = pairs.groupby([C1, C2], sort=True).ngroup().to_numpy().astype(np.int64)
+    sums = PairSums(cell, user.astype(np.int64), pairs["n"].to_numpy(float), pairs["sy"].to_numpy(float),
+                    pairs["syy"].to_numpy(float))
+    attributes: dict[str, dict[int, str]] = {}
+    if values is not None:
+        code = {u: i for i, u in enumerate(ids.tolist())}
+        for i, column in enumerate(columns):
+            attributes[column] = {code[u]: v for u, v in zip(values[USER].astype(str), values[f"v{i}"])
+                                  if u in code and v is not None}
+    order = np.lexsort((sums.user, sums.cell))  # PairSums order: by cell, then user
+    sums = PairSums(*(getattr(sums, f)[order] for f in ("cell", "user", "n", "sum_y", "sum_y2")))
+    return AttributionSample(pairs=sums, unit=pairs[UNIT].to_numpy().astype(np.int64)[order], attributes=attributes,
+                             users=int(ids.size), share=share)
 
 
 def _q(name: str) -> str:

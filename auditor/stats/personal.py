@@ -632,6 +632,43 @@ def column_share_from(column: str, weight, weighted_first, weighted_second, vari
     return ColumnShare(column, int(wv.size), between, between / variance if variance > 0 else math.nan)
 
 
+@dataclass(frozen=True)
+class ColumnSums:
+    """Per value of one user-level column: the users' total weight and sums of W D0, W D1."""
+
+    column: str
+    values: tuple[str, ...]
+    weight: tuple[float, ...]
+    weighted_first: tuple[float, ...]
+    weighted_second: tuple[float, ...]
+
+    def share(self, variance: float) -> ColumnShare:
+        """The column's share of var(theta) (`column_share_from`)."""
+        return column_share_from(self.column, self.weight, self.weighted_first, self.weighted_second, variance)
+
+
+@dataclass(frozen=True)
+class PersonalSums:
+    """What the engine hands back: the dispersion and persistence sums, and the candidate columns' sums."""
+
+    dispersion: DispersionSums
+    persistence: PersistenceSums
+    columns: tuple[ColumnSums, ...]
+    split: str  # "week" or "cell": the unit each user's cells are split by
+    seed: int
+
+
+@dataclass(frozen=True)
+class AttributionSample:
+    """The pairs of a seeded sample of users, for the attribute tests (auditor.stats.personal.attribution)."""
+
+    pairs: PairSums  # cells and users as integer codes
+    unit: np.ndarray  # each pair's split unit (week or cell code), aligned with `pairs`
+    attributes: dict[str, dict[int, str]]  # column -> {user code: value}
+    users: int  # users sampled
+    share: float  # of the users with purchases, the share sampled
+
+
 # --- The reading ----------------------------------------------------------------------------------------
 
 
