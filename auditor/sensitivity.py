@@ -77,7 +77,9 @@ def sensitivity(engine, config: AuditConfig, items: tuple[Comparison, ...],
     variants = _variants(config, targets, max(c.id for c in items) + 1)
     curve_steps = _curve_variants(config, targets, variants, max([c.id for c in items]
                                                                  + [v.id for _, _, v in variants]) + 1)
-    asked = tuple(v for _, _, v in variants) + tuple(v for _, _, v in curve_steps)
+    # The curve's first step is the table's "time bucket halved" variant itself: asked once, or its
+    # rows would be counted twice.
+    asked = tuple(dict.fromkeys([v for _, _, v in variants] + [v for _, _, v in curve_steps]))
     data = engine.variants(asked) if asked else {}  # one lean pass for every change of every finding
     for change, original, variant in variants:
         _row(tables, config, original, data[variant.id].primary,

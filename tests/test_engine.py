@@ -5,7 +5,8 @@
 - Leave-one-key-value-out re-estimates read from the per-user table equal a
   fresh pass without those rows.
 - Sensitivity variants (other bins, other time buckets) equal a pass under that
-  matching rule.
+  matching rule, also when a dozen of them cross the exchange once, partitioned
+  by a coarse cell they all nest in.
 - Coarse time buckets that hide a peak-hour confounder are caught: the flag is
   not robust, for the reason the balance check gives.
 """
@@ -163,6 +164,65 @@ def test_variants_under_other_matching_equal_a_pass_under_that_rule(spark, rides
     assert (variant.primary.rows, variant.primary.cells) == (direct.primary.rows, direct.primary.cells)
     assert jackknife(variant.primary).premium == pytest.approx(jackknife(direct.primary).premium, rel=1e-12)
     assert variant.primary.cells > 0
+
+
+def test_a_findings_sensitivity_rules_cross_the_exchange_once_and_equal_a_pass_under_each_rule(
+        spark, rides, monkeypatch):
+    """The lean pass partitions the rows by a coarse cell every rule's cells lie in (exact keys,
+    local day, the widest bins) and explodes them after the exchange; each variant must still
+    equal a pass of its own under its rule, partitioned by its own cells."""
+    from auditor.engine import estimate
+    from auditor.sensitivity import _curve_variants, _variants
+
+    _, config, accepted = rides
+    target = next(c for c in plan(config) if c.kind == "group" and c.group == "ios")
+    variants = _variants(config, [target], 100)
+    steps = _curve_variants(config, [target], variants, 200)
+    # The curve's first step is the table's halved bucket: asked twice, it must count its rows once.
+    asked = tuple(v for _, _, v in variants) + tuple(v for _, _, v in steps)
+    assert len(asked) > len({v.id for v in asked}) and len({v.match for v in asked}) >= 8
+    captured = {}
+    original = estimate._per_user
+
+    def spy(pairs, *args):
+        captured["users"] = original(pairs, *args)
+        return captured["users"]
+
+    monkeypatch.setattr(estimate, "_per_user", spy)
+    lean = SparkEngine(accepted, config).variants(asked)
+    # By the coarse cell (once for a dozen rules), by (comparison, user).
+    assert _exchanges(captured["users"]) == 2
+    monkeypatch.undo()
+    for v in asked:
+        direct = summarize(accepted, dataclasses.replace(config, match=v.match), (target,), evidence=False)[target.id]
+        got = lean[v.id].primary
+        assert (got.rows, got.cells, got.clusters) == (direct.primary.rows, direct.primary.cells,
+                                                        direct.primary.clusters), v.match
+        for a, b in [(got.scores_a, direct.primary.scores_a), (got.scores_b, direct.primary.scores_b),
+                     (got.delta_a, direct.primary.delta_a), (got.delta_b, direct.primary.delta_b)]:
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_rules_that_do_not_nest_keep_their_own_exchange(rides):
+    from auditor.engine.estimate import _coarse_rule
+
+    _, config, _ = rides
+    target = next(c for c in plan(config) if c.kind == "group")
+    rule = config.match
+
+    def with_rules(*rules):
+        return tuple(dataclasses.replace(target, id=i + 100, match=r) for i, r in enumerate(rules))
+
+    thirds = dataclasses.replace(rule, bins=(("km", 2.0 / 3),))
+    two_days = dataclasses.replace(rule, time_bucket="2d", time_bucket_seconds=172800)
+    other_keys = dataclasses.replace(rule, exact=("city",))
+    halved = dataclasses.replace(rule, bins=(("km", 1.0),), time_bucket="30m", time_bucket_seconds=1800)
+    assert _coarse_rule(config, with_rules(rule, thirds)) is None
+    assert _coarse_rule(config, with_rules(rule, two_days)) is None
+    assert _coarse_rule(config, with_rules(rule, other_keys)) is None
+    assert _coarse_rule(config, with_rules(rule)) is None
+    coarse = _coarse_rule(config, with_rules(rule, halved))
+    assert (coarse.exact, coarse.time_bucket_seconds, coarse.bins) == (rule.exact, 86400, (("km", 2.0),))
 
 
 @pytest.mark.parametrize("rank_test", [True, False])

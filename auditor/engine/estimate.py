@@ -46,6 +46,7 @@ from auditor.summaries import (BAND, DOSE, GROUP, PLACEBO, SHARE_OUTCOMES, STEER
                                Balance, Comparison, ComparisonData, EvidenceCell, LeftOut, outcomes, plan)
 
 K, X, Y, Y2, LOGP, C1, C2, V = "__k", "__x", "__y", "__y2", "__logp", "__c1", "__c2", "__v"
+P1, P2 = "__p1", "__p2"  # a coarser cell that holds every cell of a lean pass's rules (_coarse_rule)
 CONVERTED = "__converted"
 # A user's scores: A, B and their deletion deltas, for the primary and the secondary outcome.
 _SCORES = ("a", "b", "da", "db", "a2", "da2")
@@ -286,6 +287,41 @@ def _member_of(c: Comparison, config: AuditConfig, cells, context):
     return F.when(quote_rows & (value == seg.reference), entry(_placebo_split(config.test.seed + c.placebo_split), logp))
 
 
+def _coarse_rule(config: AuditConfig, items: tuple[Comparison, ...]) -> MatchSpec | None:
+    """A matching rule whose every cell holds whole cells of each of the items' rules, or None.
+
+    The sensitivity pass re-estimates a finding under its bins halved and doubled
+    and its time bucket halved again and again: a dozen rules, each of which would
+    send another copy of the finding's rows through the exchange. Their cells nest:
+    the same exact keys; a bin of width w/2 lies in one of width w, and of 2w
+    (power-of-two ratios of the same width divide exactly in floating point); a
+    time bucket of a day or less lies in its local day (buckets start at local
+    midnight). Partitioned by the coarse cell, the rows are exchanged once.
+    None when the rules are one (nothing to gain) or do not nest.
+    """
+    rules = list(dict.fromkeys(c.match or config.match for c in items))
+    if len(rules) < 2 or any(r.exact != rules[0].exact for r in rules):
+        return None
+    if any(tuple(n for n, _ in r.bins) != tuple(n for n, _ in rules[0].bins) for r in rules):
+        return None
+    widths = [r.time_bucket_seconds for r in rules]
+    if not all(widths) or max(widths) > 86400:
+        return None  # without a time bucket in every rule the coarse cell would be too coarse to spread
+    bins = []
+    for i, (name, _) in enumerate(rules[0].bins):
+        sizes = [r.bins[i][1] for r in rules]
+        widest = max(sizes)
+        if any(not _power_of_two(widest / w) for w in sizes):
+            return None
+        bins.append((name, widest))
+    return MatchSpec(exact=rules[0].exact, time_bucket="1d", time_bucket_seconds=86400, bins=tuple(bins))
+
+
+def _power_of_two(ratio: float) -> bool:
+    exponent = round(math.log2(ratio)) if ratio > 0 else -1
+    return exponent >= 0 and ratio == 2.0 ** exponent
+
+
 def _band_index(value, edges):
     index = F.lit(None).cast("int")
     for i, low in enumerate(edges):
@@ -344,13 +380,16 @@ def _with_conversion(frame: DataFrame, config: AuditConfig, items) -> DataFrame:
     return frame.withColumn(CONVERTED, F.max(purchased).over(Window.partitionBy(REQUEST)))
 
 
-def _cell_sums(rows: DataFrame, ranked: bool, steering_ids: list[int], placebos: _Placebos | None = None) -> DataFrame:
-    """Each row with its cell's sums, a flag on one row per cell, and (ranked) its second outcome.
+def _ranked_cell_sums(rows: DataFrame, steering_ids: list[int], placebos: _Placebos | None = None) -> DataFrame:
+    """Each row of a ranked comparison with its cell's sums, a flag on one row per cell, and its
+    second outcome.
 
-    The rows arrive partitioned by cell, and one sort orders each cell for every
-    window here: by outcome for ranked comparisons (the ranks need it), by user
-    for the others. Cell sums are unordered windows over that sort, so no second
-    sort, exchange or join is needed to bring them to the (cell, user) pairs.
+    The rows arrive partitioned by cell, and one sort by outcome orders each cell
+    for every window here (the ranks need it). Cell sums are unordered windows
+    over that sort, so no second sort, exchange or join is needed to bring them to
+    the (cell, user) pairs. The window buffers a cell's rows: ranks cannot be had
+    otherwise. Comparisons without ranks aggregate their pairs first
+    (`_plain_pairs`), so a hot cell costs them a pair per user, not a row per purchase.
 
     The second outcome of ranked comparisons: for group findings and doses, the
     within-cell mid-rank scaled by (n + 1), whose fixed-effects slope is van
@@ -361,11 +400,6 @@ def _cell_sums(rows: DataFrame, ranked: bool, steering_ids: list[int], placebos:
     x, y = F.col(X), F.col(Y)
     sums = {"c_n": F.count(F.lit(1)).over(cell), "c_sx": F.sum(x).over(cell), "c_sxx": F.sum(x * x).over(cell),
             "c_sy": F.sum(y).over(cell), "c_sxy": F.sum(x * y).over(cell)}
-    if not ranked:
-        by_user = cell.orderBy(USER)
-        return rows.withColumns({**sums, "first": F.row_number().over(by_user) == 1,
-                                 **(_placebo_cell_sums(placebos, cell, by_user) if placebos else {}),
-                                 Y2: F.lit(0.0), "c_sy2": F.lit(0.0), "c_sxy2": F.lit(0.0)})
     ordered = cell.orderBy(Y)
     if placebos:
         sums.update(_placebo_cell_sums(placebos, cell, ordered))
@@ -393,6 +427,31 @@ def _pairs(rows: DataFrame, carried: list[str], placebos: _Placebos | None = Non
         F.sum(Y2).alias("sy2"), F.sum(F.col(X) * F.col(Y2)).alias("sxy2"),
         *[F.max(f"c_{s}").alias(f"c_{s}") for s in _PAIR_SUMS],
         F.max("first").alias("first"), *[F.max(c).alias(c) for c in derived])
+    if placebos:
+        pairs = _with_placebo_pairs(pairs, placebos, carried)
+    return _pair_scores(pairs)
+
+
+def _plain_pairs(rows: DataFrame, carried: list[str], placebos: _Placebos | None, part: list[str]) -> DataFrame:
+    """(cell, user) sums of comparisons without ranks, with their cell's sums: the rows are
+    aggregated to pairs first (a hash aggregation, which spills by sorting), and the cell sums
+    are unordered windows over the pairs, so a cell's window holds a row per user, not per
+    purchase (a hot cell of millions of purchases by a few hundred thousand users, or a whale
+    user's thousands of purchases in one cell, stay small). `part` are the columns the rows are
+    partitioned by (the cell's, or a coarser key every cell lies within); a cell lies within one
+    of their values, so adding them to the keys changes no group and needs no new exchange."""
+    x, y = F.col(X), F.col(Y)
+    pairs = rows.groupBy(*part, K, USER, *carried).agg(
+        F.count(F.lit(1)).alias("n"), F.sum(x).alias("sx"), F.sum(x * x).alias("sxx"),
+        F.sum(y).alias("sy"), F.sum(x * y).alias("sxy"))
+    cell = Window.partitionBy(*part, K)
+    by_user = cell.orderBy(USER)
+    zero = F.lit(0.0)
+    sums = {f"c_{s}": F.sum(s).over(cell) for s in ("n", "sx", "sxx", "sy", "sxy")}
+    pairs = pairs.withColumns({
+        "sy2": zero, "sxy2": zero, **sums, "c_sy2": zero, "c_sxy2": zero,
+        "first": F.row_number().over(by_user) == 1,
+        **(_placebo_pair_cell_sums(placebos, cell, by_user) if placebos else {})})
     if placebos:
         pairs = _with_placebo_pairs(pairs, placebos, carried)
     return _pair_scores(pairs)
@@ -439,6 +498,24 @@ def _placebo_cell_sums(placebos: _Placebos, cell: Window, ordered: Window) -> di
         x = _placebo_split(salt)
         sums[f"__psx{k}"] = F.sum(F.when(ref, x).otherwise(0.0)).over(cell)
         sums[f"__psxy{k}"] = F.sum(F.when(ref, x * y).otherwise(0.0)).over(cell)
+    return sums
+
+
+def _placebo_pair_cell_sums(placebos: _Placebos, cell: Window, by_user: Window) -> dict[str, Column]:
+    """`_placebo_cell_sums` over (cell, user) pairs instead of rows: a parent pair's reference
+    part is its n - sx rows summing sy - sxy (x is 0 or 1), and a split's x is constant within
+    a user, so every split's cell sums are sums over the pairs."""
+    ref = (F.col(K) == placebos.parent) & (F.col("n") > F.col("sx"))
+    n_ref, sy_ref = F.col("n") - F.col("sx"), F.col("sy") - F.col("sxy")
+    held = F.when(ref, F.lit(1)).otherwise(F.lit(0))
+    sums = {"__pn": F.sum(F.when(ref, n_ref).otherwise(F.lit(0))).over(cell),
+            "__psy": F.sum(F.when(ref, sy_ref).otherwise(0.0)).over(cell),
+            "__pfirst": ref & (F.sum(held).over(by_user.rowsBetween(Window.unboundedPreceding, Window.currentRow))
+                               == 1)}
+    for k, salt in placebos.salts:
+        x = _placebo_split(salt)
+        sums[f"__psx{k}"] = F.sum(F.when(ref, n_ref * x).otherwise(0.0)).over(cell)
+        sums[f"__psxy{k}"] = F.sum(F.when(ref, sy_ref * x).otherwise(0.0)).over(cell)
     return sums
 
 
@@ -513,6 +590,8 @@ def _summarize(accepted: DataFrame, config: AuditConfig, items: tuple[Comparison
     exchange for each split; `derive_placebos=False` explodes them like any
     other comparison (the tests' independent check).
     """
+    # A comparison asked twice would put each of its rows in its cells twice.
+    items = tuple({c.id: c for c in items}.values())
     frame = _with_conversion(accepted, config, items)
     parent = _placebo_parent(items) if derive_placebos else None
     placebos = tuple(c for c in items if c.kind == PLACEBO) if parent is not None else ()
@@ -527,12 +606,21 @@ def _summarize(accepted: DataFrame, config: AuditConfig, items: tuple[Comparison
     if ranked:
         here = derived if parent in ranked else None
         rows = explode(frame, config, ranked, split_by=split_by).repartition(C1, C2, K)
-        parts.append(_pairs(_cell_sums(rows, True, [c.id for c in ranked if c.kind == STEERING], here), carried,
+        parts.append(_pairs(_ranked_cell_sums(rows, [c.id for c in ranked if c.kind == STEERING], here), carried,
                             here))
     if plain:
         here = derived if parent in plain else None
-        rows = explode(frame, config, plain, split_by=split_by).repartition(C1, C2, K)
-        parts.append(_pairs(_cell_sums(rows, False, [], here), carried, here))
+        coarse = _coarse_rule(config, plain)
+        if coarse is not None:
+            # Every rule's cells lie within a cell of the coarse rule: the rows cross the
+            # exchange once, by that cell, and are exploded to their comparisons after it.
+            frame = frame.withColumns(dict(zip((P1, P2), _cell_hash(cell_keys(coarse))))).repartition(P1, P2)
+            rows = explode(frame, config, plain, split_by=split_by, keep=[P1, P2])
+            part = [P1, P2, C1, C2]
+        else:
+            rows = explode(frame, config, plain, split_by=split_by).repartition(C1, C2, K)
+            part = [C1, C2]
+        parts.append(_plain_pairs(rows, carried, here, part))
     pairs = reduce(DataFrame.unionByName, [part.select(*_PAIR_COLUMNS, *carried) for part in parts])
 
     # Everything the driver needs is additive over users, so one aggregation by
