@@ -24,7 +24,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # Keys each table accepts; anything else is a typo we would rather name than ignore.
 _KNOWN = {
     "": ("audit", "input", "columns", "match", "segments", "test", "report", "steering", "quotes", "adjustments",
-         "sensitivity", "baseline", "labels"),
+         "sensitivity", "baseline", "labels", "personalisation"),
     "audit": ("name", "platform", "period"),
     "input": ("path", "format", "timezone", "csv_delimiter", "table", "where"),
     "baseline": ("findings",),
@@ -39,6 +39,7 @@ _KNOWN = {
     "steering": ("column", "order", "context"),
     "report": ("language", "min_cell_size"),
     "labels": ("columns", "values", "segments", "audit"),
+    "personalisation": ("enabled", "columns", "max_users", "rounding"),
 }
 
 
@@ -211,6 +212,22 @@ FLAG_RULES = ("estimate", "interval")
 
 
 @dataclass(frozen=True)
+class Personalisation:
+    """Is pricing personalised? (auditor/stats/personal.py): on unless switched off.
+
+    `columns`: user-level columns to search beyond the segments and match keys (phone model,
+    app version, city of registration...); `max_users`: the users whose purchases the attribute
+    tests read (a seeded sample when there are more); `rounding`: price differences below this
+    share of the price are rounding, not dispersion.
+    """
+
+    enabled: bool = True
+    columns: tuple[str, ...] = ()
+    max_users: int = 20_000
+    rounding: float = 0.001
+
+
+@dataclass(frozen=True)
 class ReportSpec:
     """How the HTML report is written."""
 
@@ -274,6 +291,7 @@ class AuditConfig:
     labels: Labels = field(default_factory=Labels)
     period: str | None = None
     baseline: Baseline | None = None
+    personalisation: Personalisation = field(default_factory=Personalisation)
     source_path: str | None = None
     source_text: str = ""
 
@@ -316,10 +334,18 @@ class AuditConfig:
         return tuple(c for c in dict.fromkeys(cols) if c not in self.required_columns)
 
     @property
+    def attribute_columns(self) -> tuple[str, ...]:
+        """User-level columns read for the personalisation search alone (`[personalisation] columns`)."""
+        if not self.personalisation.enabled:
+            return ()
+        known = set(self.required_columns + self.segment_columns + self.context_columns + self.optional_columns)
+        return tuple(c for c in dict.fromkeys(self.personalisation.columns) if c not in known)
+
+    @property
     def used_columns(self) -> tuple[str, ...]:
         """Every input column the audit reads (all others are pruned at the scan)."""
         return tuple(dict.fromkeys(self.required_columns + self.segment_columns + self.context_columns
-                                   + self.optional_columns))
+                                   + self.optional_columns + self.attribute_columns))
 
 
 def check_placeholders(config: AuditConfig) -> None:
@@ -375,6 +401,7 @@ def parse_config(text: str, base_dir: Path | None = None, source_path: str | Non
         sensitivity=_sensitivity(raw, match),
         baseline=_baseline(raw, base_dir or Path.cwd()),
         labels=_labels(raw),
+        personalisation=_personalisation(_table(raw, "personalisation", required=False)),
         source_path=source_path,
         source_text=text,
     )
@@ -480,6 +507,21 @@ def _table_input(table: dict) -> InputSpec:
     where = _string(table, "input", "where", required=False)
     return InputSpec(path=None, format=TABLE, timezone=_timezone(table), table=name.strip(),
                      where=where.strip() if where else None)
+
+
+def _personalisation(table: dict) -> Personalisation:
+    enabled = table.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise AuditConfigError(f"[personalisation] enabled must be true or false, got {enabled!r}")
+    columns = table.get("columns", [])
+    if not isinstance(columns, list) or not all(isinstance(c, str) and c.strip() for c in columns):
+        raise AuditConfigError(f"[personalisation] columns must be a list of column names, e.g. columns = "
+                               f"[\"phone_model\", \"app_version\"], got {columns!r}")
+    max_users = table.get("max_users", 20_000)
+    if isinstance(max_users, bool) or not isinstance(max_users, int) or max_users < 100:
+        raise AuditConfigError(f"[personalisation] max_users must be an integer of at least 100, got {max_users!r}")
+    rounding = _number(table, "personalisation", "rounding", 0.001, 0, 0.1, high_open=True)
+    return Personalisation(enabled=enabled, columns=tuple(columns), max_users=max_users, rounding=rounding)
 
 
 def _baseline(raw: dict, base_dir: Path) -> Baseline | None:

@@ -29,6 +29,8 @@ class PersonalisationFinding:
     split: str  # the unit each user's purchases are split by: "week" or "cell"
     alpha: float
     materiality: float
+    sample_users: int | None = None  # users whose purchases the attribute tests read
+    sample_share: float | None = None  # their share of the users (1 when all were read)
 
     def to_json(self) -> dict:
         low, high = self.persistence.middle80
@@ -51,6 +53,8 @@ class PersonalisationFinding:
                 "values": [{**asdict(v), "premium": v.premium} for v in self.attribution.values],
                 "columns": [asdict(c) for c in self.attribution.columns],
                 "explained_share": self.attribution.explained_share,
+                "sample_users": self.sample_users,
+                "sample_share": self.sample_share,
             },
         }
         return _clean(block)
@@ -64,7 +68,7 @@ def analyse(sums: PersonalSums, sample: AttributionSample | None, alpha: float, 
     attr = (attribution(sample.pairs, sample.attributes, sums.seed, alpha=alpha, block=sample.unit)
             if sample is not None and sample.attributes else None)
     return PersonalisationFinding(read(disp, pers, attr, alpha, materiality), disp, pers, attr, sums.split, alpha,
-                                  materiality)
+                                  materiality, sample.users if sample else None, sample.share if sample else None)
 
 
 def _clean(value):

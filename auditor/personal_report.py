@@ -61,14 +61,19 @@ def _pct(value, signed: bool = True) -> str:
     return (f"{100 * value:+.1f}%" if signed else f"{100 * value:.1f}%").replace("-", "−")
 
 
-def attribute_rows(block: dict, language: str, labels: dict[str, str] | None = None) -> list[AttributeRow]:
+def attribute_rows(block: dict, language: str, labels: dict[str, str] | None = None,
+                   value_label=None) -> list[AttributeRow]:
     """The table: each value scanned, confirmed first, then by the size of its premium."""
     attributes = block.get("attributes") or {}
     shares = {c["column"]: c["share"] for c in attributes.get("columns", [])}
     values = sorted(attributes.get("values", []),
                     key=lambda v: (not v["confirmed"], -abs(v["confirmation"] or 0.0)))
     yes, no = TEXT["yes"](language), TEXT["no"](language)
-    return [AttributeRow(column=(labels or {}).get(v["column"], v["column"]), value=v["value"], users=v["users"],
+    def shown(column: str, value: str) -> str:
+        return value_label(column, value) if value_label else value
+
+    return [AttributeRow(column=(labels or {}).get(v["column"], v["column"]), value=shown(v["column"], v["value"]),
+                         users=v["users"],
                          premium=_pct(v["premium"]), share=_pct(shares.get(v["column"]), signed=False),
                          confirmed=yes if v["confirmed"] else no) for v in values]
 
@@ -125,8 +130,9 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("reports", "templates"), a
 
 
 def section(block: dict, language: str = "en", labels: dict[str, str] | None = None,
-            glyphs: set[str] | None = None) -> str:
-    """The HTML of the section that opens the report's findings."""
+            glyphs: set[str] | None = None, value_label=None) -> str:
+    """The HTML of the section that opens the report's findings (`labels`: columns' display names;
+    `value_label(column, value)`: a value's)."""
     disp = block["dispersion"]
     attributes = block.get("attributes") or {}
     return _ENV.get_template("personal.html.j2").render(
@@ -134,7 +140,7 @@ def section(block: dict, language: str = "en", labels: dict[str, str] | None = N
         sentence=sentence(block, language, labels),
         chart=spread_chart(block, chart_id="personal-spread", language=language, glyphs=glyphs),
         headers=[TEXT[k](language) for k in ("column", "value", "users", "premium", "share", "confirmed")],
-        rows=attribute_rows(block, language, labels),
+        rows=attribute_rows(block, language, labels, value_label),
         searched_label=TEXT["searched"](language),
         searched=[(labels or {}).get(c, c) for c in attributes.get("searched", [])],
         none_searched=TEXT["none_searched"](language),

@@ -123,3 +123,24 @@ def test_the_pass_reads_the_planted_truth(spark, tmp_path, scenario):
     if truth["hidden_score_sd"]:
         assert abs(finding.persistence.sd - truth["hidden_score_sd"]) < 0.005
     assert finding.attribution is not None and finding.attribution.confirmed == ()
+
+
+def test_an_audit_writes_the_personalisation_block_and_opens_its_report_with_it(spark, tmp_path):
+    """auditor run end to end on fares by phone model, the analyst listing the column to search."""
+    import json
+
+    from auditor import pipeline
+    from auditor.config import parse_config
+
+    made = generate("personal_phone", 60_000, 12, tmp_path / "sample")
+    text = made.config_path.read_text() + '\n[personalisation]\ncolumns = ["phone_model"]\n'
+    config = parse_config(text, base_dir=made.config_path.parent)
+    pipeline.run(config, spark, tmp_path / "audit")
+    doc = json.loads((tmp_path / "audit" / "findings.json").read_text())
+    block = doc["personalisation"]
+    assert block["reading"] == "persistent_explained" and block["split"] == "week"
+    confirmed = {(v["column"], v["value"]) for v in block["attributes"]["values"] if v["confirmed"]}
+    assert {("phone_model", "iphone_15"), ("phone_model", "redmi_k70")} <= confirmed
+    html = (tmp_path / "audit" / "report.html").read_text()
+    assert html.index('id="personalisation"') < html.index('<section id="findings">')
+    assert "Persistent personalisation, explained by columns in the log" in html

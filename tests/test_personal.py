@@ -309,3 +309,53 @@ def test_every_finding_reading_has_a_legal_mapping_and_the_mapping_names_only_re
     assert {str(Reading.EXPLAINED), str(Reading.UNEXPLAINED), str(Reading.DISPERSION_ONLY)} <= cited
     assert not cited & {str(Reading.NONE_MATERIAL), str(Reading.INSUFFICIENT)}
     assert "dispersion_without_persistence" not in next(p for p in provisions if p["id"] == "amg-17")["readings"]
+
+
+_CONFIG = """
+[audit]
+name = "a"
+platform = "p"
+[input]
+path = "x.parquet"
+format = "parquet"
+[columns]
+transaction_id = "id"
+user_id = "uid"
+timestamp = "ts"
+price = "price"
+[match]
+exact = ["city"]
+[[segments]]
+name = "Device"
+column = "os"
+reference = "android"
+groups = ["ios"]
+"""
+
+
+def test_personalisation_is_on_by_default_and_its_columns_are_read():
+    from auditor.config import parse_config
+
+    config = parse_config(_CONFIG)
+    assert config.personalisation.enabled and config.attribute_columns == ()
+    config = parse_config(_CONFIG + '[personalisation]\ncolumns = ["phone_model", "os", "city"]\nmax_users = 500\n')
+    assert config.attribute_columns == ("phone_model",)  # os and city are read already
+    assert "phone_model" in config.used_columns and config.personalisation.max_users == 500
+    off = parse_config(_CONFIG + '[personalisation]\nenabled = false\ncolumns = ["phone_model"]\n')
+    assert not off.personalisation.enabled and "phone_model" not in off.used_columns
+
+
+@pytest.mark.parametrize("table, message", [
+    ("enabled = 1", "[personalisation] enabled must be true or false, got 1"),
+    ("max_users = 10", "[personalisation] max_users must be an integer of at least 100, got 10"),
+    ('columns = "phone_model"', "[personalisation] columns must be a list of column names, e.g. columns = "
+                                '["phone_model", "app_version"], got \'phone_model\''),
+    ("enable = true", "unknown config key [personalisation] enable: did you mean 'enabled'?"),
+])
+def test_personalisation_config_errors_name_the_key_and_the_fix(table, message):
+    from auditor.config import parse_config
+    from auditor.errors import AuditConfigError
+
+    with pytest.raises(AuditConfigError) as error:
+        parse_config(_CONFIG + "[personalisation]\n" + table + "\n")
+    assert str(error.value) == message
