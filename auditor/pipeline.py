@@ -136,7 +136,7 @@ def personalise(accepted: DataFrame, config: AuditConfig, progress: Progress) ->
     seed, test = config.test.seed, config.test
     sums = personal_sums(accepted, config, seed, settings.rounding, test.materiality, columns)
     sample = attribution_sample(accepted, config, seed, columns, users=sums.dispersion.users,
-                                max_users=settings.max_users) if columns else None
+                                pairs=sums.dispersion.pairs, max_users=settings.max_users) if columns else None
     finding = analyse(sums, sample, test.alpha, test.materiality, test.confidence)
     progress.say(f"{finding.reading}: {finding.persistence.users:,} users in shared cells in both halves")
     return finding.to_json()

@@ -64,6 +64,7 @@ def test_spark_sums_equal_the_numpy_path(phone_log):
 
     expected = dispersion(pairs, rounding=0.001, materiality=0.01)
     got = dispersion_from(sums.dispersion)
+    assert sums.dispersion.pairs == len(table)
     for name in ("cells", "users", "purchases", "df_between", "df_within", "repeat_pairs"):
         assert getattr(got, name) == getattr(expected, name), name
     for name in ("above_rounding", "below_rounding", "above_materiality", "below_materiality", "deviation_sd",
@@ -115,8 +116,9 @@ def test_the_pass_reads_the_planted_truth(spark, tmp_path, scenario):
     accepted = ingest(spark, config).accepted
     columns = candidate_columns(accepted, ["os", "membership", "city", "car_level"])
     sums = personal_sums(accepted, config, SEED, 0.001, 0.01, columns)
-    sample = attribution_sample(accepted, config, SEED, columns, users=sums.dispersion.users, max_users=800)
-    assert 600 < sample.users < 1000 and sample.share < 1  # bounded by max_users, not by the log
+    sample = attribution_sample(accepted, config, SEED, columns, users=sums.dispersion.users,
+                                pairs=sums.dispersion.pairs, max_users=800)
+    assert 300 < sample.users < 1000 and sample.share < 1  # bounded by max_users and its pairs, not by the log
     finding = analyse(sums, sample, alpha=0.05, materiality=0.01)
     truth = json.loads(made.truth_path.read_text())["personalisation"]
     assert str(finding.reading) == truth["reading"]

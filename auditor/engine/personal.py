@@ -148,7 +148,7 @@ def _dispersion(table: DataFrame, rounding: float, materiality: float) -> Disper
         on_shared(F.when(repeat, n - 1)).alias("df_within_shared"),
         F.sum(F.when(repeat, F.col("within")).otherwise(F.lit(0.0))).alias("noise_ss"),
         F.sum(F.when(repeat, n - 1).otherwise(F.lit(0))).alias("noise_df"),
-        F.sum(repeat.cast("long")).alias("repeat_pairs")).first()
+        F.sum(repeat.cast("long")).alias("repeat_pairs"), F.count(F.lit(1)).alias("pairs")).first()
     # Percentiles over purchases: each shared pair's deviation once per purchase (approx_percentile has no weights).
     quantiles = (table.filter(shared).select(F.explode(F.array_repeat(d, n.cast("int"))).alias("d"))
                  .agg(F.percentile_approx("d", [0.1, 0.9], 10_000).alias("q")).first()["q"]) or [math.nan, math.nan]
@@ -162,7 +162,8 @@ def _dispersion(table: DataFrame, rounding: float, materiality: float) -> Disper
         df_between=int(row["shared_pairs"] or 0) - cells,
         within_ss_shared=float(row["within_ss_shared"] or 0.0), df_within_shared=int(row["df_within_shared"] or 0),
         noise_ss=float(row["noise_ss"] or 0.0), noise_df=int(row["noise_df"] or 0),
-        repeat_pairs=int(row["repeat_pairs"] or 0), p10=float(quantiles[0]), p90=float(quantiles[1]))
+        repeat_pairs=int(row["repeat_pairs"] or 0), p10=float(quantiles[0]), p90=float(quantiles[1]),
+        pairs=int(row["pairs"] or 0))
 
 
 def _user_halves(table: DataFrame) -> DataFrame:
@@ -205,15 +206,19 @@ def _column_sums(users: DataFrame, accepted: DataFrame, columns: list[str]) -> t
     return tuple(out)
 
 
+# A sampled user brings all their (cell, user) pairs: heavy users bring many, so the pairs are bounded too.
+PAIRS_PER_USER = 20
+
+
 def attribution_sample(accepted: DataFrame, config: AuditConfig, seed: int, columns: list[str], users: int,
-                       max_users: int = 20_000) -> AttributionSample:
+                       pairs: int, max_users: int = 20_000) -> AttributionSample:
     """The (cell, user) pairs and column values of about `max_users` users drawn by a seeded hash.
 
-    The sample is what reaches the driver: its size is set by `max_users`, not by the log (`users`:
-    how many there are, e.g. those in shared cells). Cells are those of the sample's own purchases,
-    as the attribute tests on a half of the users read them.
+    The sample is what reaches the driver: about `max_users` users and `PAIRS_PER_USER * max_users`
+    pairs at most, whatever the log (`users`, `pairs`: how many the log has). Cells are those of
+    the sample's own purchases, as the attribute tests on a half of the users read them.
     """
-    share = min(1.0, max_users / users) if users else 1.0
+    share = min(1.0, max_users / max(users, 1), PAIRS_PER_USER * max_users / max(pairs, 1))
     sampled = F.pmod(F.xxhash64(F.col(USER), F.lit(seed + 2)), F.lit(1_000_000)) < F.lit(int(share * 1_000_000))
     rows = accepted.filter(sampled)
     c1, c2 = _cell_hash(cell_keys(config.match))

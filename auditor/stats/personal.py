@@ -211,6 +211,7 @@ class DispersionSums:
     repeat_pairs: int
     p10: float  # 10th percentile of the deviations over purchases, log scale
     p90: float
+    pairs: int = 0  # every (cell, user) pair, shared cell or not
 
 
 def dispersion_sums(pairs: PairSums, rounding: float = 0.001, materiality: float = 0.01) -> DispersionSums:
@@ -238,7 +239,7 @@ def dispersion_sums(pairs: PairSums, rounding: float = 0.001, materiality: float
         noise_ss=float(within_ss[repeats].sum()), noise_df=int((pairs.n[repeats] - 1).sum()),
         repeat_pairs=int(repeats.sum()),
         p10=math.nan if empty else _weighted_quantile(d, w, 0.1),
-        p90=math.nan if empty else _weighted_quantile(d, w, 0.9))
+        p90=math.nan if empty else _weighted_quantile(d, w, 0.9), pairs=pairs.pairs)
 
 
 def dispersion(pairs: PairSums, rounding: float = 0.001, materiality: float = 0.01) -> Dispersion:
