@@ -34,7 +34,7 @@ from bench.shapes import write_shape
 pytestmark = pytest.mark.slow
 
 ROWS = 600_000
-HEAP = {"sparse": "512m", "skewed": "1g"}
+HEAP = {"sparse": "512m", "skewed": "512m"}
 
 
 def _run_audit(config, out, heap: str) -> tuple[int, str, int]:

@@ -742,7 +742,11 @@ def _per_user(pairs: DataFrame, evidence_ids: list[int], split: bool) -> DataFra
         *[F.sum(F.when(sup, F.col(c))).alias(c) for c in _SCORES],
         *cells,
     ]
-    return pairs.groupBy(*keys).agg(*parts)
+    # Exchanged before it is aggregated: a map-side (partial) aggregation would hold a hash map in
+    # the same task as the window buffering a cell, and a map cannot be made to spill by another
+    # consumer, so a hot cell's window would find no memory left. Little is lost: a user's pairs
+    # lie in many cells, so few of them meet in one task.
+    return pairs.repartition(*keys).groupBy(*keys).agg(*parts)
 
 
 def _totals(users: DataFrame) -> dict[int, dict]:
