@@ -18,10 +18,11 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from auditor.config import AuditConfig, load_config, parse_config
-from auditor.errors import AuditConfigError, AuditOutputError
+from auditor.spec import AuditConfig, load_config, parse_config, to_toml
+from auditor.errors import AuditOutputError
 from auditor.findings import AuditFindings
 from auditor.progress import Progress
+from auditor.vocabulary import Scale, Verdict
 
 # The findings table's columns: the flat fields of each finding (nested evidence stays in findings.json).
 FINDING_COLUMNS = ("segment", "column", "group", "reference", "kind", "outcome", "scale", "verdict", "flagged",
@@ -143,8 +144,8 @@ class AuditResult:
                 "input": doc.audit.table["name"] if doc.audit.table else ", ".join(f.path for f in doc.audit.inputs[:3]),
                 "rows_read": doc.data_quality.rows_read, "rows_accepted": doc.data_quality.rows_accepted,
                 "rows_rejected": doc.data_quality.rows_rejected, "comparisons": len(doc.findings),
-                "flagged": sum(f.verdict == "flagged" for f in doc.findings),
-                "not_robust": sum(f.verdict == "flagged_not_robust" for f in doc.findings), "match": doc.audit.match,
+                "flagged": sum(f.verdict == Verdict.FLAGGED for f in doc.findings),
+                "not_robust": sum(f.verdict == Verdict.FLAGGED_NOT_ROBUST for f in doc.findings), "match": doc.audit.match,
                 "notes": list(doc.notes)}
 
     def _rows(self) -> list[dict]:
@@ -157,9 +158,9 @@ class AuditResult:
 
         return [{"segment": r.segment, "group": r.group, "reference": r.reference, "outcome": r.outcome,
                  # shares: a difference in percentage points, not a ratio
-                 "premium": pct(r.premium, "%" if r.scale == "ratio" else " pp"),
-                 "interval": f"{pct(r.ci_low, '%' if r.scale == 'ratio' else ' pp')} … "
-                             f"{pct(r.ci_high, '%' if r.scale == 'ratio' else ' pp')}",
+                 "premium": pct(r.premium, "%" if r.scale == Scale.RATIO else " pp"),
+                 "interval": f"{pct(r.ci_low, '%' if r.scale == Scale.RATIO else ' pp')} … "
+                             f"{pct(r.ci_high, '%' if r.scale == Scale.RATIO else ' pp')}",
                  "q_value": p(r.q_value), "verdict": r.verdict,
                  "users": "—" if r.users is None or (isinstance(r.users, float) and not math.isfinite(r.users))
                  else f"{int(r.users):,}"}
@@ -187,72 +188,3 @@ def _summary_template() -> jinja2.Template:
     # Log strings (segment values, the audit's name) may hold HTML: escape everything.
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     return env.from_string(_SUMMARY)
-
-
-def to_toml(settings: dict) -> str:
-    """A config dict as TOML text: tables, arrays of tables, strings, numbers, booleans and lists."""
-    if not isinstance(settings, dict):
-        raise AuditConfigError(f"an audit config must be a dict of tables, got {type(settings).__name__}")
-    lines: list[str] = []
-    scalars = {k: v for k, v in settings.items() if not _is_table(v) and not _is_table_array(v)}
-    for key, value in scalars.items():
-        lines.append(f"{_key(key)} = {_value(value, key)}")
-    for key, value in settings.items():
-        if _is_table(value):
-            _table(lines, [key], value)
-        elif _is_table_array(value):
-            for item in value:
-                lines += ["", f"[[{_key(key)}]]"]
-                _body(lines, [key], item, nested=False)
-    return "\n".join(lines).lstrip("\n") + "\n"
-
-
-def _table(lines: list[str], path: list[str], table: dict) -> None:
-    lines += ["", f"[{'.'.join(map(_key, path))}]"]
-    _body(lines, path, table, nested=True)
-
-
-def _body(lines: list[str], path: list[str], table: dict, nested: bool) -> None:
-    for key, value in table.items():
-        if not _is_table(value):
-            lines.append(f"{_key(key)} = {_value(value, '.'.join([*path, key]))}")
-    for key, value in table.items():
-        if _is_table(value):
-            if nested:
-                _table(lines, [*path, key], value)
-            else:  # inside an array of tables: an inline table keeps it simple
-                lines.append(f"{_key(key)} = {_value(value, '.'.join([*path, key]))}")
-
-
-def _is_table(value) -> bool:
-    return isinstance(value, dict)
-
-
-def _is_table_array(value) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
-
-
-def _key(key) -> str:
-    key = str(key)
-    return key if key.replace("_", "a").replace("-", "a").isalnum() and key.isascii() else _string(key)
-
-
-def _string(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
-    return '"' + "".join(c if ord(c) >= 0x20 and ord(c) != 0x7f else f"\\u{ord(c):04x}" for c in escaped) + '"'
-
-
-def _value(value, where: str) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        if isinstance(value, float) and not math.isfinite(value):
-            raise AuditConfigError(f"{where} = {value!r}: a config number must be finite")
-        return repr(value)
-    if isinstance(value, (str, Path)):
-        return _string(str(value))
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_value(v, where) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_key(k)} = {_value(v, f'{where}.{k}')}" for k, v in value.items()) + " }"
-    raise AuditConfigError(f"{where} = {value!r}: a config value must be text, a number, true/false or a list")

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from auditor import __version__
-from auditor.vocabulary import LANGUAGES
+from auditor.vocabulary import LANGUAGES, Verdict
 from auditor.errors import AuditError, NothingToCompare
 from auditor.progress import Progress
 from auditor.engine.failures import memory_hint, spark_failure
@@ -186,7 +186,7 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args, progress: Progress) -> int:
     import dataclasses
 
-    from auditor.config import check_placeholders, load_config
+    from auditor.spec import check_placeholders, load_config
 
     config = load_config(args.config)  # a bad config stops here, before Spark starts
     check_placeholders(config)
@@ -241,8 +241,8 @@ def _audit(config, out: Path, master: str | None, overwrite: bool, progress: Pro
             raise NothingToCompare(f"{exc}; each rejected row, with its reason, is in {written}/") from None
         result.write(out, overwrite=overwrite, progress=progress, _flag="--overwrite")
     findings = result.document.findings
-    flagged = sum(f.verdict == "flagged" for f in findings)
-    fragile = sum(f.verdict == "flagged_not_robust" for f in findings)
+    flagged = sum(f.verdict == Verdict.FLAGGED for f in findings)
+    fragile = sum(f.verdict == Verdict.FLAGGED_NOT_ROBUST for f in findings)
     if not progress.quiet:
         counted = f"{flagged} flagged" + (f", {fragile} flagged but not robust" if fragile else "")
         print(f"{len(findings)} comparisons, {counted}. Report: {Path(out).resolve() / 'report.html'}")
@@ -252,7 +252,7 @@ def _audit(config, out: Path, master: str | None, overwrite: bool, progress: Pro
 def _validate(args, progress: Progress) -> int:
     import time
 
-    from auditor.config import check_placeholders, load_config
+    from auditor.spec import check_placeholders, load_config
     from auditor.validate import summary
 
     started = time.perf_counter()
@@ -355,7 +355,7 @@ def _report(args, progress: Progress) -> int:
 
 
 def _generate(args, progress: Progress) -> int:
-    from auditor.generate import generate
+    from auditor.synth import generate
 
     try:
         made = generate(args.scenario, args.rows, args.seed, args.out, fmt=args.format, overwrite=args.overwrite,
@@ -368,8 +368,8 @@ def _generate(args, progress: Progress) -> int:
 
 
 def _compare(args, progress: Progress) -> int:
-    from auditor.compare import compare, load_findings, same_audit
-    from auditor.report import _labels, change_sentences, same_audit_sentence
+    from auditor.findings import compare, load_findings, same_audit
+    from auditor.report import audit_labels, change_sentences, same_audit_sentence
 
     before, after = load_findings(args.old, "OLD"), load_findings(args.new, "NEW")
     if same_audit(before, after):
@@ -378,7 +378,7 @@ def _compare(args, progress: Progress) -> int:
     changes = compare(before, after, before_path=str(args.old), after_path=str(args.new))
     columns = {str(f.get("segment")): str(f.get("column")) for doc in (before, after) for f in doc["findings"]
                if f.get("column") is not None}
-    text = change_sentences(changes.to_json(), args.language, _labels(after["audit"]), columns)
+    text = change_sentences(changes.to_json(), args.language, audit_labels(after["audit"]), columns)
     lines = [text["earlier"], *(c["text"] for c in text["compared"]), *text["not_comparable"]]
     lines += [line for line in (text["only_before"], text["only_after"]) if line]
     print("\n".join(lines))
@@ -386,7 +386,7 @@ def _compare(args, progress: Progress) -> int:
 
 
 def _init(args, progress: Progress) -> int:
-    from auditor.config import check_placeholders, load_config
+    from auditor.spec import check_placeholders, load_config
     from auditor.starter import guess_format, init
 
     fmt = args.format or guess_format(args.input)
@@ -408,8 +408,8 @@ def _init(args, progress: Progress) -> int:
 def _demo(args, progress: Progress) -> int:
     import dataclasses
 
-    from auditor.config import load_config
-    from auditor.generate import generate
+    from auditor.spec import load_config
+    from auditor.synth import generate
     from auditor.output import check_target
 
     # Everything the demo would replace is checked before it writes anything: the audit folder (a previous

@@ -11,19 +11,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from auditor import __version__
-from auditor.compare import compare, load_findings
-from auditor.config import AuditConfig
+from auditor.findings import compare, load_findings
+from auditor.spec import AuditConfig
 from auditor.engine.estimate import SparkEngine, plan
 from auditor.engine.personal import attribution_sample, candidate_columns, personal_sums
 from auditor.findings import AuditFindings, AuditRecord, build_findings
 from auditor.engine.ingest import check_segments, ingest, list_inputs
 from auditor.output import check_target, staged_output
-from auditor.personal_findings import analyse
+from auditor.findings.personal import analyse
 from auditor.preflight import preflight
 from auditor.progress import Progress
 from auditor.report import write_report
-from auditor.sensitivity import sensitivity
+from auditor.findings.sensitivity import sensitivity
 from auditor.engine.session import describe_resources, input_rows, size_input_splits, size_shuffles
+from auditor.vocabulary import Verdict
 
 if TYPE_CHECKING:  # the engine's types; Spark itself is imported by the engine alone
     from pyspark.sql import DataFrame, SparkSession
@@ -97,7 +98,7 @@ def audit(config: AuditConfig, spark: SparkSession, progress: Progress | None = 
                 progress.phase("sensitivity", "re-estimating flagged findings under changed keys, bins and "
                                               "time buckets; balance checks")
                 findings = sensitivity(engine, config, comparisons, findings)
-                progress.say(f"{sum(f.verdict == 'flagged_not_robust' for f in findings)} of the flags not robust")
+                progress.say(f"{sum(f.verdict == Verdict.FLAGGED_NOT_ROBUST for f in findings)} of the flags not robust")
         finally:
             engine.release()
         personalisation = personalise(ingested.accepted, config, progress)

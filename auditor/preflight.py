@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from auditor.config import AuditConfig
+from auditor.spec import AuditConfig
 from auditor.errors import AuditConfigError, AuditInputError
 
 # JSON lines have no header: the columns are the keys of the records in the first MiB.

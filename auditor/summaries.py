@@ -12,12 +12,14 @@ import math
 from dataclasses import dataclass, field
 
 from auditor import vocabulary
-from auditor.config import AuditConfig, MatchSpec
+from auditor.spec import AuditConfig, MatchSpec
 from auditor.stats.premium import ComparisonSummary
 
-# Comparison kinds. Only "group", "dose" and "steering" enter the audit's multiple-testing
-# family; bands draw the dose curve, placebos check the method.
-GROUP, DOSE, BAND, STEERING, PLACEBO = "group", "dose", "band", "steering", "placebo"
+# Comparison kinds (vocabulary.Kind) as the plan's plain strings. Only group, dose and steering
+# enter the audit's multiple-testing family; bands draw the dose curve, placebos check the method.
+GROUP, DOSE, BAND, STEERING, PLACEBO = (k.value for k in (vocabulary.Kind.GROUP, vocabulary.Kind.DOSE,
+                                                          vocabulary.Kind.BAND, vocabulary.Kind.STEERING,
+                                                          vocabulary.Kind.PLACEBO))
 
 # Outcomes compared for each group. Shares (0/1 outcomes) are compared as differences in
 # percentage points; the others as ratios (differences in logs). The vocabulary says which.

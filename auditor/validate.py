@@ -13,9 +13,10 @@ from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
 
-from auditor.config import AuditConfig
+from auditor.spec import AuditConfig
 from auditor.errors import AuditInputError
 from auditor.preflight import InputOverview, _partition_columns, _records, preflight, sample_values
+from auditor.vocabulary import RejectReason
 
 SHOWN_VALUES = 6  # most common values listed per segment column
 # More than this share of sampled rows rejected stops validate: the audit would have (next to) nothing to compare.
@@ -163,17 +164,17 @@ def sample_rejects(overview: InputOverview, config: AuditConfig, rows: int) -> t
             reason = example = None
             blank = next((c for c in required if _missing(record.get(c))), None)
             if blank is not None:
-                reason, example = "missing_value", (blank, record.get(blank))
+                reason, example = RejectReason.MISSING_VALUE.value, (blank, record.get(blank))
             if reason is None:
                 bad = next((c for c in numbers if _number(record.get(c), typed) is None), None)
                 bad = bad or next((c for c in parts if not _missing(record.get(c))
                                    and _number(record.get(c), typed) is None), None)
                 if bad is not None:
-                    reason, example = "unparseable_number", (bad, record.get(bad))
+                    reason, example = RejectReason.UNPARSEABLE_NUMBER.value, (bad, record.get(bad))
             if reason is None and cols.timestamp not in folders and not _timestamp_ok(record.get(cols.timestamp), typed):
-                reason, example = "unparseable_timestamp", (cols.timestamp, record.get(cols.timestamp))
+                reason, example = RejectReason.UNPARSEABLE_TIMESTAMP.value, (cols.timestamp, record.get(cols.timestamp))
             if reason is None and cols.price not in folders and _number(record.get(cols.price), typed) <= 0:
-                reason, example = "nonpositive_price", (cols.price, record.get(cols.price))
+                reason, example = RejectReason.NONPOSITIVE_PRICE.value, (cols.price, record.get(cols.price))
             if reason is not None:
                 counts[reason] += 1
                 examples.setdefault(reason, example)

@@ -1,10 +1,12 @@
-"""The audit's vocabulary, defined once: finding kinds, outcomes, verdicts and reject reasons.
+"""The audit's vocabulary, defined once: report languages, comparison kinds, scales, outcomes, verdicts,
+reject reasons, insufficient-data reasons and robustness reasons.
 
-Every other place reads from here — findings (which outcomes are shares), the
-report (labels in each language), the legal mapping (reports/legal.toml names
-outcomes and kinds from these registries, checked by a test) and the README's
-tables. Adding an outcome is one `Outcome` entry here plus its Spark expression
-in the estimator. This module imports nothing from Spark or the report.
+Every other place reads from here — the config (languages), ingest (reject reasons), findings and
+sensitivity (verdicts, reasons, which outcomes are shares), the report and its templates (labels in
+each language; the templates get these registries as globals), the legal mapping (reports/legal.toml
+names outcomes and kinds from these registries, checked by a test) and the README's tables. Adding an
+outcome is one `Outcome` entry here plus its Spark expression in the estimator. This module imports
+nothing from Spark or the report.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+# The report languages (`[report] language`, `--language`, display names in `[labels]`).
 LANGUAGES = ("en", "zh-CN")
 
 
@@ -27,11 +30,17 @@ class Label:
 
 
 class Kind(StrEnum):
-    """What shape of comparison a finding is."""
+    """What shape of comparison a finding (or a comparison behind one) is."""
 
     GROUP = "group"  # a segment value against its reference value
     DOSE = "dose"  # price against a numeric user attribute (the loyalty penalty)
     STEERING = "steering"  # the mix of options offered for the same request
+    BAND = "band"  # a band of a dose attribute against the lowest band: draws the dose curve, not a finding
+    PLACEBO = "placebo"  # a seeded random split of the reference users: checks the method, not a finding
+
+
+# The kinds that are findings: they enter the audit's false-discovery-rate family.
+FINDING_KINDS = (Kind.GROUP, Kind.DOSE, Kind.STEERING)
 
 
 class Scale(StrEnum):
@@ -92,50 +101,114 @@ def outcome(outcome_id: str | None) -> Outcome:
     return Outcome(text, Scale.RATIO, Label(text, text), Label(text, text))
 
 
+class Verdict(StrEnum):
+    """One verdict per comparison (findings.json `verdict`), most serious first: the report lists findings
+    in this order. "cleared" is not "excluded": the data show the premium is within the immaterial band.
+    "flagged_not_robust": significant and material, but the premium does not survive its own robustness
+    checks (auditor.findings.sensitivity); a reader is told what to check before acting on it."""
+
+    FLAGGED = "flagged"
+    FLAGGED_NOT_ROBUST = "flagged_not_robust"
+    SIGNIFICANT_BELOW_MATERIALITY = "significant_below_materiality"
+    INCONCLUSIVE = "inconclusive"
+    NO_EVIDENCE = "no_evidence"  # older findings files only
+    CLEARED = "cleared"
+    INSUFFICIENT_DATA = "insufficient_data"
+
+    @property
+    def id(self) -> str:
+        return self.value
+
+    @property
+    def rank(self) -> int:
+        """0 for the most serious."""
+        return list(Verdict).index(self)
+
+    @property
+    def label(self) -> Label:
+        return _VERDICT_LABELS[self]
+
+
+_VERDICT_LABELS = {
+    Verdict.FLAGGED: Label("Flagged", "已标记"),
+    Verdict.FLAGGED_NOT_ROBUST: Label("Flagged, not robust", "显著但不稳健，需复核"),
+    Verdict.SIGNIFICANT_BELOW_MATERIALITY: Label("Significant, below materiality", "显著，但未达实质性阈值"),
+    Verdict.INCONCLUSIVE: Label("Inconclusive", "无法定论"),
+    Verdict.NO_EVIDENCE: Label("No evidence of a premium", "无溢价证据"),
+    Verdict.CLEARED: Label("Cleared", "已证实无实质差异"),
+    Verdict.INSUFFICIENT_DATA: Label("Too little data", "数据过少"),
+}
+
+VERDICTS: dict[str, Verdict] = {v.value: v for v in Verdict}
+# The verdicts the current estimator gives (no_evidence only appears in older files).
+CURRENT_VERDICTS = tuple(v for v in Verdict if v is not Verdict.NO_EVIDENCE)
+# Verdicts whose premium passed the audit's flag rule (findings.json `flagged` is true): robust or not.
+FLAG_VERDICTS = (Verdict.FLAGGED, Verdict.FLAGGED_NOT_ROBUST)
+
+
 @dataclass(frozen=True)
-class Verdict:
-    """One verdict: its id (findings.json `verdict`), its rank (most serious first) and its name."""
+class UnknownVerdict:
+    """A verdict this version does not know (a newer findings file): it reads as itself, after the known ones."""
 
     id: str
     rank: int
     label: Label
 
 
-# Most serious first: the report lists findings in this order. "cleared" is not "excluded":
-# the data show the premium is within the immaterial band.
-# "flagged_not_robust": significant and material, but the premium does not survive its own
-# robustness checks (auditor.sensitivity); a reader is told what to check before acting on it.
-VERDICTS: dict[str, Verdict] = {v.id: v for v in (
-    Verdict("flagged", 0, Label("Flagged", "已标记")),
-    Verdict("flagged_not_robust", 1, Label("Flagged, not robust", "显著但不稳健，需复核")),
-    Verdict("significant_below_materiality", 2, Label("Significant, below materiality", "显著，但未达实质性阈值")),
-    Verdict("inconclusive", 3, Label("Inconclusive", "无法定论")),
-    Verdict("no_evidence", 4, Label("No evidence of a premium", "无溢价证据")),  # older findings files
-    Verdict("cleared", 5, Label("Cleared", "已证实无实质差异")),
-    Verdict("insufficient_data", 6, Label("Too little data", "数据过少")),
-)}
-# The verdicts the current estimator gives (no_evidence only appears in older files).
-CURRENT_VERDICTS = ("flagged", "flagged_not_robust", "significant_below_materiality", "inconclusive", "cleared",
-                    "insufficient_data")
-# Verdicts whose premium passed the audit's flag rule (findings.json `flagged` is true): robust or not.
-FLAG_VERDICTS = ("flagged", "flagged_not_robust")
-
-
-def verdict(verdict_id: str | None) -> Verdict:
+def verdict(verdict_id: str | None) -> Verdict | UnknownVerdict:
     if verdict_id in VERDICTS:
         return VERDICTS[verdict_id]
     text = str(verdict_id)
-    return Verdict(text, len(VERDICTS), Label(text, text))
+    return UnknownVerdict(text, len(VERDICTS), Label(text, text))
 
 
-# Why ingest rejected a row (findings.json `data_quality.rejected_by_reason`).
+class InsufficientReason(StrEnum):
+    """Why a comparison is insufficient_data (findings.json `insufficient_reason`), checked in this order:
+    no cell holds both sides; a side (a dose: all users) has fewer than test.min_users users; fewer than
+    test.min_cells cells; the weight is worth fewer than MIN_EFFECTIVE_USERS equal users (G*); or the
+    counts pass but no estimate exists (e.g. one user carries all the support). A sensitivity re-estimate
+    may also have no purchases of a side left at all (no_group_rows, no_reference_rows)."""
+
+    NO_GROUP_ROWS = "no_group_rows"  # sensitivity re-estimates only
+    NO_REFERENCE_ROWS = "no_reference_rows"  # sensitivity re-estimates only
+    NO_COMMON_SUPPORT = "no_common_support"
+    TOO_FEW_USERS_GROUP = "too_few_users_group"
+    TOO_FEW_USERS_REFERENCE = "too_few_users_reference"
+    TOO_FEW_USERS = "too_few_users"
+    TOO_FEW_CELLS = "too_few_cells"
+    TOO_FEW_EFFECTIVE_USERS = "too_few_effective_users"
+    NOT_ESTIMABLE = "not_estimable"
+
+
+class RobustnessReason(StrEnum):
+    """Why a flagged finding is not robust (findings.json `robustness.reasons[].reason`), most telling first."""
+
+    EXPLAINED_BY_TIMING = "explained_by_timing"  # the premium goes as the time window narrows to the minute
+    SHRINKS_WITH_WINDOW = "shrinks_with_window"  # it shrinks steadily as the window narrows
+    TIME_BUCKET_MOVES = "time_bucket_moves"  # a halved or doubled time bucket moves it out of its interval
+    IMBALANCE = "imbalance"  # the matched purchases sit at different times within their bucket or bin
+    LOSES_FLAG = "loses_flag"  # a reasonable change loses the flag and moves the premium out of its interval
+
+
+class RejectReason(StrEnum):
+    """Why ingest rejected a row (findings.json `data_quality.rejected_by_reason`), in the order ingest checks."""
+
+    MALFORMED_RECORD = "malformed_record"
+    MISSING_VALUE = "missing_value"
+    UNPARSEABLE_NUMBER = "unparseable_number"
+    UNPARSEABLE_TIMESTAMP = "unparseable_timestamp"
+    NONPOSITIVE_PRICE = "nonpositive_price"
+    DUPLICATE_TRANSACTION_ID = "duplicate_transaction_id"
+
+
 REJECT_REASONS: dict[str, Label] = {
-    "malformed_record": Label("malformed record", "格式错误的记录"),
-    "missing_value": Label("missing value in a required column", "必填列缺少取值"),
-    "unparseable_number": Label("price or binned value not a number", "价格或分箱字段不是数字"),
-    "unparseable_timestamp": Label("timestamp not a date-time", "时间戳不是有效的日期时间"),
-    "nonpositive_price": Label("price zero or negative", "价格为零或负数"),
-    "duplicate_transaction_id": Label("duplicate transaction id (first copy kept)", "交易编号重复（保留第一条）"),
+    RejectReason.MALFORMED_RECORD: Label("malformed record", "格式错误的记录"),
+    RejectReason.MISSING_VALUE: Label("missing value in a required column", "必填列缺少取值"),
+    RejectReason.UNPARSEABLE_NUMBER: Label("price or binned value not a number", "价格或分箱字段不是数字"),
+    RejectReason.UNPARSEABLE_TIMESTAMP: Label("timestamp not a date-time", "时间戳不是有效的日期时间"),
+    RejectReason.NONPOSITIVE_PRICE: Label("price zero or negative", "价格为零或负数"),
+    RejectReason.DUPLICATE_TRANSACTION_ID: Label("duplicate transaction id (first copy kept)",
+                                                 "交易编号重复（保留第一条）"),
 }
 
 

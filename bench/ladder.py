@@ -26,17 +26,15 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
-import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import psutil
 
 from bench.run import SEED, machine, write_doc
 from bench.shapes import SHAPES, write_shape
+from bench.watch import watch
 
 LADDER_SHAPES = ("generated", *SHAPES)
 PROGRESS = re.compile(r"^\[\s*([0-9.]+)s\] (\w+): (.*)$")
@@ -47,7 +45,7 @@ def rung_data(shape: str, rows: int, root: Path) -> tuple[Path, Path]:
     out = root / f"{shape}-{rows}"
     started = time.monotonic()
     if shape == "generated":
-        from auditor.generate import generate
+        from auditor.synth import generate
 
         if not (out / "truth.json").exists():
             generate("rides", rows, SEED, out)
@@ -74,36 +72,19 @@ def run_rung(shape: str, rows: int, root: Path, driver_memory: str | None = None
     if driver_memory:
         command += ["--driver-memory", driver_memory]
     load = os.getloadavg()
-    peak = {"jvm": 0, "python": 0}
-    started = time.monotonic()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
-    reader.start()
-    root_proc = psutil.Process(proc.pid)
-    while proc.poll() is None:
-        try:
-            usage = {"jvm": 0, "python": 0}
-            for p in [root_proc, *root_proc.children(recursive=True)]:
-                kind = "jvm" if p.name() == "java" else "python" if p.name().startswith("python") else None
-                if kind:
-                    usage[kind] += p.memory_info().rss
-            peak = {k: max(peak[k], usage[k]) for k in peak}
-        except psutil.Error:
-            pass
-        time.sleep(0.2)
-    reader.join(timeout=10)
-    wall = time.monotonic() - started
+    watched = watch(command, env=env)
+    lines, wall = watched.lines, watched.seconds
     phases, spark_ready = _phases(lines)
-    findings = json.loads((out / "findings.json").read_text()) if proc.returncode == 0 else None
+    findings = json.loads((out / "findings.json").read_text()) if watched.returncode == 0 else None
     result = {
         "shape": shape, "rows": rows, "driver_memory": driver_memory or "default",
         "measured": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "load_average_at_start": [round(x, 2) for x in load],
-        "returncode": proc.returncode, "wall_s": round(wall, 1),
+        "returncode": watched.returncode, "wall_s": round(wall, 1),
         "audit_s": round(phases.get("__end", wall) - spark_ready, 1) if spark_ready is not None else None,
         "phases_s": {k: round(v, 1) for k, v in phases.items() if not k.startswith("__")},
-        "peak_jvm_rss_mib": round(peak["jvm"] / 2**20), "peak_python_rss_mib": round(peak["python"] / 2**20),
+        "peak_jvm_rss_mib": round(watched.peak_jvm_rss / 2**20),
+        "peak_python_rss_mib": round(watched.peak_python_rss / 2**20),
         "inputs_line": next((line.strip() for line in lines if "shuffle partitions" in line), None),
         **_event_metrics(events),
     }
@@ -120,7 +101,7 @@ def run_rung(shape: str, rows: int, root: Path, driver_memory: str | None = None
     if result.get("audit_s") and result.get("duckdb_s"):
         result["ratio_duckdb"] = round(result["audit_s"] / result["duckdb_s"], 1)
     print(json.dumps({k: v for k, v in result.items() if k not in ("error",)}), flush=True)
-    if proc.returncode != 0:
+    if watched.returncode != 0:
         print("".join(lines[-30:]), file=sys.stderr)
     return result
 

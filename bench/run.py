@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import os
 import platform
 import shutil
@@ -29,7 +28,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -37,6 +35,7 @@ from pathlib import Path
 import psutil
 
 from auditor.progress import Progress
+from bench.watch import watch
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "performance.md"
@@ -87,7 +86,7 @@ def machine() -> dict:
 
 def dataset(rows: int, data_root: Path):
     """The generated log for this size (generated once and reused)."""
-    from auditor.generate import generate
+    from auditor.synth import generate
 
     out = data_root / f"rides-{rows}"
     if not (out / "truth.json").exists():
@@ -99,7 +98,7 @@ def dataset(rows: int, data_root: Path):
 
 def bench_config(config_path: Path, rows: int):
     """The generated config, with max_clusters above the user count so CR1 is unpooled (as DuckDB's is)."""
-    from auditor.config import load_config
+    from auditor.spec import load_config
 
     config = load_config(config_path)
     return dataclasses.replace(config, test=dataclasses.replace(config.test, max_clusters=max(200_000, rows)))
@@ -242,37 +241,17 @@ def driver_check(rows: int, data_root: Path, driver_memory: str = "1g") -> dict:
     command = [str(spark_home / "bin" / "spark-submit"), "--master", "local[2]", "--driver-memory", driver_memory,
                "--conf", "spark.ui.enabled=false", str(ROOT / "jobs" / "audit.py"),
                "--config", str(config_path), "--out", str(out), "--overwrite"]
-    peak = {"jvm": 0, "python": 0}
-    started = time.monotonic()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
-    reader.start()
-    root = psutil.Process(proc.pid)
-    while proc.poll() is None:
-        try:
-            tree = [root, *root.children(recursive=True)]
-            usage = {"jvm": 0, "python": 0}
-            for p in tree:
-                name = p.name()
-                kind = "jvm" if name == "java" else "python" if name.startswith("python") else None
-                if kind:
-                    usage[kind] += p.memory_info().rss
-            peak = {k: max(peak[k], usage[k]) for k in peak}
-        except psutil.Error:
-            pass
-        time.sleep(0.2)
-    reader.join(timeout=10)
-    elapsed = time.monotonic() - started
-    findings = json.loads((out / "findings.json").read_text()) if proc.returncode == 0 else None
-    result = {"rows": rows, "driver_memory": driver_memory, "returncode": proc.returncode, "seconds": elapsed,
-              "peak_jvm_rss_mib": peak["jvm"] / 2**20, "peak_python_rss_mib": peak["python"] / 2**20,
+    watched = watch(command, env=env)
+    lines, elapsed = watched.lines, watched.seconds
+    findings = json.loads((out / "findings.json").read_text()) if watched.returncode == 0 else None
+    result = {"rows": rows, "driver_memory": driver_memory, "returncode": watched.returncode, "seconds": elapsed,
+              "peak_jvm_rss_mib": watched.peak_jvm_rss / 2**20, "peak_python_rss_mib": watched.peak_python_rss / 2**20,
               "rows_read": findings["data_quality"]["rows_read"] if findings else None,
               "progress": [line.rstrip() for line in lines if "] " in line and ": " in line][-12:]}
-    print(f"spark-submit --driver-memory {driver_memory} on {rows:,} rows: exit {proc.returncode} in {elapsed:.0f}s; "
+    print(f"spark-submit --driver-memory {driver_memory} on {rows:,} rows: exit {watched.returncode} in {elapsed:.0f}s; "
           f"peak RSS: JVM {result['peak_jvm_rss_mib']:.0f} MiB, Python {result['peak_python_rss_mib']:.0f} MiB",
           flush=True)
-    if proc.returncode != 0:
+    if watched.returncode != 0:
         print("".join(lines[-40:]), file=sys.stderr)
     return result
 

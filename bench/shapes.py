@@ -1,6 +1,6 @@
 """Log shapes for the scale ladder, written in bounded memory at any size.
 
-The project's generator (auditor.generate) writes the log a case study needs:
+The project's generator (auditor.synth) writes the log a case study needs:
 64 routes and 40 rides per passenger, so a few thousand large cells. Real
 platform logs look the other way round, and these shapes are how the benchmark
 and the memory tests meet them:

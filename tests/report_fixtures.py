@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from auditor.generate import generate
+from auditor.synth import generate
 
 
 def generated_audit(spark, root: Path, rows: int = 40_000, seed: int = 7, language: str = "en") -> tuple[dict, Path]:
     """Generate a ride log, audit it in Spark, and return (findings.json as a dict, data path)."""
     from auditor import pipeline
-    from auditor.config import load_config
+    from auditor.spec import load_config
 
     made = generate("rides", rows, seed, root / "sample")
     if language != "en":

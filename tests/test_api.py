@@ -13,10 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from auditor import Audit
-from auditor.api import FINDING_COLUMNS, to_toml
-from auditor.config import parse_config
+from auditor.api import FINDING_COLUMNS
+from auditor.spec import parse_config, to_toml
 from auditor.errors import AuditOutputError
-from auditor.generate import generate
+from auditor.synth import generate
 
 
 def _files(root):

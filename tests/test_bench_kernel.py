@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from auditor.generate import generate
+from auditor.synth import generate
 from auditor.stats.premium import cluster_robust, user_scores
 
 duckdb = pytest.importorskip("duckdb")  # the `bench` extra

@@ -11,9 +11,9 @@ import pytest
 from pyspark.sql import functions as F
 
 from auditor import Audit
-from auditor.config import parse_config
+from auditor.spec import parse_config
 from auditor.errors import AuditConfigError, AuditInputError
-from auditor.generate import generate
+from auditor.synth import generate
 from auditor.report import render
 
 DAYS = ("2026-09-08", "2026-09-09", "2026-09-10")

@@ -10,9 +10,10 @@ import shutil
 import pytest
 
 from auditor.cli import _parser, main
-from auditor.config import parse_config
+from auditor.spec import parse_config
 from auditor.errors import AuditConfigError
-from auditor.generate import generate
+from auditor.synth import generate
+from conftest import audit_toml
 
 
 def findings_doc() -> dict:
@@ -88,26 +89,9 @@ def test_a_copied_config_whose_relative_data_path_breaks_says_where_it_looked(tm
     assert not (tmp_path / "out").exists()
 
 
-CONFIG = """
-[audit]
-name = "a"
-platform = "p"
-[input]
-path = "/x.parquet"
-format = "parquet"
-[columns]
-transaction_id = "id"
-user_id = "u"
-timestamp = "t"
-price = "p"
-[match]
-exact = ["city"]
-[[segments]]
-name = "Device"
-column = "os"
-reference = "android"
-groups = ["ios"]
-"""
+CONFIG = audit_toml(audit={"name": "a", "platform": "p"}, input={"path": "/x.parquet"},
+                    columns={"transaction_id": "id", "user_id": "u", "timestamp": "t", "price": "p"},
+                    match={"time_bucket": None})
 
 
 def test_labels_are_validated_at_the_door():

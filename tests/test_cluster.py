@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from auditor import pipeline
-from auditor.config import load_config
-from auditor.generate import generate
+from auditor.spec import load_config
+from auditor.synth import generate
 
 from standalone import StandaloneCluster
 

@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from auditor import Audit
-from auditor.config import parse_config
-from auditor.generate import generate
+from auditor.spec import parse_config
+from auditor.synth import generate
 
 from standalone import SPARK_HOME, StandaloneCluster
 from test_cluster import JOB

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from auditor.compare import change_interval, compare, load_findings
+from auditor.findings import change_interval, compare, load_findings
 from auditor.errors import AuditInputError
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from auditor.config import parse_config
+from auditor.spec import parse_config
 from auditor.errors import AuditConfigError
 
 EXAMPLE = '''
@@ -97,7 +97,7 @@ def test_unknown_timezone_is_a_config_error():
 
 
 def test_band_labels_name_counts_by_their_values_and_shares_by_their_edges():
-    from auditor.config import Segment
+    from auditor.spec import Segment
 
     counts = Segment("Loyalty", "prior_orders", kind="dose", bands=(0, 1, 2, 4, 16))
     assert [counts.band_label(i) for i in range(5)] == ["0", "1", "2–3", "4–15", "16+"]

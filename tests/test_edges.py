@@ -16,12 +16,13 @@ import pytest
 from scipy import stats
 
 from auditor import pipeline
-from auditor.config import parse_config
+from auditor.spec import parse_config
 from auditor.errors import AuditConfigError
 from auditor.findings import decide
 from auditor.stats.multiple import bh_level, bh_qvalues
 from auditor.stats.premium import (SE_FLOOR, PremiumEstimate, cluster_robust, equivalence_p, jackknife,
                                    material_interval, minimum_flaggable, user_scores)
+from conftest import audit_toml
 
 
 def _rows(group_users: int, reference_users: int = 60, cells: int = 8, seed: int = 0, premium: float = 0.0,
@@ -164,59 +165,29 @@ def test_bh_level_is_where_benjamini_hochberg_starts_flagging():
 
 
 def test_flag_rule_is_validated_at_the_door():
-    base = CONFIG.format(data="x.parquet", extra="")
-    assert parse_config(base + 'flag_rule = "interval"\n').test.flag_rule == "interval"
-    assert parse_config(base).test.flag_rule == "estimate"
+    assert parse_config(edges_config(test={"flag_rule": "interval"})).test.flag_rule == "interval"
+    assert parse_config(edges_config()).test.flag_rule == "estimate"
     with pytest.raises(AuditConfigError) as error:
-        parse_config(base + 'flag_rule = "ci"\n')
+        parse_config(edges_config(test={"flag_rule": "ci"}))
     assert str(error.value) == "[test] flag_rule must be one of 'estimate', 'interval', got 'ci'"
 
 
 # ---------------------------------------------------------------------------------------------
 # End to end on tiny logs
 
-CONFIG = '''
-[audit]
-name = "edges"
-platform = "T"
-[input]
-path = "{data}"
-format = "parquet"
-[columns]
-transaction_id = "order_no"
-user_id = "uid"
-timestamp = "ts"
-price = "price"
-[match]
-exact = ["route"]
-[[segments]]
-name = "Device"
-column = "os"
-reference = "android"
-groups = ["ios"]
-[[segments]]
-name = "Solo"
-column = "solo"
-reference = "r"
-groups = ["g"]
-[[segments]]
-name = "Island"
-column = "island"
-reference = "r"
-groups = ["g"]
-[[segments]]
-name = "Corner"
-column = "corner"
-reference = "r"
-groups = ["g"]
-[[segments]]
-name = "Orders"
-column = "orders"
-kind = "dose"
-{extra}
-[test]
-min_users = 5
-'''
+SEGMENTS = [{"name": "Device", "column": "os", "reference": "android", "groups": ["ios"]},
+            *({"name": name, "column": name.lower(), "reference": "r", "groups": ["g"]}
+              for name in ("Solo", "Island", "Corner")),
+            {"name": "Orders", "column": "orders", "kind": "dose"}]
+
+
+def edges_config(data="x.parquet", **tables) -> str:
+    """The tiny logs' config: five segments (one a dose), min_users 5; more tables by keyword."""
+    test = {"min_users": 5, **tables.pop("test", {})}
+    return audit_toml(audit={"name": "edges", "platform": "T"}, input={"path": str(data)},
+                      columns={"transaction_id": "order_no", "user_id": "uid", "timestamp": "ts", "price": "price"},
+                      match={"exact": ["route"], "time_bucket": None}, segments=SEGMENTS,
+                      **tables, test=test)
 
 
 def _tiny_log(tmp_path, ios_price: float, language: str = "en"):
@@ -241,8 +212,7 @@ def _tiny_log(tmp_path, ios_price: float, language: str = "en"):
     })
     data = tmp_path / "log.parquet"
     frame.to_parquet(data)
-    extra = f'[report]\nlanguage = "{language}"'
-    return parse_config(CONFIG.format(data=data, extra=extra))
+    return parse_config(edges_config(data, report={"language": language}))
 
 
 def _run(spark, tmp_path, ios_price, language="en"):
@@ -306,15 +276,15 @@ def _data(comparison, primary, secondary=None):
                           price_gap_matched=0.02, pooled_clusters=False)
 
 
-def _config(extra: str = ""):
-    return parse_config(CONFIG.format(data="x.parquet", extra=extra))
+def _config(**tables):
+    return parse_config(edges_config(**tables))
 
 
 def test_steering_takes_p_value_interval_and_verdict_from_the_price_model():
     from auditor.engine.estimate import STEERING, Comparison
     from auditor.findings import build_findings
 
-    config = _config('[steering]\ncolumn = "level"\norder = ["economy", "comfort"]\ncontext = ["route"]')
+    config = _config(steering={"column": "level", "order": ["economy", "comfort"], "context": ["route"]})
     user, cell, x, _ = _rows(40, 40, seed=9)
     rng = np.random.default_rng(9)
     tier = (rng.random(user.size) < 0.3 + 0.2 * x).astype(float)  # the group is offered comfort more often

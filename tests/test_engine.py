@@ -20,10 +20,11 @@ import pandas as pd
 import pytest
 
 from auditor import pipeline
-from auditor.config import parse_config
+from auditor.spec import parse_config
 from auditor.engine.estimate import SparkEngine, plan, summarize
 from auditor.engine.ingest import ingest
 from auditor.stats.premium import jackknife
+from conftest import audit_toml
 
 
 def _rides(tmp_path, bucket: str = "1h", users: int = 600, seed: int = 3, peak_group: bool = False):
@@ -53,37 +54,14 @@ def _rides(tmp_path, bucket: str = "1h", users: int = 600, seed: int = 3, peak_g
     })
     data = tmp_path / f"rides-{bucket}-{peak_group}.parquet"
     frame.to_parquet(data)
-    text = f'''
-[audit]
-name = "rides"
-platform = "T"
-[input]
-path = "{data}"
-format = "parquet"
-timezone = "Asia/Shanghai"
-[columns]
-transaction_id = "order_no"
-user_id = "uid"
-timestamp = "ts"
-price = "price"
-[match]
-exact = ["city", "route"]
-time_bucket = "{bucket}"
-bins = {{ km = 2.0 }}
-[[segments]]
-name = "Membership"
-column = "membership"
-reference = "basic"
-groups = ["plus"]
-[[segments]]
-name = "Device"
-column = "os"
-reference = "android"
-groups = ["ios"]
-[test]
-max_clusters = 1000
-placebo_splits = 2
-'''
+    text = audit_toml(audit={"name": "rides", "platform": "T"},
+                      input={"path": str(data), "timezone": "Asia/Shanghai"},
+                      columns={"transaction_id": "order_no", "user_id": "uid", "timestamp": "ts", "price": "price"},
+                      match={"exact": ["city", "route"], "time_bucket": bucket, "bins": {"km": 2.0}},
+                      segments=[{"name": "Membership", "column": "membership", "reference": "basic",
+                                 "groups": ["plus"]},
+                                {"name": "Device", "column": "os", "reference": "android", "groups": ["ios"]}],
+                      test={"max_clusters": 1000, "placebo_splits": 2})
     return frame, parse_config(text)
 
 
@@ -312,43 +290,26 @@ def test_a_peak_hour_confounder_hidden_by_day_buckets_is_not_robust(spark, tmp_p
 def test_quote_logs_compare_quote_rows_in_every_comparison(spark, tmp_path):
     """Dose, bands, placebos and steering read the quotes of a quote log, as the group findings do:
     the same audit on the log cut down to its quote rows gives the same numbers."""
-    from auditor.generate import generate
+    from auditor.synth import generate
 
     made = generate("quotes", 6000, 5, tmp_path / "quotes")
     log = pd.read_parquet(made.data_path)
     assert set(log.event) == {"quote", "purchase"}
     quotes_only = tmp_path / "quotes_only.parquet"
     log[log.event == "quote"].to_parquet(quotes_only)
-    common = '''
-[columns]
-transaction_id = "event_id"
-user_id = "passenger_id"
-timestamp = "event_time"
-price = "fare_cny"
-[match]
-exact = ["city", "start_grid", "end_grid"]
-time_bucket = "1h"
-[[segments]]
-name = "Device"
-column = "os"
-reference = "android"
-groups = ["ios"]
-[[segments]]
-name = "Loyalty"
-column = "prior_orders"
-kind = "dose"
-bands = [0, 10, 50]
-[steering]
-column = "car_level"
-order = ["economy", "comfort", "premium"]
-context = ["city", "start_grid", "end_grid"]
-[test]
-placebo_splits = 2
-'''
-    whole = parse_config(f'[audit]\nname = "q"\nplatform = "T"\n[input]\npath = "{made.data_path}"\nformat = "parquet"\n'
-                         + common + '[quotes]\nevent_column = "event"\nquote_value = "quote"\npurchase_value = "purchase"\n')
-    cut = parse_config(f'[audit]\nname = "q"\nplatform = "T"\n[input]\npath = "{quotes_only}"\nformat = "parquet"\n'
-                       + common)
+    common = dict(
+        audit={"name": "q", "platform": "T"},
+        columns={"transaction_id": "event_id", "user_id": "passenger_id", "timestamp": "event_time",
+                 "price": "fare_cny"},
+        match={"exact": ["city", "start_grid", "end_grid"]},
+        segments=[{"name": "Device", "column": "os", "reference": "android", "groups": ["ios"]},
+                  {"name": "Loyalty", "column": "prior_orders", "kind": "dose", "bands": [0, 10, 50]}],
+        steering={"column": "car_level", "order": ["economy", "comfort", "premium"],
+                  "context": ["city", "start_grid", "end_grid"]},
+        test={"placebo_splits": 2})
+    quotes = {"event_column": "event", "quote_value": "quote", "purchase_value": "purchase"}
+    whole = parse_config(audit_toml(input={"path": str(made.data_path)}, **common, quotes=quotes))
+    cut = parse_config(audit_toml(input={"path": str(quotes_only)}, **common))
     items = plan(cut)
     assert {c.kind for c in items} == {"group", "dose", "band", "steering", "placebo"}
     on_whole = summarize(ingest(spark, whole).accepted, whole, items, evidence=False)
@@ -366,8 +327,8 @@ def test_findings_statistics_sensitivity_and_report_import_no_engine():
     import subprocess
     import sys
 
-    code = ("import sys, auditor.summaries, auditor.findings, auditor.sensitivity, auditor.report, "
-            "auditor.stats.premium, auditor.compare; print('pyspark' in sys.modules)")
+    code = ("import sys, auditor.summaries, auditor.findings, auditor.findings.sensitivity, auditor.report, "
+            "auditor.stats.premium, auditor.findings.compare; print('pyspark' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from auditor.config import load_config
+from auditor.spec import load_config
 from auditor.engine.ingest import USER, ingest
 from auditor.engine.personal import C1, C2, HALF, candidate_columns, pair_table, personal_sums
-from auditor.generate import generate
+from auditor.synth import generate
 from auditor.stats.personal import (PairSums, deviations, dispersion, dispersion_from, half_means, persistence,
                                     persistence_from, _column_share)
 
@@ -108,7 +108,7 @@ def test_the_pass_reads_the_planted_truth(spark, tmp_path, scenario):
     import json
 
     from auditor.engine.personal import attribution_sample
-    from auditor.personal_findings import analyse
+    from auditor.findings.personal import analyse
 
     made = generate(scenario, 60_000, 12, tmp_path)
     config = load_config(made.config_path)
@@ -132,7 +132,7 @@ def test_an_audit_writes_the_personalisation_block_and_opens_its_report_with_it(
     import json
 
     from auditor import pipeline
-    from auditor.config import parse_config
+    from auditor.spec import parse_config
 
     made = generate("personal_phone", 60_000, 12, tmp_path / "sample")
     text = made.config_path.read_text() + '\n[personalisation]\ncolumns = ["phone_model"]\n'

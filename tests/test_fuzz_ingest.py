@@ -31,35 +31,18 @@ from hypothesis import strategies as st
 
 import pyarrow.parquet as pq
 
-from auditor.config import parse_config
+from auditor.spec import parse_config
 from auditor.errors import AuditError
 from auditor.engine.ingest import ingest
 
 from test_ingest import CONFIG  # the ingest tests' columns, roles, cells and segment
+from conftest import audit_toml
 
 # `note` is in every file; only the "all" config reads it.
 COLUMNS = ("order_no", "passenger_id", "req_time", "fare", "city", "km", "os", "note")
 
-FEW_CONFIG = """
-[audit]
-name = "ingest test, few columns"
-platform = "T"
-[input]
-path = "{path}"
-format = "{fmt}"
-[columns]
-transaction_id = "order_no"
-user_id = "passenger_id"
-timestamp = "req_time"
-price = "fare"
-[match]
-time_bucket = "1h"
-[[segments]]
-name = "Device"
-column = "os"
-reference = "android"
-groups = ["ios"]
-"""
+FEW_CONFIG = audit_toml(audit={"name": "ingest test, few columns", "platform": "T"},
+                        input={"path": "{path}", "format": "{fmt}"}, match={"exact": None})
 ALL_CONFIG = CONFIG + """
 [[segments]]
 name = "Note"

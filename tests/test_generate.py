@@ -8,8 +8,8 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 
-from auditor.config import load_config
-from auditor.generate import SCENARIOS, generate
+from auditor.spec import load_config
+from auditor.synth import SCENARIOS, generate
 
 MATCH = ["city", "car_level", "start_grid", "end_grid", "hour", "distance_bin"]
 

@@ -18,7 +18,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 
-from auditor.generate import SCENARIOS, generate
+from auditor.synth import SCENARIOS, generate
 
 NEW = [s for s in SCENARIOS if s != "rides"]
 ROWS = 200_000

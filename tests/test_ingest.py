@@ -13,32 +13,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from auditor.config import parse_config
+from auditor.spec import parse_config
 from auditor.errors import AuditConfigError, AuditInputError, NothingToCompare
 from auditor.engine.ingest import REASONS, check_segments, ingest
+from conftest import audit_toml
 
-CONFIG = '''
-[audit]
-name = "ingest test"
-platform = "T"
-[input]
-path = "{path}"
-format = "{fmt}"
-[columns]
-transaction_id = "order_no"
-user_id = "passenger_id"
-timestamp = "req_time"
-price = "fare"
-[match]
-exact = ["city"]
-time_bucket = "1h"
-bins = {{ km = 2 }}
-[[segments]]
-name = "Device"
-column = "os"
-reference = "android"
-groups = ["ios"]
-'''
+# A template: `.format(path=..., fmt=...)` names the log.
+CONFIG = audit_toml(audit={"name": "ingest test", "platform": "T"}, input={"path": "{path}", "format": "{fmt}"},
+                    match={"bins": {"km": 2}})
 
 HEADER = "order_no,passenger_id,req_time,fare,city,km,os"
 # (line, expected reason or None for accepted)

@@ -275,7 +275,7 @@ def test_every_reading_has_words_in_both_languages():
 def test_findings_block_is_plain_json_and_its_sentence_reads_it(premium, user_sd, reading):
     import json
 
-    from auditor.personal_findings import PersonalisationFinding, sentence
+    from auditor.findings.personal import PersonalisationFinding, sentence
 
     cell, user, y, attributes = _with_attribute(0, premium)
     if user_sd:
@@ -334,7 +334,7 @@ groups = ["ios"]
 
 
 def test_personalisation_is_on_by_default_and_its_columns_are_read():
-    from auditor.config import parse_config
+    from auditor.spec import parse_config
 
     config = parse_config(_CONFIG)
     assert config.personalisation.enabled and config.attribute_columns == ()
@@ -353,7 +353,7 @@ def test_personalisation_is_on_by_default_and_its_columns_are_read():
     ("enable = true", "unknown config key [personalisation] enable: did you mean 'enabled'?"),
 ])
 def test_personalisation_config_errors_name_the_key_and_the_fix(table, message):
-    from auditor.config import parse_config
+    from auditor.spec import parse_config
     from auditor.errors import AuditConfigError
 
     with pytest.raises(AuditConfigError) as error:

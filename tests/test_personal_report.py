@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from auditor.personal_findings import PersonalisationFinding
-from auditor.personal_report import attribute_rows, section
+from auditor.findings.personal import PersonalisationFinding
+from auditor.report.personal import attribute_rows, section
 from auditor.stats.personal import PairSums, attribution, dispersion, persistence, read
 
 

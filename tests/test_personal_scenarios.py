@@ -14,8 +14,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from auditor.generate import SCENARIOS, generate
-from auditor.personal_scenarios import PHONE_PREMIUMS, SCENARIOS as PERSONAL, WTP_SD
+from auditor.synth import SCENARIOS, generate
+from auditor.synth.personal import PHONE_PREMIUMS, SCENARIOS as PERSONAL, WTP_SD
 from auditor.stats.personal import PairSums, Reading, attribution, dispersion, persistence, read
 
 ROWS = 100_000

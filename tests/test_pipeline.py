@@ -10,12 +10,13 @@ import pytest
 
 from auditor import pipeline
 from auditor.cli import main
-from auditor.config import load_config, parse_config
+from auditor.spec import load_config, parse_config
 from auditor.errors import AuditOutputError
 from auditor.engine.estimate import summarize
-from auditor.generate import generate
+from auditor.synth import generate
 from auditor.engine.ingest import ingest
 from auditor.stats.premium import user_scores
+from conftest import audit_toml
 
 
 @pytest.fixture(scope="module")
@@ -93,29 +94,9 @@ def _null_log(tmp_path, users=1500, seed=11):
     })
     data = tmp_path / "null.parquet"
     frame.to_parquet(data)
-    text = f'''
-[audit]
-name = "null"
-platform = "T"
-[input]
-path = "{data}"
-format = "parquet"
-[columns]
-transaction_id = "order_no"
-user_id = "uid"
-timestamp = "ts"
-price = "price"
-[match]
-exact = ["route"]
-time_bucket = "1h"
-[[segments]]
-name = "Device"
-column = "os"
-reference = "android"
-groups = ["ios"]
-[test]
-max_clusters = 1000
-'''
+    text = audit_toml(audit={"name": "null", "platform": "T"}, input={"path": str(data)},
+                      columns={"transaction_id": "order_no", "user_id": "uid", "timestamp": "ts", "price": "price"},
+                      match={"exact": ["route"]}, test={"max_clusters": 1000})
     return frame, parse_config(text)
 
 

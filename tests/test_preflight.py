@@ -16,7 +16,7 @@ import pytest
 from pyspark import SparkContext
 
 from auditor.cli import main
-from auditor.config import load_config, parse_config
+from auditor.spec import load_config, parse_config
 from auditor.preflight import preflight
 
 from test_ingest import CONFIG, CSV_ROWS, HEADER

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from auditor.cli import main
-from auditor.generate import generate
+from auditor.synth import generate
 from auditor.progress import Progress
 
 

@@ -17,9 +17,11 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from auditor import charts, pipeline
-from auditor.config import parse_config
+from auditor import pipeline
+from auditor.report import charts
+from auditor.spec import parse_config
 from auditor.report import Formats, css_string, provisions, render
+from conftest import audit_toml
 from report_fixtures import enrich, generated_audit, many_findings
 
 LANGUAGES = ("en", "zh-CN")
@@ -329,7 +331,7 @@ def test_legal_mapping_comes_from_the_data_file_in_both_languages(audit):
 
 
 def test_chinese_catalogue_is_complete_and_used(audit):
-    method_map = [("auditor/report.py", "python"), ("reports/templates/**.j2", "jinja2")]
+    method_map = [("auditor/report/*.py", "python"), ("reports/templates/**.j2", "jinja2")]
     options = {"reports/templates/**.j2": {"extensions": "jinja2.ext.i18n", "trim_blocks": "True",
                                            "lstrip_blocks": "True"}}
     root = resources.files("reports").parent
@@ -395,30 +397,14 @@ def _hostile_log(tmp_path):
                          "os": os_value})
     data = tmp_path / "hostile.parquet"
     pd.DataFrame(rows).to_parquet(data)
-    text = f'''
-[audit]
-name = '</style><script>alert(1)</script> {{{{ 7*7 }}}} “审计”'
-platform = '"><img src=x onerror=alert(1)>'
-[input]
-path = "{data}"
-format = "parquet"
-[columns]
-transaction_id = "order_no"
-user_id = "uid"
-timestamp = "ts"
-price = "price"
-[match]
-exact = ["city", "car_level"]
-time_bucket = "1h"
-[[segments]]
-name = "<b>Device</b>"
-column = "os"
-reference = "android"
-groups = ["{{{{ 7*7 }}}}"]
-[test]
-alpha = 0.05
-materiality = 0.01
-'''
+    text = audit_toml(audit={"name": '</style><script>alert(1)</script> {{ 7*7 }} “审计”',
+                             "platform": '"><img src=x onerror=alert(1)>'},
+                      input={"path": str(data)},
+                      columns={"transaction_id": "order_no", "user_id": "uid", "timestamp": "ts", "price": "price"},
+                      match={"exact": ["city", "car_level"]},
+                      segments=[{"name": "<b>Device</b>", "column": "os", "reference": "android",
+                                 "groups": ["{{ 7*7 }}"]}],
+                      test={"alpha": 0.05, "materiality": 0.01})
     return parse_config(text), (hostile_city, hostile_level, "{{ 7*7 }}")
 
 
@@ -541,7 +527,7 @@ def test_report_details_read_in_words_units_and_the_reader_s_language():
 
 
 def test_labels_audit_is_validated_and_recorded():
-    from auditor.config import parse_config as parse
+    from auditor.spec import parse_config as parse
     from test_ingest import CONFIG
     text = CONFIG.format(path="x.csv", fmt="csv") + '\n[labels.audit]\nname = { zh-CN = "审计" }\n'
     assert parse(text).labels.to_json()["audit"] == {"name": {"en": None, "zh-CN": "审计"}} or \

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from auditor import pipeline
-from auditor.config import load_config
-from auditor.generate import SCENARIOS, generate
+from auditor.spec import load_config
+from auditor.synth import SCENARIOS, generate
 from auditor.report import render
 
 LANGUAGES = ("en", "zh-CN")

@@ -13,37 +13,17 @@ import numpy as np
 import pytest
 
 from auditor import vocabulary
-from auditor.config import parse_config
+from auditor.spec import parse_config
 from auditor.findings import Finding
 from auditor.report import render
-from auditor.sensitivity import (CURVE_HALVINGS, CURVE_MIN_COVERAGE, curve_windows, judge, timing_curve,
+from auditor.findings.sensitivity import (CURVE_HALVINGS, CURVE_MIN_COVERAGE, curve_windows, judge, timing_curve,
                                  unestimable)
 from auditor.stats.premium import ComparisonSummary, jackknife
 from auditor.summaries import Comparison, ComparisonData
+from conftest import audit_toml
 
-CONFIG = parse_config('''
-[audit]
-name = "t"
-platform = "P"
-[input]
-path = "x.parquet"
-format = "parquet"
-[columns]
-transaction_id = "id"
-user_id = "u"
-timestamp = "ts"
-price = "price"
-[match]
-exact = ["city"]
-time_bucket = "1h"
-[[segments]]
-name = "Device"
-column = "os"
-reference = "android"
-groups = ["ios"]
-[test]
-materiality = 0.02
-''')
+CONFIG = parse_config(audit_toml(columns={"transaction_id": "id", "user_id": "u", "timestamp": "ts", "price": "price"},
+                                 test={"materiality": 0.02}))
 
 
 def finding(premium=0.097, ci=(0.094, 0.0997), coverage=0.9, **changes) -> Finding:

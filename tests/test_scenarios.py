@@ -8,8 +8,8 @@ import math
 import pytest
 
 from auditor import pipeline
-from auditor.config import load_config, parse_config
-from auditor.generate import generate
+from auditor.spec import load_config, parse_config
+from auditor.synth import generate
 
 pytestmark = pytest.mark.slow
 

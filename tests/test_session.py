@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, strategies as st
 
 from auditor.engine.session import MIB, shuffle_plan, task_memory
+from conftest import audit_toml
 
 GIB = 1024 * MIB
 
@@ -105,33 +106,14 @@ def test_ingests_row_sized_caches_live_on_disk(spark, tmp_path):
     against the estimate, and a block read back into memory is read whole."""
     import pandas as pd
 
-    from auditor.config import parse_config
+    from auditor.spec import parse_config
     from auditor.engine.ingest import ingest
 
     data = tmp_path / "log.parquet"
     pd.DataFrame({"t": ["a", "b", "c"], "u": ["x", "y", "z"], "ts": pd.to_datetime(["2026-01-01"] * 3, utc=True),
                   "p": [1.0, 2.0, 3.0], "os": ["ios", "android", "ios"]}).to_parquet(data)
-    config = parse_config(f'''
-[audit]
-name = "n"
-platform = "p"
-[input]
-path = "{data}"
-format = "parquet"
-[columns]
-transaction_id = "t"
-user_id = "u"
-timestamp = "ts"
-price = "p"
-[match]
-exact = []
-time_bucket = "1h"
-[[segments]]
-name = "Device"
-column = "os"
-reference = "android"
-groups = ["ios"]
-''')
+    config = parse_config(audit_toml(input={"path": str(data)}, match={"exact": []},
+                                     columns={"transaction_id": "t", "user_id": "u", "timestamp": "ts", "price": "p"}))
     ingested = ingest(spark, config)
     try:
         level = ingested.cached.storageLevel

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from auditor.cli import main
-from auditor.config import load_config
-from auditor.generate import SCENARIOS, generate
+from auditor.spec import load_config
+from auditor.synth import SCENARIOS, generate
 from auditor.starter import propose
 
 

@@ -26,7 +26,7 @@ from validation.timing import TimingRow, replace_section, spiky_rides
 @pytest.fixture(scope="module")
 def audited(spark, tmp_path_factory):
     from auditor import pipeline
-    from auditor.config import parse_config
+    from auditor.spec import parse_config
 
     root = tmp_path_factory.mktemp("timing")
     made = spiky_rides(np.random.default_rng([20261130, 102]), root / "log", users=800, premium=0.04,

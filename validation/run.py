@@ -322,7 +322,7 @@ def spark_check(seed: int = SEED, log=print) -> list[dict]:
     import pandas as pd
 
     from auditor import pipeline
-    from auditor.config import parse_config
+    from auditor.spec import parse_config
     from auditor.engine.session import spark_session
 
     spark = spark_session("local[2]", app_name="auditor-validation", extra_conf={

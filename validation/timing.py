@@ -137,7 +137,7 @@ placebo_splits = 0
 def audit_log(spark, log: Log, out: Path) -> dict:
     """The findings of one log's audit, keyed by group."""
     from auditor import pipeline
-    from auditor.config import parse_config
+    from auditor.spec import parse_config
 
     result = pipeline.run(parse_config(log.config_text), spark, out)
     return {f.group: f for f in result.findings if f.kind == "group"}

@@ -18,7 +18,7 @@ from pyspark.errors import AnalysisException, PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from auditor.config import InputSpec
+from auditor.spec import InputSpec
 from auditor.errors import AuditConfigError, AuditInputError
 from auditor.engine.ingest import InputFile
 from auditor.engine.ingest import _sha256 as sha256_of

@@ -36,7 +36,7 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from auditor.config import AuditConfig, MatchSpec
+from auditor.spec import AuditConfig, MatchSpec
 from auditor.engine.ingest import DECLARED, DISCOUNT, EVENT, LIST, PRICE, QUOTED, REQUEST, TS, USER
 from auditor.engine.match import TIME_BUCKET, bucket_start, cell_columns
 from auditor.stats.premium import ComparisonSummary

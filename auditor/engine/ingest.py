@@ -23,21 +23,15 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from auditor.config import AuditConfig
+from auditor.spec import AuditConfig
 # What ingest reports (no Spark in them): findings and the report read these types.
 from auditor.summaries import DataQuality, InputFile  # noqa: F401
 from auditor.errors import AuditConfigError, AuditInputError, NothingToCompare
 from auditor.preflight import check_column_names, input_paths
+from auditor.vocabulary import RejectReason
 
-# Reject reasons, in the order they are checked: a row gets the first that applies.
-REASONS = (
-    "malformed_record",
-    "missing_value",
-    "unparseable_number",
-    "unparseable_timestamp",
-    "nonpositive_price",
-    "duplicate_transaction_id",
-)
+# Reject reasons (vocabulary.RejectReason), in the order they are checked: a row gets the first that applies.
+REASONS = tuple(reason.value for reason in RejectReason)
 
 # Internal names for the role columns (platform columns keep their own names).
 TID, USER, TS, PRICE = "__tid", "__user", "__ts", "__price"
@@ -368,11 +362,11 @@ def _reason(config: AuditConfig, types: dict, nanos: frozenset[str]):
     if parts:
         nonpositive = nonpositive | (parts[LIST] <= 0) | (parts[NET] <= 0)
 
-    return (F.when(F.col(_CORRUPT).isNotNull(), "malformed_record")
-            .when(missing, "missing_value")
-            .when(bad_number, "unparseable_number")
-            .when(timestamp.isNull(), "unparseable_timestamp")
-            .when(nonpositive, "nonpositive_price"))
+    return (F.when(F.col(_CORRUPT).isNotNull(), RejectReason.MALFORMED_RECORD.value)
+            .when(missing, RejectReason.MISSING_VALUE.value)
+            .when(bad_number, RejectReason.UNPARSEABLE_NUMBER.value)
+            .when(timestamp.isNull(), RejectReason.UNPARSEABLE_TIMESTAMP.value)
+            .when(nonpositive, RejectReason.NONPOSITIVE_PRICE.value))
 
 
 def _typed_columns(config: AuditConfig, types: dict, nanos: frozenset[str]) -> list:
@@ -468,7 +462,7 @@ def _mark_duplicates(typed: DataFrame, duplicated: DataFrame, broadcast: bool) -
     """A later valid copy of a transaction id (in file order) is rejected; the first is kept."""
     joined = typed.join(F.broadcast(duplicated) if broadcast else duplicated, on=TID, how="left")
     later_copy = F.col(_REASON).isNull() & F.col(_FIRST).isNotNull() & (_position() != F.col(_FIRST))
-    return joined.withColumn(_REASON, F.when(later_copy, F.lit("duplicate_transaction_id"))
+    return joined.withColumn(_REASON, F.when(later_copy, F.lit(RejectReason.DUPLICATE_TRANSACTION_ID.value))
                              .otherwise(F.col(_REASON))).drop(_FIRST)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from auditor.config import MatchSpec
+from auditor.spec import MatchSpec
 from auditor.engine.ingest import TS
 
 TIME_BUCKET = "__time_bucket"

@@ -25,7 +25,7 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from auditor.config import AuditConfig
+from auditor.spec import AuditConfig
 from auditor.engine.estimate import _cell_hash, _quote_rows, cell_keys
 from auditor.engine.ingest import PRICE, USER
 from auditor.engine.match import bucket_start

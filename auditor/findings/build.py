@@ -6,32 +6,22 @@ import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from scipy import stats
 
-from auditor.config import AuditConfig
-from auditor.summaries import (BAND, DOSE, PLACEBO, SHARE_OUTCOMES, STEERING, ComparisonData, DataQuality,
+from auditor.spec import AuditConfig
+from auditor.summaries import (BAND, DOSE, GROUP, PLACEBO, SHARE_OUTCOMES, STEERING, ComparisonData, DataQuality,
                                EvidenceCell, InputFile)
 from auditor.stats.multiple import bh_level, bh_qvalues
 from auditor.stats.premium import (PremiumEstimate, cluster_robust, equivalence_p, jackknife, material_interval,
                                    minimum_flaggable, raw_premium)
 from auditor.stats.wild import cluster_diagnostics
-from auditor.vocabulary import CURRENT_VERDICTS, KIND_OUTCOME
+from auditor.vocabulary import KIND_OUTCOME, InsufficientReason, Scale, Verdict
 
 SCHEMA_VERSION = 1
-
-# Verdicts, most serious first (the report lists findings in this order). decide() gives all but
-# flagged_not_robust, which the sensitivity checks give a flag that does not survive them.
-VERDICTS = CURRENT_VERDICTS
-
-# Why a comparison is insufficient_data, checked in this order: no cell holds both sides; a
-# side (a dose: all users) has fewer than test.min_users users; fewer than test.min_cells
-# cells; the weight is worth fewer than MIN_EFFECTIVE_USERS equal users (G*); or the counts
-# pass but no estimate exists (e.g. one user carries all the support).
-INSUFFICIENT_REASONS = ("no_common_support", "too_few_users_group", "too_few_users_reference", "too_few_users",
-                        "too_few_cells", "too_few_effective_users", "not_estimable")
 
 # Below four effective users (G* = (sum B)^2 / sum B^2, see ComparisonSummary.effective_clusters)
 # the comparison is withheld. The t(G* - 1) reference still holds the level there, but only
@@ -81,7 +71,7 @@ class Finding:
     users_group: int | None  # users with group rows in supported cells (None for a dose)
     users_reference: int | None
     material_interval: bool | None  # the whole interval lies beyond ±materiality (None: no interval)
-    insufficient_reason: str | None  # one of INSUFFICIENT_REASONS when the verdict is insufficient_data
+    insufficient_reason: str | None  # a vocabulary.InsufficientReason when the verdict is insufficient_data
     cluster_weight: dict  # how the weight is spread over users: effective users G*, top shares (cluster_weight)
     coverage: float
     clusters: int
@@ -144,7 +134,7 @@ class AuditFindings:
     placebo: dict | None = None
     notes: tuple[str, ...] = ()
     baseline: dict | None = None  # the comparison with an earlier audit ([baseline] findings), see compare.py
-    personalisation: dict | None = None  # is pricing personalised? (auditor/personal_findings.py)
+    personalisation: dict | None = None  # is pricing personalised? (auditor/findings/personal.py)
 
     def to_json(self) -> dict:
         return _clean({
@@ -164,7 +154,10 @@ class AuditFindings:
 
 
 def _clean(value):
-    """NaN and infinity are not JSON: undefined numbers are written as null."""
+    """NaN and infinity are not JSON: undefined numbers are written as null. Vocabulary members
+    (verdicts, reasons, scales) are written as their plain ids."""
+    if isinstance(value, Enum):
+        return value.value
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
@@ -185,32 +178,32 @@ def decide(estimate: PremiumEstimate, q_value: float, tost_p: float, sufficient:
     insufficient_data: too few matched cells or users, or no estimate.
     """
     if not sufficient or not estimate.defined:
-        return "insufficient_data"
+        return Verdict.INSUFFICIENT_DATA
     if q_value < alpha:
         material = (bool(material_interval(estimate, materiality)) if rule == "interval"
                     else abs(estimate.premium) >= materiality)
-        return "flagged" if material else "significant_below_materiality"
+        return Verdict.FLAGGED if material else Verdict.SIGNIFICANT_BELOW_MATERIALITY
     if tost_p < alpha:
-        return "cleared"
-    return "inconclusive"
+        return Verdict.CLEARED
+    return Verdict.INCONCLUSIVE
 
 
 def insufficient_reason(d: ComparisonData, est: PremiumEstimate, test) -> str | None:
     """Why a comparison cannot be judged (None when it can)."""
     p = d.primary
     if p.cells == 0:
-        return "no_common_support"
+        return InsufficientReason.NO_COMMON_SUPPORT
     if p.users_group is not None and p.users_group < test.min_users:
-        return "too_few_users_group"
+        return InsufficientReason.TOO_FEW_USERS_GROUP
     if p.users_reference is not None and p.users_reference < test.min_users:
-        return "too_few_users_reference"
+        return InsufficientReason.TOO_FEW_USERS_REFERENCE
     if p.users_group is None and p.users < test.min_users:
-        return "too_few_users"
+        return InsufficientReason.TOO_FEW_USERS
     if p.cells < test.min_cells:
-        return "too_few_cells"
+        return InsufficientReason.TOO_FEW_CELLS
     if p.clusters and p.effective_clusters < MIN_EFFECTIVE_USERS:
-        return "too_few_effective_users"
-    return None if est.defined else "not_estimable"
+        return InsufficientReason.TOO_FEW_EFFECTIVE_USERS
+    return None if est.defined else InsufficientReason.NOT_ESTIMABLE
 
 
 def build_findings(data: dict[int, ComparisonData], config: AuditConfig) -> tuple[tuple[Finding, ...], dict | None]:
@@ -242,18 +235,18 @@ def build_findings(data: dict[int, ComparisonData], config: AuditConfig) -> tupl
             analytic={"method": analytic.method, "premium": analytic.premium, "se_log": analytic.se,
                       "p_value": analytic.p_value, "ci_low": analytic.ci_low, "ci_high": analytic.ci_high},
             raw_premium=_raw(d),
-            flagged=verdict == "flagged", verdict=verdict,
+            flagged=verdict == Verdict.FLAGGED, verdict=verdict,
             mde=mde, tost_p_value=tost,
             rank_test=_rank(d, est, test) if c.kind != STEERING else None,
             cells=d.primary.cells, rows_group=d.rows_group, rows_reference=d.rows_reference,
             rows_group_all=d.rows_group_all, rows_reference_all=d.rows_reference_all,
             users=d.primary.users, users_group=d.primary.users_group, users_reference=d.primary.users_reference,
             material_interval=material_interval(est, materiality),
-            insufficient_reason=reason if verdict == "insufficient_data" else None,
+            insufficient_reason=reason if verdict == Verdict.INSUFFICIENT_DATA else None,
             cluster_weight=cluster_weight(d.secondary if c.kind == STEERING else d.primary),
             coverage=d.coverage, clusters=d.primary.clusters,
             pooled_clusters=d.pooled_clusters,
-            decomposition=_decomposition(d) if c.kind == "group" and c.outcome not in SHARE_OUTCOMES else None,
+            decomposition=_decomposition(d) if c.kind == GROUP and c.outcome not in SHARE_OUTCOMES else None,
             evidence=tuple(_evidence_json(e, config) for e in published_evidence(d.evidence, config.report.min_cell_size)),
             evidence_suppressed=sum(1 for e in d.evidence if not _publishable(e, config.report.min_cell_size)),
             extra=_extra(d, data, est, config, dose),
@@ -284,7 +277,7 @@ def _outcome_name(d: ComparisonData) -> str:
 
 
 def _scale(d: ComparisonData) -> str:
-    return "difference" if d.comparison.outcome in SHARE_OUTCOMES else "ratio"
+    return Scale.DIFFERENCE if d.comparison.outcome in SHARE_OUTCOMES else Scale.RATIO
 
 
 def _headline(d: ComparisonData, confidence: float) -> PremiumEstimate:

@@ -7,18 +7,18 @@ with an `AuditConfigError` that names the key and says how to fix it.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import re
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from auditor.errors import AuditConfigError
+from auditor.spec.labels import Labels, labels_from_table
+from auditor.spec.types import (FLAG_RULES, FORMATS, ROLES, TABLE, Adjustment, AuditConfig, Baseline, Columns,
+                                InputSpec, MatchSpec, Personalisation, PriceParts, Quotes, ReportSpec, Segment,
+                                Sensitivity, Steering, TestSpec)
+from auditor.vocabulary import LANGUAGES
 
-FORMATS = ("parquet", "csv", "json")
-LANGUAGES = ("en", "zh-CN")
-ROLES = ("transaction_id", "user_id", "timestamp", "price")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 # Keys each table accepts; anything else is a typo we would rather name than ignore.
@@ -41,311 +41,6 @@ _KNOWN = {
     "labels": ("columns", "values", "segments", "audit"),
     "personalisation": ("enabled", "columns", "max_users", "rounding"),
 }
-
-
-# A catalog table's input format: the table's own (Parquet, ORC, Delta, ...) comes from the catalog.
-TABLE = "table"
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """Where the log is and how to read it: files (path and format) or a catalog table (table, where)."""
-
-    path: str | None  # absolute path, folder or glob; None for a catalog table
-    format: str  # parquet | csv | json, or "table"
-    timezone: str = "UTC"
-    csv_delimiter: str = ","
-    table: str | None = None  # a catalog table, e.g. "db.rides"
-    where: str | None = None  # a Spark SQL predicate applied at the table's scan (partition pruning)
-
-    @property
-    def typed(self) -> bool:
-        """Columns arrive typed (Parquet, catalog tables), not as text to parse (CSV, JSON)."""
-        return self.format in ("parquet", TABLE)
-
-    @property
-    def description(self) -> str:
-        """What is read, in words, for progress lines and errors."""
-        if self.table:
-            return f"table {self.table}" + (f" where {self.where}" if self.where else "")
-        return f"{self.format} from {self.path}"
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """An earlier audit's findings.json this audit is compared with."""
-
-    findings: str  # absolute path
-
-
-@dataclass(frozen=True)
-class Columns:
-    """The platform's column for each role the audit needs."""
-
-    transaction_id: str
-    user_id: str
-    timestamp: str
-    price: str
-
-
-@dataclass(frozen=True)
-class MatchSpec:
-    """What makes two purchases comparable: equal keys, same time bucket, same bins."""
-
-    exact: tuple[str, ...]
-    time_bucket: str | None = None
-    time_bucket_seconds: int | None = None
-    bins: tuple[tuple[str, float], ...] = ()
-
-    @property
-    def description(self) -> str:
-        """The matching rule in words, for reports."""
-        parts = list(self.exact)
-        if self.time_bucket:
-            parts.append(f"time ({self.time_bucket} buckets)")
-        parts += [f"{name} (bins of {width:g})" for name, width in self.bins]
-        return ", ".join(parts)
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A user attribute compared across its values.
-
-    kind "group": each group is compared with the reference group.
-    kind "dose": a numeric attribute (e.g. prior orders); the premium per doubling
-    of (1 + value), and a curve over bands of the value against the lowest band.
-    """
-
-    name: str
-    column: str
-    reference: str = ""
-    groups: tuple[str, ...] = ()
-    kind: str = "group"
-    bands: tuple[float, ...] = ()  # dose: lower edges of the bands, the first is the reference band
-
-    def band_label(self, i: int) -> str:
-        """Integer edges (counts) name the values a band holds: 1, 2–3, 16+. Fractional edges (a share)
-        name its edges, the upper one excluded: 0–0.05, 0.05–0.1, 0.5+."""
-        low = self.bands[i]
-        if i + 1 < len(self.bands):
-            high = self.bands[i + 1]
-            if float(low).is_integer() and float(high).is_integer():
-                return f"{low:g}" if high - low == 1 else f"{low:g}–{high - 1:g}"
-            return f"{low:g}–{high:g}"
-        return f"{low:g}+"
-
-
-@dataclass(frozen=True)
-class PriceParts:
-    """Optional price components: any two of list price, discount and net price imply the third."""
-
-    list_price: str | None = None
-    discount: str | None = None
-    net_price: str | None = None
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return tuple(c for c in (self.list_price, self.discount, self.net_price) if c)
-
-    @property
-    def complete(self) -> bool:
-        return len(self.columns) >= 2
-
-
-@dataclass(frozen=True)
-class Quotes:
-    """A log of quotes and purchases: conversion and quote-to-final drift by segment."""
-
-    event_column: str
-    quote_value: str
-    purchase_value: str
-    quoted_price: str | None = None
-    request_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Adjustment:
-    """A declared, lawful price factor (e.g. a published new-user promotion)."""
-
-    name: str
-    column: str
-    value: str
-
-
-@dataclass(frozen=True)
-class Sensitivity:
-    """Re-estimates of flagged findings under reasonable changes."""
-
-    leave_out: str | None = None  # a match key whose values are left out one at a time
-    bins: bool = True  # numeric bins halved and doubled
-
-
-@dataclass(frozen=True)
-class Steering:
-    """The option column whose tiers (cheapest first) are compared within the same request context."""
-
-    column: str
-    order: tuple[str, ...]
-    context: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class TestSpec:
-    """How findings are tested and when they are flagged."""
-
-    alpha: float = 0.05  # false discovery rate across all comparisons
-    materiality: float = 0.01  # smallest |premium| worth flagging
-    confidence: float = 0.95  # level of the reported intervals
-    max_clusters: int = 200_000  # user scores beyond this are pooled into hash buckets
-    power: float = 0.8  # for the minimum detectable effect
-    min_cells: int = 5  # fewer matched cells than this: insufficient data
-    min_users: int = 30  # fewer matched users than this on either side (a dose: in all): insufficient data
-    rank_test: bool = True  # the stratified (van Elteren) rank test beside the mean premium
-    placebo_splits: int = 4  # self-check: users split at random by a seeded hash, tested alike
-    seed: int = 20260901  # seeds the placebo splits
-    flag_rule: str = "estimate"  # one of FLAG_RULES: what must reach the materiality threshold
-
-
-# What must reach materiality for a significant premium to be flagged: the point estimate
-# ("estimate"), or the whole confidence interval ("interval").
-FLAG_RULES = ("estimate", "interval")
-
-
-@dataclass(frozen=True)
-class Personalisation:
-    """Is pricing personalised? (auditor/stats/personal.py): on unless switched off.
-
-    `columns`: user-level columns to search beyond the segments and match keys (phone model,
-    app version, city of registration...); `max_users`: the users whose purchases the attribute
-    tests read (a seeded sample when there are more); `rounding`: price differences below this
-    share of the price are rounding, not dispersion.
-    """
-
-    enabled: bool = True
-    columns: tuple[str, ...] = ()
-    max_users: int = 20_000
-    rounding: float = 0.001
-
-
-@dataclass(frozen=True)
-class ReportSpec:
-    """How the HTML report is written."""
-
-    language: str = "en"
-    min_cell_size: int = 10  # fewest distinct users a published cell may hold
-
-
-@dataclass(frozen=True)
-class DisplayName:
-    """A column's or value's name in each report language (missing languages fall back to the raw name),
-    and for binned columns the unit of the bin width."""
-
-    text: tuple[tuple[str, str], ...] = ()  # (language, text)
-    unit: tuple[tuple[str, str], ...] = ()
-
-    def to_json(self) -> dict:
-        out = dict(self.text)
-        if self.unit:
-            out["unit"] = dict(self.unit)
-        return out
-
-
-@dataclass(frozen=True)
-class Labels:
-    """Display names for the report (`[labels]`): labels are shown, never parsed back into data."""
-
-    columns: tuple[tuple[str, DisplayName], ...] = ()
-    values: tuple[tuple[str, tuple[tuple[str, DisplayName], ...]], ...] = ()
-    segments: tuple[tuple[str, DisplayName], ...] = ()  # by segment name
-    audit: tuple[tuple[str, DisplayName], ...] = ()  # the report's title and platform: "name", "platform"
-
-    def to_json(self) -> dict:
-        """As findings.json's `audit.labels`: {"columns": {col: {lang: text, "unit": {...}}},
-        "values": {col: {value: {lang: text}}}, "segments": {name: {lang: text}}}, and "audit":
-        {"name": {lang: text}, "platform": {lang: text}} when `[labels.audit]` is given."""
-        doc = {"columns": {c: name.to_json() for c, name in self.columns},
-               "values": {c: {v: name.to_json() for v, name in values} for c, values in self.values},
-               "segments": {n: name.to_json() for n, name in self.segments}}
-        if self.audit:
-            doc["audit"] = {key: name.to_json() for key, name in self.audit}
-        return doc
-
-
-@dataclass(frozen=True)
-class AuditConfig:
-    """A whole audit, as described by its TOML file."""
-
-    name: str
-    platform: str
-    input: InputSpec
-    columns: Columns
-    match: MatchSpec
-    segments: tuple[Segment, ...]
-    test: TestSpec = field(default_factory=TestSpec)
-    report: ReportSpec = field(default_factory=ReportSpec)
-    steering: Steering | None = None
-    parts: PriceParts = field(default_factory=PriceParts)
-    quotes: Quotes | None = None
-    adjustments: tuple[Adjustment, ...] = ()
-    sensitivity: Sensitivity = field(default_factory=Sensitivity)
-    labels: Labels = field(default_factory=Labels)
-    period: str | None = None
-    baseline: Baseline | None = None
-    personalisation: Personalisation = field(default_factory=Personalisation)
-    source_path: str | None = None
-    source_text: str = ""
-
-    @property
-    def sha256(self) -> str:
-        """Fingerprint of the exact config text the audit ran with."""
-        return hashlib.sha256(self.source_text.encode("utf-8")).hexdigest()
-
-    @property
-    def required_columns(self) -> tuple[str, ...]:
-        """Columns a row must have a value in to be audited."""
-        cols = [*(getattr(self.columns, r) for r in ROLES), *self.match.exact]
-        cols += [name for name, _ in self.match.bins]
-        return tuple(dict.fromkeys(cols))
-
-    @property
-    def segment_columns(self) -> tuple[str, ...]:
-        cols = [s.column for s in self.segments]
-        if self.steering:
-            cols.append(self.steering.column)
-        return tuple(dict.fromkeys(c for c in cols if c not in self.match.exact))
-
-    @property
-    def dose_columns(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(s.column for s in self.segments if s.kind == "dose"))
-
-    @property
-    def context_columns(self) -> tuple[str, ...]:
-        """Steering context columns not already read as match keys."""
-        if not self.steering:
-            return ()
-        return tuple(c for c in self.steering.context if c not in self.required_columns)
-
-    @property
-    def optional_columns(self) -> tuple[str, ...]:
-        """Columns read when present in a row but not required: price parts, quote fields, adjustments."""
-        cols = [*self.parts.columns, *(a.column for a in self.adjustments)]
-        if self.quotes:
-            cols += [c for c in (self.quotes.event_column, self.quotes.quoted_price, self.quotes.request_id) if c]
-        return tuple(c for c in dict.fromkeys(cols) if c not in self.required_columns)
-
-    @property
-    def attribute_columns(self) -> tuple[str, ...]:
-        """User-level columns read for the personalisation search alone (`[personalisation] columns`)."""
-        if not self.personalisation.enabled:
-            return ()
-        known = set(self.required_columns + self.segment_columns + self.context_columns + self.optional_columns)
-        return tuple(c for c in dict.fromkeys(self.personalisation.columns) if c not in known)
-
-    @property
-    def used_columns(self) -> tuple[str, ...]:
-        """Every input column the audit reads (all others are pruned at the scan)."""
-        return tuple(dict.fromkeys(self.required_columns + self.segment_columns + self.context_columns
-                                   + self.optional_columns + self.attribute_columns))
 
 
 def check_placeholders(config: AuditConfig) -> None:
@@ -400,7 +95,7 @@ def parse_config(text: str, base_dir: Path | None = None, source_path: str | Non
         adjustments=_adjustments(raw),
         sensitivity=_sensitivity(raw, match),
         baseline=_baseline(raw, base_dir or Path.cwd()),
-        labels=_labels(raw),
+        labels=parse_labels(raw),
         personalisation=_personalisation(_table(raw, "personalisation", required=False)),
         source_path=source_path,
         source_text=text,
@@ -737,53 +432,9 @@ def _report(table: dict) -> ReportSpec:
     return ReportSpec(language=language, min_cell_size=size)
 
 
-_LABEL_EXAMPLE = 'e.g. car_level = { en = "car class", zh-CN = "车型" }'
-
-
-def _display_name(value, where: str, unit_allowed: bool) -> DisplayName:
-    """A label: one string for every language, or a table of languages (and, for columns, a unit)."""
-    if isinstance(value, str) and value.strip():
-        return DisplayName(text=tuple((language, value) for language in LANGUAGES))
-    if not isinstance(value, dict):
-        raise AuditConfigError(f"[labels] {where} must be a string or a table of languages: {_LABEL_EXAMPLE}")
-    known = (*LANGUAGES, "unit") if unit_allowed else LANGUAGES
-    for key in value:
-        if key not in known:
-            raise AuditConfigError(f"[labels] {where}: unknown key {key!r}: use {', '.join(known)}")
-    text = []
-    for language in LANGUAGES:
-        if language in value:
-            if not isinstance(value[language], str) or not value[language].strip():
-                raise AuditConfigError(f"[labels] {where}.{language} must be a non-empty string, got {value[language]!r}")
-            text.append((language, value[language]))
-    unit = ()
-    if "unit" in value:
-        unit = _display_name(value["unit"], f"{where}.unit", unit_allowed=False).text
-    return DisplayName(text=tuple(text), unit=unit)
-
-
-def _labels(raw: dict) -> Labels:
-    table = _table(raw, "labels", required=False)
-    columns = table.get("columns", {})
-    values = table.get("values", {})
-    segments = table.get("segments", {})
-    if not all(isinstance(t, dict) for t in (columns, values, segments)):
-        raise AuditConfigError(f"[labels] columns, values and segments must be tables: [labels.columns] {_LABEL_EXAMPLE}")
-    parsed_values = []
-    for column, names in values.items():
-        if not isinstance(names, dict):
-            raise AuditConfigError(f"[labels.values] {column} must be a table of values, "
-                                   f'e.g. [labels.values.{column}] followed by ios = {{ en = "iOS", zh-CN = "iOS" }}')
-        parsed_values.append((column, tuple((str(v), _display_name(name, f"values.{column}.{v}", False))
-                                            for v, name in names.items())))
-    audit = table.get("audit", {})
-    if not isinstance(audit, dict) or any(key not in ("name", "platform") for key in audit):
-        raise AuditConfigError('[labels.audit] holds the report\'s title and platform in each language: '
-                               'name = { zh-CN = "网约车价格审计" }, platform = { zh-CN = "示例出行" }')
-    return Labels(columns=tuple((c, _display_name(name, f"columns.{c}", True)) for c, name in columns.items()),
-                  values=tuple(parsed_values),
-                  segments=tuple((n, _display_name(name, f"segments.{n}", False)) for n, name in segments.items()),
-                  audit=tuple((key, _display_name(name, f"audit.{key}", False)) for key, name in audit.items()))
+def parse_labels(raw: dict) -> Labels:
+    """The `[labels]` of a parsed TOML document (empty when there is none)."""
+    return labels_from_table(_table(raw, "labels", required=False))
 
 
 def _check_overlaps(config: AuditConfig) -> None:

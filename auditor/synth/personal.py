@@ -27,7 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from auditor import generate as g
+from auditor.synth import configs as c
+from auditor.synth import rides as r
+from auditor.synth.writer import ids, label_array, timestamps
 
 WEEKS = 4
 WEEK_S = 7 * 86_400
@@ -67,7 +69,7 @@ HELP = ", ".join(f"{m.key} ({m.what})" for m in MODELS)
 class _Passengers:
     """The ride passengers, plus what personalisation plants on each: phone model, score, weekly arm."""
 
-    base: g._Passengers
+    base: r.Passengers
     phone: np.ndarray  # index into PHONE_MODELS
     wtp: np.ndarray  # log scale
     arm: np.ndarray  # (passenger, week), log scale
@@ -79,11 +81,11 @@ class _Passengers:
 
 def _draw(model: _PersonalModel):
     def draw(rng: np.random.Generator, rides: int) -> _Passengers:
-        base = g._draw_passengers(rng, rides)
+        base = r.draw_passengers(rng, rides)
         count = len(base.os)
         base = dataclasses.replace(base, effect=np.zeros(count))  # no per-user effect but what is planted
         phone = np.empty(count, dtype=np.int64)
-        for os_code in range(len(g.OS_VALUES)):
+        for os_code in range(len(r.OS_VALUES)):
             models = [i for i, o in enumerate(PHONE_OS) if o == os_code]
             share = np.array([PHONE_SHARE_IN_OS[i] for i in models])
             mine = base.os == os_code
@@ -99,16 +101,16 @@ def _chunk(model: _PersonalModel):
     by_phone = np.log1p([dict(model.phone_premiums).get(m, 0.0) for m in PHONE_MODELS])
 
     def chunk(rng, start, rider, passengers: _Passengers, routes, width):
-        d = g._draw_rides(rng, rider, passengers.base, routes, g.NULL_RIDES)
+        d = r._draw_rides(rng, rider, passengers.base, routes, r.NULL_RIDES)
         week = rng.integers(0, WEEKS, len(rider))
         log_fare = d.log_fare + passengers.wtp[rider] + by_phone[passengers.phone[rider]] + passengers.arm[rider, week]
         d = dataclasses.replace(d, epoch_s=d.epoch_s + week * WEEK_S, log_fare=log_fare)
         return {
-            "order_no": g._ids("R", len(rider), max(9, width), first=start + 1),
+            "order_no": ids("R", len(rider), max(9, width), first=start + 1),
             "passenger_id": passengers.base.ids.take(rider),
-            "req_time": g._timestamps(d.epoch_s),
-            **g._ride_context(d, passengers.base),
-            "phone_model": g._labels(PHONE_MODELS, passengers.phone[rider]),
+            "req_time": timestamps(d.epoch_s),
+            **r._ride_context(d, passengers.base),
+            "phone_model": label_array(PHONE_MODELS, passengers.phone[rider]),
             "fare_cny": pa.array(np.exp(d.log_fare).round(2)),
         }
     return chunk
@@ -117,7 +119,7 @@ def _chunk(model: _PersonalModel):
 def _truth(model: _PersonalModel):
     def truth() -> dict:
         return {
-            "premiums": g.NO_RIDE_PREMIUMS,
+            "premiums": r.NO_RIDE_PREMIUMS,
             "simpson_trap": None,
             "personalisation": {
                 "reading": model.reading,
@@ -134,7 +136,7 @@ def _truth(model: _PersonalModel):
 
 def _phone_sd() -> float:
     """The sd of log premiums across passengers that the phone models plant (OS and model shares)."""
-    os_share = np.array(g.OS_SHARE)
+    os_share = np.array(r.OS_SHARE)
     share = np.array([os_share[o] * PHONE_SHARE_IN_OS[i] / sum(PHONE_SHARE_IN_OS[j] for j, p in enumerate(PHONE_OS)
                                                                if p == o) for i, o in enumerate(PHONE_OS)])
     effect = np.log1p([PHONE_PREMIUMS.get(m, 0.0) for m in PHONE_MODELS])
@@ -145,13 +147,15 @@ def _phone_sd() -> float:
 def _configs(model: _PersonalModel):
     def configs(data_path: str, fmt: str) -> dict[str, str]:
         name = f"Ride-hailing fares, four weeks from 2026-09-07 (synthetic: {model.what})"
-        return {"audit.toml": g._toml(name, "ExampleRide", data_path, fmt, g.RIDE_COLUMNS, g.RIDE_MATCH,
-                                      (g.DEVICE, g.MEMBERSHIP))}
+        return {"audit.toml": c._toml(name, "ExampleRide", data_path, fmt, c.RIDE_COLUMNS, c.RIDE_MATCH,
+                                      (c.DEVICE, c.MEMBERSHIP))}
     return configs
 
 
 def register(scenarios: tuple[str, ...], specs: dict) -> tuple[tuple[str, ...], dict]:
     """The generator's scenarios and specs with these added (the generator calls this once, at import)."""
-    added = {m.key: g._Scenario("rides", g._RIDE_ROLES, _draw(m), g._draw_routes, _chunk(m), _truth(m), _configs(m))
+    from auditor.synth.generate import _RIDE_ROLES, _Scenario  # the generator calls this at its own import
+
+    added = {m.key: _Scenario("rides", _RIDE_ROLES, _draw(m), r.draw_routes, _chunk(m), _truth(m), _configs(m))
              for m in MODELS}
     return (*scenarios, *SCENARIOS), {**specs, **added}

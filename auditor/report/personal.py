@@ -1,6 +1,6 @@
 """The report section "Is pricing personalised?": the verdict sentence, one chart, one table.
 
-Rendered from findings.json's `personalisation` block alone (auditor.personal_findings), so an
+Rendered from findings.json's `personalisation` block alone (auditor.findings.personal), so an
 archived audit renders the same section. The template (reports/templates/personal.html.j2) only
 formats what this module prepares; the chart follows auditor.charts (inline SVG, text as text).
 """
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import jinja2
 import numpy as np
 
-from auditor.charts import INK, _figure, _percent_axis, _svg
-from auditor.personal_findings import sentence
+from auditor.report.charts import INK, _figure, _percent_axis, _svg
+from auditor.findings.personal import sentence
 from auditor.vocabulary import Label
 
 Z80 = 1.2815515655446004

@@ -19,6 +19,7 @@ from pathlib import Path
 from scipy import stats
 
 from auditor.errors import AuditInputError
+from auditor.vocabulary import Scale
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,7 @@ def _finite(value) -> bool:
 
 
 def _change(f_old: dict, f_new: dict, confidence: float, alpha: float) -> Change:
-    ratio = f_new.get("scale", "ratio") == "ratio"
+    ratio = f_new.get("scale", Scale.RATIO) == Scale.RATIO
     # Ratio premiums are compared on the log scale their standard errors are on.
     to_scale = (lambda p: math.log1p(p)) if ratio else (lambda p: p)
     back = (lambda d: math.expm1(d)) if ratio else (lambda d: d)
@@ -171,7 +172,7 @@ def _change(f_old: dict, f_new: dict, confidence: float, alpha: float) -> Change
         _dof(f_new), confidence)
     return Change(
         segment=str(f_new["segment"]), group=str(f_new["group"]), reference=str(f_new.get("reference")),
-        outcome=str(f_new["outcome"]), scale="ratio" if ratio else "difference",
+        outcome=str(f_new["outcome"]), scale=Scale.RATIO if ratio else Scale.DIFFERENCE,
         premium_before=f_old["premium"], premium_after=f_new["premium"],
         change=back(difference), ci_low=back(low) if _finite(low) else math.nan,
         ci_high=back(high) if _finite(high) else math.nan, p_value=p, dof=dof,

@@ -32,10 +32,11 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from auditor.config import AuditConfig
-from auditor.findings import Finding, decide
+from auditor.spec import AuditConfig
+from auditor.findings.build import Finding, decide
 from auditor.stats.premium import ComparisonSummary, PremiumEstimate, jackknife
 from auditor.summaries import GROUP, TIME_POSITION, Comparison
+from auditor.vocabulary import InsufficientReason, RobustnessReason, Verdict
 
 MAX_VALUES = 12  # values of the left-out key tried, most common first
 SMD_LIMIT = 0.1  # |standardized mean difference| above this: the matched cells are not balanced
@@ -47,9 +48,6 @@ SMD_LIMIT = 0.1  # |standardized mean difference| above this: the matched cells 
 # where a finer window changes nothing (the same rows in the same cells: the timestamps' resolution).
 CURVE_HALVINGS = 8
 CURVE_MIN_COVERAGE = 0.5
-
-# Why a finding is not robust, most telling first: the summary gives the first one's sentence.
-REASON_ORDER = ("explained_by_timing", "shrinks_with_window", "time_bucket_moves", "imbalance", "loses_flag")
 
 
 def sensitivity(engine, config: AuditConfig, items: tuple[Comparison, ...],
@@ -115,8 +113,8 @@ def judge(f: Finding, rows: list[dict], balance: list[dict], curve: list[dict], 
     if curve:
         extra.update(time_curve=curve, time_curve_stop=curve_stop, time_curve_min_coverage=CURVE_MIN_COVERAGE)
     verdict = f.verdict
-    if f.verdict == "flagged" and reasons:
-        verdict = "flagged_not_robust"
+    if f.verdict == Verdict.FLAGGED and reasons:
+        verdict = Verdict.FLAGGED_NOT_ROBUST
     return dataclasses.replace(f, extra=extra, verdict=verdict)
 
 
@@ -214,25 +212,25 @@ def _same(a: float, b: float) -> bool:
 def _flagged(config: AuditConfig, est: PremiumEstimate) -> bool:
     # The flag is judged by the audit's rule at the finding's own level, without re-running the BH family.
     test = config.test
-    return decide(est, est.p_value, math.nan, True, test.materiality, test.alpha, test.flag_rule) == "flagged"
+    return decide(est, est.p_value, math.nan, True, test.materiality, test.alpha, test.flag_rule) == Verdict.FLAGGED
 
 
 def unestimable(summary: ComparisonSummary, est: PremiumEstimate, test) -> str | None:
     """Why a re-estimate cannot be judged (None when it can), by the audit's own rules for a comparison:
     no purchases of a side left in shared cells, too few users or cells, or no estimate."""
     if summary.users_group == 0 or (summary.cells == 0 and summary.users_group is None):
-        return "no_group_rows"
+        return InsufficientReason.NO_GROUP_ROWS
     if summary.users_reference == 0:
-        return "no_reference_rows"
+        return InsufficientReason.NO_REFERENCE_ROWS
     if summary.cells == 0:
-        return "no_common_support"
+        return InsufficientReason.NO_COMMON_SUPPORT
     if summary.users_group is not None and summary.users_group < test.min_users:
-        return "too_few_users_group"
+        return InsufficientReason.TOO_FEW_USERS_GROUP
     if summary.users_reference is not None and summary.users_reference < test.min_users:
-        return "too_few_users_reference"
+        return InsufficientReason.TOO_FEW_USERS_REFERENCE
     if summary.cells < test.min_cells:
-        return "too_few_cells"
-    return None if est.defined else "not_estimable"
+        return InsufficientReason.TOO_FEW_CELLS
+    return None if est.defined else InsufficientReason.NOT_ESTIMABLE
 
 
 def _row(tables: dict, config: AuditConfig, original: Comparison, summary: ComparisonSummary, scale: str,
@@ -272,7 +270,7 @@ def _balance(found: dict, targets: list[Comparison]) -> dict[tuple, list]:
 
 
 def _reasons(f: Finding, rows: list[dict], balance: list[dict], curve: list[dict], materiality: float) -> list[dict]:
-    """Why a flagged finding is not robust (empty when it is), most telling first (REASON_ORDER).
+    """Why a flagged finding is not robust (empty when it is), most telling first (vocabulary.RobustnessReason).
 
     Only changes that could be estimated count: a leave-out with nothing left says nothing about
     the flag. A premium is explained by timing when, at a finer window with enough coverage, it
@@ -286,12 +284,12 @@ def _reasons(f: Finding, rows: list[dict], balance: list[dict], curve: list[dict
     # premium, and says nothing against it.
     lost = [r["change"] for r in estimable if not r["flagged"] and not (f.ci_low <= r["premium"] <= f.ci_high)]
     if lost:
-        reasons.append({"reason": "loses_flag", "changes": lost})
+        reasons.append({"reason": RobustnessReason.LOSES_FLAG, "changes": lost})
     for r in estimable:
         moved = math.isfinite(r["premium"]) and not (f.ci_low <= r["premium"] <= f.ci_high)
         if r["kind"] == "time_bucket_halved" and moved:
-            reasons.append({"reason": "time_bucket_moves", "premium": r["premium"], "original_premium": f.premium,
-                            "ci_low": f.ci_low, "ci_high": f.ci_high})
+            reasons.append({"reason": RobustnessReason.TIME_BUCKET_MOVES, "premium": r["premium"],
+                            "original_premium": f.premium, "ci_low": f.ci_low, "ci_high": f.ci_high})
     explained = False
     for step in curve:
         if step["audit"]:
@@ -299,7 +297,8 @@ def _reasons(f: Finding, rows: list[dict], balance: list[dict], curve: list[dict
         below = abs(step["premium"]) < materiality or math.copysign(1, step["premium"]) != math.copysign(1, f.premium)
         apart = not (step["ci_low"] <= f.premium <= step["ci_high"])
         if below and apart:
-            reasons.append({"reason": "explained_by_timing", "time_bucket_seconds": step["time_bucket_seconds"],
+            reasons.append({"reason": RobustnessReason.EXPLAINED_BY_TIMING,
+                            "time_bucket_seconds": step["time_bucket_seconds"],
                             "premium": step["premium"], "ci_low": step["ci_low"], "ci_high": step["ci_high"],
                             "original_premium": f.premium})
             explained = True
@@ -310,11 +309,12 @@ def _reasons(f: Finding, rows: list[dict], balance: list[dict], curve: list[dict
         sizes = [abs(step["premium"]) for step in curve]
         last = curve[-1]
         if all(b < a for a, b in zip(sizes, sizes[1:])) and not (last["ci_low"] <= f.premium <= last["ci_high"]):
-            reasons.append({"reason": "shrinks_with_window", "time_bucket_seconds": last["time_bucket_seconds"],
+            reasons.append({"reason": RobustnessReason.SHRINKS_WITH_WINDOW,
+                            "time_bucket_seconds": last["time_bucket_seconds"],
                             "premium": last["premium"], "ci_low": last["ci_low"], "ci_high": last["ci_high"],
                             "original_premium": f.premium})
     for check in balance:
         if not check["balanced"]:
-            reasons.append({"reason": "imbalance", "measure": check["measure"], "smd": check["smd"]})
-    order = {name: i for i, name in enumerate(REASON_ORDER)}
+            reasons.append({"reason": RobustnessReason.IMBALANCE, "measure": check["measure"], "smd": check["smd"]})
+    order = {name: i for i, name in enumerate(RobustnessReason)}
     return sorted(reasons, key=lambda r: order.get(r["reason"], len(order)))

@@ -1,175 +1,33 @@
-"""Render the regulator-facing HTML report from the findings.json document.
+"""The report's view: what the templates show, prepared from the findings.json document.
 
-The report is one self-contained HTML file: no script, no external resource,
-charts as inline SVG. It works from the findings.json dict (never from Spark
-frames or dataclasses), so a report can be re-rendered from an archived audit
-in either language.
-
-This module prepares view data (sorting, privacy suppression, legal mapping,
-charts); the templates in `reports/templates/` only format it. Every value is
-HTML-escaped by jinja2 (log strings such as product and city names are
-untrusted), and the template is strict about undefined names, so each optional
+It works from the findings.json dict (never from Spark frames or dataclasses), so a report
+can be re-rendered from an archived audit in either language. This module prepares view data
+(sorting, privacy suppression, legal mapping, charts, comparison sentences); the templates in
+`reports/templates/` only format it, and are strict about undefined names, so each optional
 findings field is given an explicit default here.
-
-Languages: English msgids in the templates; Simplified Chinese from the Babel
-catalogue `reports/locale/zh_CN/LC_MESSAGES/messages.po`, compiled in memory at
-first use. Numbers and dates are formatted for the locale by Babel.
 """
 
 from __future__ import annotations
 
-import gettext
-import json
-import io
 import math
 import re
 import tomllib
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from functools import lru_cache
-from importlib import resources
-from pathlib import Path
 
-import jinja2
-from babel import Locale
-from babel.dates import format_datetime, format_skeleton, format_time
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.numbers import format_decimal
 from markupsafe import Markup
 
-from auditor import charts, vocabulary
-
-TEMPLATE = "report.html.j2"
-LOCALES = {"en": "en", "zh-CN": "zh_Hans_CN"}
-CATALOGUES = {"zh-CN": "zh_CN"}
+from auditor import vocabulary
+from auditor.report import charts
+from auditor.report.formats import Formats, css_string, finite, translations
+from auditor.report.legal import provisions
+from auditor.vocabulary import InsufficientReason, Kind, RobustnessReason, Scale, Verdict
 
 # Most serious first: the report lists findings in this order (the vocabulary's ranks).
 VERDICT_ORDER = tuple(sorted(vocabulary.VERDICTS, key=lambda v: vocabulary.VERDICTS[v].rank))
 EVIDENCE_SHOWN = 10  # cells per flagged finding; the rest are counted, not listed
 CELL_CHARTS_MAX = 12  # per-finding evidence charts (keeps a 100-finding report small)
 SUMMARY_SENTENCES = 6  # flagged findings spelled out in the summary; the rest are linked
-
-
-# --- languages and formats ----------------------------------------------------------------------
-
-@lru_cache(maxsize=None)
-def translations(language: str) -> gettext.NullTranslations:
-    """The message catalogue for `language`: English is the source language, others come from .po files."""
-    if language not in LOCALES:
-        raise ValueError(f"report language {language!r} is not available: use one of {', '.join(LOCALES)}")
-    if language not in CATALOGUES:
-        return gettext.NullTranslations()
-    po = resources.files("reports") / "locale" / CATALOGUES[language] / "LC_MESSAGES" / "messages.po"
-    with po.open("rb") as handle:
-        catalogue = read_po(handle, locale=CATALOGUES[language])
-    compiled = io.BytesIO()
-    write_mo(compiled, catalogue)
-    compiled.seek(0)
-    return gettext.GNUTranslations(compiled)
-
-
-class Formats:
-    """Locale-aware number and date formats; the template filters."""
-
-    def __init__(self, language: str):
-        self.locale = Locale.parse(LOCALES[language])
-        self.percent_sign = self.locale.number_symbols["latn"]["percentSign"]
-
-    def pct(self, value: float | None, digits: int = 1, signed: bool = True) -> str:
-        """0.0512 -> '+5.1%' (the locale's digits, separators and percent sign); undefined -> '—'."""
-        if not _finite(value):
-            return "—"
-        number = format_decimal(abs(value) * 100, format=f"#,##0.{'0' * digits}" if digits else "#,##0",
-                                locale=self.locale)
-        rounded_zero = round(abs(value) * 100, digits) == 0
-        sign = "" if not signed or rounded_zero else ("+" if value > 0 else "−")
-        if not signed and value < 0 and not rounded_zero:
-            sign = "−"
-        return f"{sign}{number}{self.percent_sign}"
-
-    def pp(self, value: float | None) -> str:
-        """A difference of two percentages, in percentage points (unsigned number)."""
-        if not _finite(value):
-            return "—"
-        return format_decimal(abs(value) * 100, format="#,##0.0", locale=self.locale)
-
-    def num(self, value: int | None) -> str:
-        return "—" if value is None else format_decimal(value, locale=self.locale)
-
-    def dec(self, value: float | None, digits: int = 2) -> str:
-        if not _finite(value):
-            return "—"
-        # a true minus sign, as pct prints it (Babel writes a hyphen-minus)
-        return format_decimal(value, format=f"#,##0.{'0' * digits}", locale=self.locale).replace("-", "−")
-
-    def p(self, value: float | None) -> str:
-        """p- and q-values: three significant digits, tiny ones as '< 0.0001'."""
-        if not _finite(value):
-            return "—"
-        if value < 1e-4:
-            return "< " + format_decimal(0.0001, format="0.0000", locale=self.locale)
-        return format_decimal(float(f"{value:.3g}"), format="0.######", locale=self.locale)
-
-    def p_is(self, value: float | None) -> str:
-        """A p- or q-value with its relation, for running text: '= 0.419' or '< 0.0001'."""
-        text = self.p(value)
-        return text if text.startswith("<") or text == "—" else f"= {text}"
-
-    def when(self, iso: str | None) -> str:
-        """An ISO timestamp with offset, shown in UTC for the locale."""
-        if not iso:
-            return "—"
-        moment = datetime.fromisoformat(iso)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
-        return format_datetime(moment, "medium", tzinfo=timezone.utc, locale=self.locale) + " UTC"
-
-    def day(self, moment: datetime) -> str:
-        return format_skeleton("yMMMEd", moment, locale=self.locale)
-
-    def clock(self, moment: datetime) -> str:
-        return format_time(moment.time(), "HH:mm", locale=self.locale)
-
-
-def _finite(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def css_string(text: str) -> Markup:
-    """A CSS string literal that cannot break out of its context: everything but ASCII letters,
-    digits and spaces becomes a hex escape (the audit name goes into the print header)."""
-    # A hex escape ends at the space after it (CSS Syntax 4.3.7), so every escape carries one.
-    escaped = "".join(c if c.isascii() and c.isalnum() else f"\\{ord(c):x} " for c in text)
-    return Markup(f'"{escaped}"')
-
-
-# --- view data ----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Provision:
-    """A legal provision a finding may concern, in the report's language."""
-
-    id: str
-    jurisdiction: str
-    title: str
-    concern: str
-    allowed: str
-    kinds: tuple[str, ...]
-    outcomes: tuple[str, ...]
-
-
-@lru_cache(maxsize=None)
-def provisions(language: str) -> tuple[Provision, ...]:
-    """The legal mapping from reports/legal.toml (data, not template code)."""
-    text = (resources.files("reports") / "legal.toml").read_text(encoding="utf-8")
-    return tuple(
-        Provision(id=p["id"], jurisdiction=p["jurisdiction"], title=p["title"][language],
-                  concern=p["concern"][language], allowed=p["allowed"][language],
-                  kinds=tuple(p["kinds"]), outcomes=tuple(p["outcomes"]))
-        for p in tomllib.loads(text)["provision"]
-    )
 
 
 class Words:
@@ -212,15 +70,15 @@ class Words:
         return self._pick(entry.get("unit")) if isinstance(entry, dict) else None
 
 
-def _labels(audit: dict) -> dict:
+def audit_labels(audit: dict) -> dict:
     """The audit's labels: recorded in findings.json, or (older files) read from the exact config text."""
     if isinstance(audit.get("labels"), dict):
         return audit["labels"]
-    from auditor.config import Labels, _labels  # noqa: PLC0415 (config imports no engine)
     from auditor.errors import AuditConfigError
+    from auditor.spec import Labels, parse_labels  # noqa: PLC0415 (spec imports no engine)
 
     try:
-        parsed = _labels(tomllib.loads(audit.get("config_text") or ""))
+        parsed = parse_labels(tomllib.loads(audit.get("config_text") or ""))
     except (tomllib.TOMLDecodeError, AuditConfigError):
         parsed = Labels()
     return parsed.to_json()
@@ -277,7 +135,7 @@ def _bin_widths(audit: dict) -> dict:
         bins = tomllib.loads(audit.get("config_text") or "").get("match", {}).get("bins", {})
     except tomllib.TOMLDecodeError:
         return {}
-    return {str(k): v for k, v in bins.items() if _finite(v) and not isinstance(v, bool) and v > 0} \
+    return {str(k): v for k, v in bins.items() if finite(v) and not isinstance(v, bool) and v > 0} \
         if isinstance(bins, dict) else {}
 
 
@@ -294,7 +152,7 @@ def _key_value(column, value, bins: dict, formats: Formats, words: Words) -> str
     """A cell's key in words; a binned column's key is its band's lower edge, shown as the band with its
     unit ("4,000–6,000 m"), as the summary names the band's width."""
     width = bins.get(str(column))
-    if width is None or not _finite(value) or isinstance(value, bool):
+    if width is None or not finite(value) or isinstance(value, bool):
         return words.value(column, value)
 
     def shown(number):
@@ -315,7 +173,7 @@ def _cell_view(cell: dict, width: timedelta | None, formats: Formats, words: Wor
         elif width is None:
             when += f" {formats.clock(start)}"
     median_group, median_reference = cell.get("median_group"), cell.get("median_reference")
-    ratio = (median_group / median_reference - 1) if _finite(median_group) and _finite(median_reference) \
+    ratio = (median_group / median_reference - 1) if finite(median_group) and finite(median_reference) \
         and median_reference > 0 else None
     return {
         "conditions": [(words.column(k), _key_value(k, v, bins or {}, formats, words))
@@ -348,11 +206,11 @@ def decomposition_shares(decomposition: dict | None, raw_premium: float | None) 
     (Kitagawa–Oaxaca: unmatched + mix + price = raw) is scaled by raw_premium / raw, so the parts add up
     to the raw premium exactly; they are rounded to tenths of a percent so that the printed parts also
     add up to the printed raw gap (largest remainders). None when any number is missing."""
-    if not isinstance(decomposition, dict) or not _finite(raw_premium):
+    if not isinstance(decomposition, dict) or not finite(raw_premium):
         return None
     parts = [decomposition.get(k) for k in DECOMPOSITION_PARTS]
     raw = decomposition.get("raw")
-    if not all(_finite(v) for v in (*parts, raw)):
+    if not all(finite(v) for v in (*parts, raw)):
         return None
     scale = raw_premium / raw if abs(raw) > 1e-12 else 1.0  # (e^r − 1) / r -> 1 as r -> 0
     exact = [scale * v for v in parts]
@@ -367,7 +225,7 @@ def decomposition_shares(decomposition: dict | None, raw_premium: float | None) 
 
 def _near_zero(value) -> bool:
     """A premium that prints as 0.0 %: the sentence says 'no measurable difference'."""
-    return _finite(value) and _tenths(value) == 0
+    return finite(value) and _tenths(value) == 0
 
 
 def _change_label(change: dict, words: Words, _) -> tuple[str, bool]:
@@ -378,14 +236,14 @@ def _change_label(change: dict, words: Words, _) -> tuple[str, bool]:
         return _("without %(column)s “%(value)s”") % {"column": words.column(column),
                                                      "value": words.value(column, left_out.get("value"))}, True
     factor = change.get("bins_factor")
-    if _finite(factor) and factor < 1:
+    if finite(factor) and factor < 1:
         return _("bins half as wide"), True
-    if _finite(factor) and factor > 1:
+    if finite(factor) and factor > 1:
         return _("bins twice as wide"), True
     factor = change.get("time_bucket_factor")
-    if _finite(factor) and factor < 1:
+    if finite(factor) and factor < 1:
         return _("time windows half as long"), True
-    if _finite(factor) and factor > 1:
+    if finite(factor) and factor > 1:
         return _("time windows twice as long"), True
     return str(change.get("change", "")), False
 
@@ -418,19 +276,19 @@ def _unestimable_words(change: dict, f: dict, words: Words, _) -> str:
     if left_out is not None:
         names.update(column=words.column(left_out.get("column")),
                      value=words.value(left_out.get("column"), left_out.get("value")))
-    if reason == "no_group_rows":
+    if reason == InsufficientReason.NO_GROUP_ROWS:
         return (_("not estimable: no “%(group)s” purchases remain — every matched one is in %(column)s “%(value)s”")
                 if left_out else _("not estimable: no “%(group)s” purchases remain in shared cells")) % names
-    if reason == "no_reference_rows":
+    if reason == InsufficientReason.NO_REFERENCE_ROWS:
         return (_("not estimable: no “%(reference)s” purchases remain — every matched one is in %(column)s “%(value)s”")
                 if left_out else _("not estimable: no “%(reference)s” purchases remain in shared cells")) % names
-    if reason == "no_common_support":
+    if reason == InsufficientReason.NO_COMMON_SUPPORT:
         return _("not estimable: no cell holds comparable purchases of both groups")
-    if reason == "too_few_users_group":
+    if reason == InsufficientReason.TOO_FEW_USERS_GROUP:
         return _("not judged: too few “%(group)s” users remain") % names
-    if reason == "too_few_users_reference":
+    if reason == InsufficientReason.TOO_FEW_USERS_REFERENCE:
         return _("not judged: too few “%(reference)s” users remain") % names
-    if reason == "too_few_cells":
+    if reason == InsufficientReason.TOO_FEW_CELLS:
         return _("not judged: too few cells hold comparable purchases of both groups")
     return _("not estimable: no user-clustered estimate exists")
 
@@ -449,13 +307,13 @@ def _robustness(f: dict, words: Words, formats: Formats, _) -> dict | None:
     for r in f.get("robust_reasons") or []:
         if not isinstance(r, dict):
             continue
-        if r.get("reason") == "loses_flag":
+        if r.get("reason") == RobustnessReason.LOSES_FLAG:
             changes = _("; ").join(labels.get(str(c), str(c)) for c in r.get("changes") or [])
             card = _("The flag does not hold under every change in the table above.")
             short = _("the flag does not hold under: %(changes)s.") % {"changes": changes}
             advice = _("Check first what sets apart the purchases behind that change: the premium may rest on them "
                        "alone.")
-        elif r.get("reason") == "time_bucket_moves":
+        elif r.get("reason") == RobustnessReason.TIME_BUCKET_MOVES:
             numbers = {"premium": formats.pct(r.get("premium")), "original": formats.pct(r.get("original_premium")),
                        "low": formats.pct(r.get("ci_low")), "high": formats.pct(r.get("ci_high"))}
             card = _("With time windows half as long, the premium moves from %(original)s to %(premium)s, outside "
@@ -464,7 +322,7 @@ def _robustness(f: dict, words: Words, formats: Formats, _) -> dict | None:
             short = _("halving the time window moves it from %(original)s to %(premium)s; purchases of the two "
                       "groups may differ in timing within the window.") % numbers
             advice = timing_check
-        elif r.get("reason") == "explained_by_timing":
+        elif r.get("reason") == RobustnessReason.EXPLAINED_BY_TIMING:
             numbers = {"window": _duration(r.get("time_bucket_seconds"), language),
                        "premium": formats.pct(r.get("premium")), "original": formats.pct(r.get("original_premium")),
                        "low": formats.pct(r.get("ci_low")), "high": formats.pct(r.get("ci_high"))}
@@ -474,7 +332,7 @@ def _robustness(f: dict, words: Words, formats: Formats, _) -> dict | None:
             short = _("compared within %(window)s of each other, it falls from %(original)s to %(premium)s: it "
                       "is explained by timing within the window.") % numbers
             advice = timing_check
-        elif r.get("reason") == "shrinks_with_window":
+        elif r.get("reason") == RobustnessReason.SHRINKS_WITH_WINDOW:
             numbers = {"window": _duration(r.get("time_bucket_seconds"), language),
                        "premium": formats.pct(r.get("premium")), "original": formats.pct(r.get("original_premium")),
                        "low": formats.pct(r.get("ci_low")), "high": formats.pct(r.get("ci_high"))}
@@ -484,7 +342,7 @@ def _robustness(f: dict, words: Words, formats: Formats, _) -> dict | None:
             short = _("compared closer in time it shrinks at every halving, from %(original)s to %(premium)s "
                       "within %(window)s; part of it is explained by timing within the window.") % numbers
             advice = timing_check
-        elif r.get("reason") == "imbalance":
+        elif r.get("reason") == RobustnessReason.IMBALANCE:
             measure = _balance_measure(str(r.get("measure")), words, _)
             numbers = {"measure": measure, "smd": formats.dec(r.get("smd"))}
             card = _("Within the matched purchases the two groups differ in %(measure)s (standardized "
@@ -504,7 +362,7 @@ def _robustness(f: dict, words: Words, formats: Formats, _) -> dict | None:
     estimable, unestimable = f.get("variants_estimable"), f.get("variants_unestimable")
     low, high = f.get("ci_low"), f.get("ci_high")
     less_data = any(isinstance(r, dict) and r.get("estimable") is True and r.get("flagged") is False
-                    and _finite(r.get("premium")) and _finite(low) and _finite(high) and low <= r["premium"] <= high
+                    and finite(r.get("premium")) and finite(low) and finite(high) and low <= r["premium"] <= high
                     for r in f.get("sensitivity") or [])
     untested = None
     if isinstance(unestimable, int) and unestimable:
@@ -533,16 +391,16 @@ def _timing_curve(f: dict, formats: Formats, language: str, _) -> dict | None:
             "unestimable": _("Finer windows are not shown: they leave no estimate.")}
     premiums = [s.get("premium") for s in steps]
     trend = None
-    if all(_finite(p) for p in premiums) and len(steps) >= 3:
+    if all(finite(p) for p in premiums) and len(steps) >= 3:
         sizes = [abs(p) for p in premiums]
         last = steps[-1]
-        apart = _finite(last.get("ci_low")) and _finite(last.get("ci_high")) \
+        apart = finite(last.get("ci_low")) and finite(last.get("ci_high")) \
             and not (last["ci_low"] <= premiums[0] <= last["ci_high"])
         if apart and all(b < a for a, b in zip(sizes, sizes[1:])):
             trend = _("Here the premium shrinks at every halving, from %(first)s to %(last)s: timing within the "
                       "window explains at least part of it.") % {"first": formats.pct(premiums[0]),
                                                                  "last": formats.pct(premiums[-1])}
-        elif all(_finite(s.get("ci_low")) and _finite(s.get("ci_high")) and s["ci_low"] <= premiums[0] <= s["ci_high"]
+        elif all(finite(s.get("ci_low")) and finite(s.get("ci_high")) and s["ci_low"] <= premiums[0] <= s["ci_high"]
                  for s in steps[1:]):
             trend = _("Here the premium stays within the finer windows' intervals: it is robust to timing.")
     return {"steps": [{"window": _duration(s.get("time_bucket_seconds"), language), "audit": bool(s.get("audit")),
@@ -555,7 +413,7 @@ def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: i
     _ = translations(language).gettext
     kind = f.get("kind") or "group"
     outcome = vocabulary.outcome(f.get("outcome"))
-    verdict = vocabulary.verdict(f.get("verdict") or ("flagged" if f.get("flagged") else "no_evidence"))
+    verdict = vocabulary.verdict(f.get("verdict") or (Verdict.FLAGGED if f.get("flagged") else Verdict.NO_EVIDENCE))
     evidence = [c for c in (f.get("evidence") or []) if isinstance(c, dict)]
     publishable = sorted((c for c in evidence if _publishable(c, min_cell_size)),
                          key=lambda c: -(c.get("weight_share") or 0))
@@ -569,9 +427,9 @@ def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: i
     column = str(f.get("column", ""))
     segment = words.segment(f.get("segment", ""))
     group, reference = words.value(column, f.get("group", "")), words.value(column, f.get("reference", ""))
-    if kind == "dose":
+    if kind == Kind.DOSE:
         title = _("%(segment)s: each doubling of %(column)s") % {"segment": segment, "column": words.column(column)}
-    elif kind == "steering":
+    elif kind == Kind.STEERING:
         title = _("%(segment)s: “%(group)s” against “%(reference)s”, options offered") % {
             "segment": segment, "group": group, "reference": reference}
     else:
@@ -582,7 +440,7 @@ def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: i
     analytic = _with_keys(f.get("analytic"), ("method", "se_log", "p_value", "ci_low", "ci_high"))
     rank = _with_keys(f.get("rank_test"), ("p_value", "agrees"))
     cross_agrees = None
-    if analytic is not None and _finite(analytic["p_value"]) and _finite(f.get("p_value")) and _finite(alpha):
+    if analytic is not None and finite(analytic["p_value"]) and finite(f.get("p_value")) and finite(alpha):
         cross_agrees = (analytic["p_value"] < alpha) == (f["p_value"] < alpha)
     sensitivity = []
     for change in f.get("sensitivity") or []:
@@ -605,19 +463,19 @@ def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: i
         "outcome_label": outcome.label(language),
         "what": outcome.noun(language),
         "purchase": outcome.purchase,
-        "share": outcome.scale is vocabulary.Scale.DIFFERENCE,
+        "share": outcome.scale is Scale.DIFFERENCE,
         "verdict": verdict.id,
         "verdict_label": verdict.label(language),
         "flagged": bool(f.get("flagged")),
-        "robust_flag": verdict.id == "flagged",  # a flag that survived its checks (or was never checked)
+        "robust_flag": verdict.id == Verdict.FLAGGED,  # a flag that survived its checks (or was never checked)
         "premium": premium, "ci_low": f.get("ci_low"), "ci_high": f.get("ci_high"),
-        "near_zero": _near_zero(f.get("per_doubling") if kind == "dose" and _finite(f.get("per_doubling"))
+        "near_zero": _near_zero(f.get("per_doubling") if kind == Kind.DOSE and finite(f.get("per_doubling"))
                                 else premium),
-        "premium_abs": abs(premium) if _finite(premium) else None,
-        "per_doubling_abs": abs(per_doubling) if _finite(per_doubling := (
+        "premium_abs": abs(premium) if finite(premium) else None,
+        "per_doubling_abs": abs(per_doubling) if finite(per_doubling := (
             f.get("per_doubling") if f.get("per_doubling") is not None else premium)) else None,
         "raw_premium": raw,
-        "mix_gap": (raw - premium) if _finite(raw) and _finite(premium) else None,
+        "mix_gap": (raw - premium) if finite(raw) and finite(premium) else None,
         "p_value": f.get("p_value"), "q_value": f.get("q_value"),
         "coverage": f.get("coverage"), "cells": f.get("cells"),
         "rows_group": rows_group, "rows_reference": rows_reference,
@@ -650,7 +508,7 @@ def _finding_view(index: int, f: dict, width: timedelta | None, min_cell_size: i
         "evidence_suppressed": (len(evidence) - len(publishable)) + int(f.get("evidence_suppressed") or 0),
         "evidence_present": "evidence" in f,
         "provisions": [p for p in provisions(language)
-                       if kind in p.kinds and outcome.id in p.outcomes] if verdict.id == "flagged" else [],
+                       if kind in p.kinds and outcome.id in p.outcomes] if verdict.id == Verdict.FLAGGED else [],
         "cell_chart": None,
         "band_chart": None,
     }
@@ -666,19 +524,19 @@ def _with_keys(value, keys: tuple[str, ...]) -> dict | None:
 def _sort_key(view: dict):
     order = {v: i for i, v in enumerate(VERDICT_ORDER)}
     premium = view["premium"]
-    return (order.get(view["verdict"], len(order)), -abs(premium) if _finite(premium) else 0, view["index"])
+    return (order.get(view["verdict"], len(order)), -abs(premium) if finite(premium) else 0, view["index"])
 
 
 def _charts(views: list[dict], audit: dict, language: str, formats: Formats) -> dict:
     _ = translations(language).gettext
-    span = max([abs(v[k]) for v in views for k in ("ci_low", "ci_high", "raw_premium") if _finite(v[k])] or [0])
+    span = max([abs(v[k]) for v in views for k in ("ci_low", "ci_high", "raw_premium") if finite(v[k])] or [0])
     digits = 1 if span < 0.1 else 0
 
     def percent(value):
         return formats.pct(value, digits)
 
     glyphs: set[str] = set()  # each font glyph is defined once on the page
-    materiality = audit.get("materiality") if _finite(audit.get("materiality")) else 0
+    materiality = audit.get("materiality") if finite(audit.get("materiality")) else 0
 
     forest = charts.forest_plot(
         [charts.ForestRow(v["title"], v["premium"], v["ci_low"], v["ci_high"], v["robust_flag"]) for v in views],
@@ -705,7 +563,7 @@ def _charts(views: list[dict], audit: dict, language: str, formats: Formats) -> 
                 xlabel=_("Distinct users in the cell"), ylabel=_("Median gap in the cell"),
                 premium_label=_("Matched premium, all cells"), cell_label=_("Published cell (area = weight)")))
         bands = [(str(b["band"]), b["premium"], b["ci_low"], b["ci_high"]) for b in view["bands"]
-                 if _finite(b["premium"]) and _finite(b["ci_low"]) and _finite(b["ci_high"])]
+                 if finite(b["premium"]) and finite(b["ci_low"]) and finite(b["ci_high"])]
         if bands:
             view["band_chart"] = Markup(charts.band_plot(
                 bands, chart_id=f"bands-{view['index'] + 1}", language=language, percent=percent, glyphs=glyphs,
@@ -760,10 +618,10 @@ def _notes(doc: dict, words: Words, formats: Formats, language: str) -> list[dic
 
 
 def _personalisation_html(block: dict | None, words: Words, language: str) -> str:
-    """The section "Is pricing personalised?" (auditor/personal_report.py), or nothing when it was not run."""
+    """The section "Is pricing personalised?" (auditor/report/personal.py), or nothing when it was not run."""
     if not block:
         return ""
-    from auditor.personal_report import section
+    from auditor.report.personal import section
 
     searched = (block.get("attributes") or {}).get("searched", [])
     return section(block, language, labels={c: words.column(c) for c in searched}, value_label=words.value)
@@ -774,7 +632,7 @@ def build_view(doc: dict, language: str, min_cell_size: int) -> dict:
     formats = Formats(language)
     audit = doc["audit"]
     quality = doc.get("data_quality") or {}
-    words = Words(_labels(audit), language)
+    words = Words(audit_labels(audit), language)
     match = _match_spec(audit, words, formats)
     width = _bucket_width(match["time_bucket"])
     alpha = audit.get("alpha")
@@ -787,7 +645,7 @@ def build_view(doc: dict, language: str, min_cell_size: int) -> dict:
     placebo = _self_check(doc.get("placebo"), words)
     # The summary counts robust flags apart from flags that did not survive their checks.
     flagged = [v for v in views if v["robust_flag"]]
-    fragile = [v for v in views if v["verdict"] == "flagged_not_robust"]
+    fragile = [v for v in views if v["verdict"] == Verdict.FLAGGED_NOT_ROBUST]
     return {
         "language": language,
         "personalisation_html": _personalisation_html(doc.get("personalisation"), words, language),
@@ -833,7 +691,7 @@ def build_view(doc: dict, language: str, min_cell_size: int) -> dict:
         "methods": sorted({v["method"] for v in views if v["method"]}),
         "any_pooled": any(v["pooled_clusters"] for v in views),
         "schema_version": doc.get("schema_version"),
-        "baseline": change_sentences(doc.get("baseline"), language, _labels(audit),
+        "baseline": change_sentences(doc.get("baseline"), language, audit_labels(audit),
                                      {str(f.get("segment")): str(f.get("column")) for f in doc["findings"]
                                       if f.get("column") is not None}),
     }
@@ -863,8 +721,8 @@ def change_sentences(changes: dict | None, language: str, labels: dict | None = 
     columns = columns or {}
 
     def amount(value, scale):
-        if scale == "difference":  # a difference of shares: percentage points
-            sign = "" if not _finite(value) or round(value * 100, 1) == 0 else ("+" if value > 0 else "−")
+        if scale == Scale.DIFFERENCE:  # a difference of shares: percentage points
+            sign = "" if not finite(value) or round(value * 100, 1) == 0 else ("+" if value > 0 else "−")
             return _("%(n)s pp") % {"n": sign + formats.pp(value)}
         return formats.pct(value)
 
@@ -882,7 +740,7 @@ def change_sentences(changes: dict | None, language: str, labels: dict | None = 
                     if c.get("significant") else
                     _("%(segment)s “%(group)s” vs “%(reference)s”, %(outcome)s: was %(before)s, now %(after)s: "
                       "the difference is not significant (change %(change)s, %(level)s CI %(low)s to %(high)s)."))
-        scale = c.get("scale", "ratio")
+        scale = c.get("scale", Scale.RATIO)
         verdicts = ""
         known = c.get("verdict_before") in vocabulary.VERDICTS and c.get("verdict_after") in vocabulary.VERDICTS
         if known and c.get("verdict_before") != c.get("verdict_after"):  # e.g. a flag that no longer survives
@@ -926,34 +784,3 @@ def same_audit_sentence(doc: dict, language: str) -> str:
 
 def _shown(value) -> str:
     return "—" if value is None else str(value)
-
-
-# --- rendering ----------------------------------------------------------------------------------
-
-@lru_cache(maxsize=None)
-def environment(language: str = "en") -> jinja2.Environment:
-    """Templates load from the `reports` package; every value is escaped (log strings are untrusted)."""
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("reports", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        extensions=["jinja2.ext.i18n"],
-    )
-    env.install_gettext_translations(translations(language), newstyle=True)
-    formats = Formats(language)
-    env.filters.update(pct=formats.pct, pp=formats.pp, num=formats.num, dec=formats.dec, p=formats.p, p_is=formats.p_is,
-                       when=formats.when, css=lambda text: css_string(str(text)), exact=json.dumps)
-    return env
-
-
-def render(doc: dict, language: str = "en", min_cell_size: int = 10) -> str:
-    """The report for a findings.json document, as one self-contained HTML string."""
-    view = build_view(doc, language, min_cell_size)
-    return environment(language).get_template(TEMPLATE).render(**view)
-
-
-def write_report(doc: dict, path: Path, language: str = "en", min_cell_size: int = 10) -> None:
-    """Write the report for a findings.json document to `path`."""
-    Path(path).write_text(render(doc, language, min_cell_size), encoding="utf-8")
