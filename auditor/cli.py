@@ -138,7 +138,10 @@ def _parser() -> argparse.ArgumentParser:
         "log scenario (default: rides): rides (iOS and loyalty premiums, a Simpson trap), hotel (diamond "
         "list-price premium), reseller (a channel markup, not a premium), coupons (equal list prices, unequal "
         "coupons), quotes (quote and purchase rows, drift after the quote), steering (pricier car levels, equal "
-        "prices), loyalty (price rises with prior orders), null (nothing planted)"))
+        "prices), loyalty (price rises with prior orders), null (nothing planted); four weeks of rides for 'is pricing "
+        "personalised?': personal_null (nothing personal), personal_wtp (a hidden willingness-to-pay score, "
+        "sd 3 %%, in no column), personal_phone (fares by phone model, a column no segment names), "
+        "personal_tests (randomised price tests, a random arm per passenger per week)"))
     gen.add_argument("--rows", type=int, default=300_000, help="rows to write (default: 300000)")
     gen.add_argument("--seed", type=int, default=2026, help="random seed (default: 2026)")
     gen.add_argument("--format", default="parquet", choices=("parquet", "csv", "json"),

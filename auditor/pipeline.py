@@ -14,10 +14,12 @@ from auditor import __version__
 from auditor.findings import compare, load_findings
 from auditor.spec import AuditConfig
 from auditor.engine.estimate import SparkEngine, plan
+from auditor.engine.personal import attribution_sample, candidate_columns, personal_sums
 from auditor.findings import AuditFindings, AuditRecord, build_findings
 from auditor.engine.ingest import check_segments, ingest, list_inputs
 from auditor.engine.placebos import placebo_population
 from auditor.output import check_target, staged_output
+from auditor.findings.personal import analyse
 from auditor.preflight import preflight
 from auditor.progress import Progress
 from auditor.report import write_report
@@ -110,6 +112,7 @@ def audit(config: AuditConfig, spark: SparkSession, progress: Progress | None = 
                 progress.say(f"{sum(f.verdict == Verdict.FLAGGED_NOT_ROBUST for f in findings)} of the flags not robust")
         finally:
             engine.release()
+        personalisation = personalise(ingested.accepted, config, progress)
     except BaseException:
         ingested.release()
         raise
@@ -122,12 +125,33 @@ def audit(config: AuditConfig, spark: SparkSession, progress: Progress | None = 
         findings=findings,
         placebo=placebo,
         notes=_notes(placebo),
+        personalisation=personalisation,
     )
     if baseline is not None:
         changes = compare(baseline, result.to_json(), before_path=config.baseline.findings)
         result = replace(result, baseline=changes.to_json())
     return Audited(findings=result, rejected=ingested.rejected if quality.rows_rejected else None,
                    _release=ingested.release)
+
+
+def personalise(accepted: DataFrame, config: AuditConfig, progress: Progress) -> dict | None:
+    """Is pricing personalised? findings.json's `personalisation` block (None when switched off)."""
+    settings = config.personalisation
+    if not settings.enabled:
+        return None
+    progress.phase("personalisation", "do users pay differently for the same purchase, the same users each time, "
+                                      "and what about them explains it")
+    # A match key is the same for every purchase of a cell: no user differs from the others on it there.
+    candidates = [c for c in (*(s.column for s in config.segments if s.kind == "group"), *config.attribute_columns)
+                  if c not in config.match.exact]
+    columns = candidate_columns(accepted, list(dict.fromkeys(candidates)))
+    seed, test = config.test.seed, config.test
+    sums = personal_sums(accepted, config, seed, settings.rounding, test.materiality, columns)
+    sample = attribution_sample(accepted, config, seed, columns, users=sums.dispersion.users,
+                                pairs=sums.dispersion.pairs, max_users=settings.max_users) if columns else None
+    finding = analyse(sums, sample, test.alpha, test.materiality, test.confidence)
+    progress.say(f"{finding.reading}: {finding.persistence.users:,} users in shared cells in both halves")
+    return finding.to_json()
 
 
 def write(audited: Audited, out: Path, overwrite: bool = False, progress: Progress | None = None,

@@ -213,3 +213,55 @@ REJECT_REASONS: dict[str, Label] = {
 
 def reject_reason(reason: str) -> Label:
     return REJECT_REASONS.get(reason) or Label(reason, reason)
+
+
+class Reading(StrEnum):
+    """What "is pricing personalised?" found, in one word (findings.json `personalisation.reading`)."""
+
+    NONE_MATERIAL = "no_material_personalisation"
+    DISPERSION_ONLY = "dispersion_without_persistence"
+    EXPLAINED = "persistent_explained"
+    UNEXPLAINED = "persistent_unexplained"
+    INSUFFICIENT = "insufficient_data"
+
+
+@dataclass(frozen=True)
+class ReadingText:
+    """A reading's name and what it means for the officer, in each report language."""
+
+    label: Label
+    meaning: Label
+
+
+READINGS: dict[Reading, ReadingText] = {
+    Reading.NONE_MATERIAL: ReadingText(
+        Label("No material personalisation found", "未发现实质性的个性化定价"),
+        Label("Different users paid the same for the same purchase, within the noise of their own repeated "
+              "purchases, and no user paid persistently more.",
+              "同一商品在相同条件下，不同用户支付的价格差异未超出其本人重复购买的正常波动，也没有用户持续多付。")),
+    Reading.DISPERSION_ONLY: ReadingText(
+        Label("Prices differ between users, but not persistently", "用户间价格存在差异，但不具持续性"),
+        Label("Different users paid different prices for the same purchase, but not the same users each time: "
+              "consistent with randomised price tests or noise, not with prices set on a user's traits.",
+              "同一商品在相同条件下不同用户支付的价格不同，但并非每次都是同一批用户多付：这与随机价格测试或随机波动相符，"
+              "而不符合依据用户特征定价。")),
+    Reading.EXPLAINED: ReadingText(
+        Label("Persistent personalisation, explained by columns in the log", "持续的个性化定价，可由日志中的字段解释"),
+        Label("The same users paid more each time, and attributes recorded in the log account for most of it: "
+              "pricing targeted on those attributes. The segment findings below follow them.",
+              "同一批用户每次都支付更高价格，且日志中记录的用户属性可解释其中大部分：即依据这些属性的定向定价。"
+              "下文的分组结论据此展开。")),
+    Reading.UNEXPLAINED: ReadingText(
+        Label("Persistent personalisation, not explained by any column in the log",
+              "持续的个性化定价，日志中没有字段可以解释"),
+        Label("The same users paid more each time, and no column in the log accounts for it: the platform may "
+              "price on something it does not log (for example a willingness-to-pay score). The officer may ask "
+              "the platform for the features its pricing uses.",
+              "同一批用户每次都支付更高价格，而日志中没有任何字段可以解释：平台可能依据未记录的信息定价"
+              "（例如支付意愿评分）。执法人员可要求平台说明其定价所用的特征。")),
+    Reading.INSUFFICIENT: ReadingText(
+        Label("Too little data to tell", "数据过少，无法判断"),
+        Label("Too few users bought in cells shared with others, or too few bought in both halves of their "
+              "purchases, to measure whether pricing is personalised.",
+              "与他人处于同一可比单元的用户过少，或在两半购买记录中都有购买的用户过少，无法判断定价是否个性化。")),
+}

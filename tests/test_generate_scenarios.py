@@ -34,6 +34,8 @@ ROLES = {
     "steering": ("order_no", "passenger_id", "city", "fare_cny", "req_time"),
     "loyalty": ("order_no", "passenger_id", "city", "fare_cny", "req_time"),
     "null": ("order_no", "passenger_id", "city", "fare_cny", "req_time"),
+    **{s: ("order_no", "passenger_id", "city", "fare_cny", "req_time")
+       for s in ("personal_null", "personal_wtp", "personal_phone", "personal_tests")},
 }
 USER_ATTRIBUTES = {
     "hotel": ["membership_tier", "device", "prior_bookings"],
@@ -43,6 +45,8 @@ USER_ATTRIBUTES = {
     "steering": ["os", "membership", "tenure_band", "prior_orders", "city"],
     "loyalty": ["os", "membership", "tenure_band", "prior_orders", "city"],
     "null": ["os", "membership", "tenure_band", "prior_orders", "city"],
+    **{s: ["os", "membership", "tenure_band", "prior_orders", "city", "phone_model"]
+       for s in ("personal_null", "personal_wtp", "personal_phone", "personal_tests")},
 }
 RIDE_CELLS = ["city", "car_level", "start_grid", "end_grid", "hour", "distance_bin"]
 HOTEL_CELLS = ["hotel_id", "room_type", "checkin_date", "channel", "lead_bin"]

@@ -208,7 +208,7 @@ def _q(name: str) -> str:
 
 def _key_and_segment_columns(config: AuditConfig) -> list[str]:
     return [*config.match.exact, *(name for name, _ in config.match.bins), *config.segment_columns,
-            *config.context_columns]
+            *config.context_columns, *config.attribute_columns]
 
 
 def nanosecond_columns(inputs: tuple[InputFile, ...], config: AuditConfig) -> frozenset[str]:

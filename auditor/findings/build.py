@@ -138,6 +138,7 @@ class AuditFindings:
     placebo: dict | None = None
     notes: tuple[str, ...] = ()
     baseline: dict | None = None  # the comparison with an earlier audit ([baseline] findings), see compare.py
+    personalisation: dict | None = None  # is pricing personalised? (auditor/findings/personal.py)
 
     def to_json(self) -> dict:
         return _clean({
@@ -148,6 +149,7 @@ class AuditFindings:
             "placebo": self.placebo,
             "notes": list(self.notes),
             "baseline": self.baseline,
+            "personalisation": self.personalisation,
         })
 
     def write(self, path: Path) -> None:

@@ -635,6 +635,16 @@ def _notes(doc: dict, words: Words, formats: Formats, language: str) -> list[dic
     return notes
 
 
+def _personalisation_html(block: dict | None, words: Words, language: str) -> str:
+    """The section "Is pricing personalised?" (auditor/report/personal.py), or nothing when it was not run."""
+    if not block:
+        return ""
+    from auditor.report.personal import section
+
+    searched = (block.get("attributes") or {}).get("searched", [])
+    return section(block, language, labels={c: words.column(c) for c in searched}, value_label=words.value)
+
+
 def build_view(doc: dict, language: str, min_cell_size: int) -> dict:
     """Everything the template shows, prepared from the findings.json document."""
     formats = Formats(language)
@@ -656,6 +666,7 @@ def build_view(doc: dict, language: str, min_cell_size: int) -> dict:
     fragile = [v for v in views if v["verdict"] == Verdict.FLAGGED_NOT_ROBUST]
     return {
         "language": language,
+        "personalisation_html": _personalisation_html(doc.get("personalisation"), words, language),
         "user_label": _user_label(audit, words),
         "audit": {
             "name": words.audit_field("name", audit.get("name")),

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from auditor.errors import AuditConfigError
 from auditor.spec.labels import Labels, labels_from_table
 from auditor.spec.types import (FLAG_RULES, FORMATS, ROLES, TABLE, Adjustment, AuditConfig, Baseline, Columns,
-                                InputSpec, MatchSpec, PriceParts, Quotes, ReportSpec, Segment, Sensitivity, Steering,
-                                TestSpec)
+                                InputSpec, MatchSpec, Personalisation, PriceParts, Quotes, ReportSpec, Segment,
+                                Sensitivity, Steering, TestSpec)
 from auditor.vocabulary import LANGUAGES
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -24,7 +24,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # Keys each table accepts; anything else is a typo we would rather name than ignore.
 _KNOWN = {
     "": ("audit", "input", "columns", "match", "segments", "test", "report", "steering", "quotes", "adjustments",
-         "sensitivity", "baseline", "labels"),
+         "sensitivity", "baseline", "labels", "personalisation"),
     "audit": ("name", "platform", "period"),
     "input": ("path", "format", "timezone", "csv_delimiter", "table", "where"),
     "baseline": ("findings",),
@@ -39,6 +39,7 @@ _KNOWN = {
     "steering": ("column", "order", "context"),
     "report": ("language", "min_cell_size"),
     "labels": ("columns", "values", "segments", "audit"),
+    "personalisation": ("enabled", "columns", "max_users", "rounding"),
 }
 
 
@@ -95,6 +96,7 @@ def parse_config(text: str, base_dir: Path | None = None, source_path: str | Non
         sensitivity=_sensitivity(raw, match),
         baseline=_baseline(raw, base_dir or Path.cwd()),
         labels=parse_labels(raw),
+        personalisation=_personalisation(_table(raw, "personalisation", required=False)),
         source_path=source_path,
         source_text=text,
     )
@@ -200,6 +202,21 @@ def _table_input(table: dict) -> InputSpec:
     where = _string(table, "input", "where", required=False)
     return InputSpec(path=None, format=TABLE, timezone=_timezone(table), table=name.strip(),
                      where=where.strip() if where else None)
+
+
+def _personalisation(table: dict) -> Personalisation:
+    enabled = table.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise AuditConfigError(f"[personalisation] enabled must be true or false, got {enabled!r}")
+    columns = table.get("columns", [])
+    if not isinstance(columns, list) or not all(isinstance(c, str) and c.strip() for c in columns):
+        raise AuditConfigError(f"[personalisation] columns must be a list of column names, e.g. columns = "
+                               f"[\"phone_model\", \"app_version\"], got {columns!r}")
+    max_users = table.get("max_users", 20_000)
+    if isinstance(max_users, bool) or not isinstance(max_users, int) or max_users < 100:
+        raise AuditConfigError(f"[personalisation] max_users must be an integer of at least 100, got {max_users!r}")
+    rounding = _number(table, "personalisation", "rounding", 0.001, 0, 0.1, high_open=True)
+    return Personalisation(enabled=enabled, columns=tuple(columns), max_users=max_users, rounding=rounding)
 
 
 def _baseline(raw: dict, base_dir: Path) -> Baseline | None:

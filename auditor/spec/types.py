@@ -182,6 +182,22 @@ FLAG_RULES = ("estimate", "interval")
 
 
 @dataclass(frozen=True)
+class Personalisation:
+    """Is pricing personalised? (auditor/stats/personal.py): on unless switched off.
+
+    `columns`: user-level columns to search beyond the segments and match keys (phone model,
+    app version, city of registration...); `max_users`: the users whose purchases the attribute
+    tests read (a seeded sample when there are more); `rounding`: price differences below this
+    share of the price are rounding, not dispersion.
+    """
+
+    enabled: bool = True
+    columns: tuple[str, ...] = ()
+    max_users: int = 20_000
+    rounding: float = 0.001
+
+
+@dataclass(frozen=True)
 class ReportSpec:
     """How the HTML report is written."""
 
@@ -209,6 +225,7 @@ class AuditConfig:
     labels: Labels = field(default_factory=Labels)
     period: str | None = None
     baseline: Baseline | None = None
+    personalisation: Personalisation = field(default_factory=Personalisation)
     source_path: str | None = None
     source_text: str = ""
 
@@ -251,7 +268,15 @@ class AuditConfig:
         return tuple(c for c in dict.fromkeys(cols) if c not in self.required_columns)
 
     @property
+    def attribute_columns(self) -> tuple[str, ...]:
+        """User-level columns read for the personalisation search alone (`[personalisation] columns`)."""
+        if not self.personalisation.enabled:
+            return ()
+        known = set(self.required_columns + self.segment_columns + self.context_columns + self.optional_columns)
+        return tuple(c for c in dict.fromkeys(self.personalisation.columns) if c not in known)
+
+    @property
     def used_columns(self) -> tuple[str, ...]:
         """Every input column the audit reads (all others are pruned at the scan)."""
         return tuple(dict.fromkeys(self.required_columns + self.segment_columns + self.context_columns
-                                   + self.optional_columns))
+                                   + self.optional_columns + self.attribute_columns))

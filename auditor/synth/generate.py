@@ -223,3 +223,4 @@ _SPECS = {
                       null_configs),
 }
 assert tuple(_SPECS) == SCENARIOS
+from auditor.synth.personal import register as _register_personal; SCENARIOS, _SPECS = _register_personal(SCENARIOS, _SPECS)  # noqa: E402,E702,I001

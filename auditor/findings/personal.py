@@ -1,0 +1,139 @@
+"""The `personalisation` block of findings.json and its verdict sentence, in both report languages.
+
+Built from the statistics (auditor.stats.personal) alone: no Spark, no report. Numbers are written as
+JSON numbers (log-scale sds and variances as they are, premiums as fractions: 0.03 is 3 %); what is
+not defined is null. The sentence reads the block, never the statistics, so an archived findings.json
+renders the same words.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from auditor.stats.personal import (Attribution, AttributionSample, Dispersion, Persistence, PersonalSums, attribution,
+                                    dispersion_from, persistence_from, read)
+from auditor.vocabulary import READINGS, Reading
+
+SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class PersonalisationFinding:
+    """The personalisation analysis of one audit, as findings.json holds it."""
+
+    reading: Reading
+    dispersion: Dispersion
+    persistence: Persistence
+    attribution: Attribution | None
+    split: str  # the unit each user's purchases are split by: "week" or "cell"
+    alpha: float
+    materiality: float
+    sample_users: int | None = None  # users whose purchases the attribute tests read
+    sample_share: float | None = None  # their share of the users (1 when all were read)
+
+    def to_json(self) -> dict:
+        low, high = self.persistence.middle80
+        detectable = self.persistence.detectable_sd
+        block = {
+            "schema": SCHEMA,
+            "reading": str(self.reading),
+            "split": self.split,
+            "seed": self.persistence.seed,
+            "alpha": self.alpha,
+            "materiality": self.materiality,
+            "dispersion": {**asdict(self.dispersion), "spread": self.dispersion.spread},
+            "persistence": {**{k: v for k, v in asdict(self.persistence).items() if k != "seed"},
+                            "middle80_low": low, "middle80_high": high,
+                            "detectable_middle80_high": math.expm1(1.2815515655446004 * detectable)
+                            if not math.isnan(detectable) else None},
+            "attributes": None if self.attribution is None else {
+                "searched": list(self.attribution.scanned),
+                "alpha": self.attribution.alpha,
+                "values": [{**asdict(v), "premium": v.premium} for v in self.attribution.values],
+                "columns": [asdict(c) for c in self.attribution.columns],
+                "explained_share": self.attribution.explained_share,
+                "sample_users": self.sample_users,
+                "sample_share": self.sample_share,
+            },
+        }
+        return _clean(block)
+
+
+def analyse(sums: PersonalSums, sample: AttributionSample | None, alpha: float, materiality: float,
+            confidence: float = 0.95) -> PersonalisationFinding:
+    """The finding from the engine's sums and its sample of users (no Spark here)."""
+    disp = dispersion_from(sums.dispersion)
+    pers = persistence_from(sums.persistence, alpha=alpha, confidence=confidence, seed=sums.seed)
+    attr = (attribution(sample.pairs, sample.attributes, sums.seed, alpha=alpha, block=sample.unit)
+            if sample is not None and sample.attributes else None)
+    return PersonalisationFinding(read(disp, pers, attr, alpha, materiality), disp, pers, attr, sums.split, alpha,
+                                  materiality, sample.users if sample else None, sample.share if sample else None)
+
+
+def _clean(value):
+    """NaN as null, numpy scalars as Python numbers, recursively."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int,)):
+        return int(value)
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def _pct(value: float | None, language: str, signed: bool = True) -> str:
+    if value is None:
+        return "—"
+    text = f"{100 * value:+.1f} %" if signed else f"{100 * value:.1f} %"
+    return text.replace("-", "−")
+
+
+def sentence(block: dict, language: str = "en", labels: dict[str, str] | None = None) -> str:
+    """The verdict sentence that opens the report's findings, from the findings.json block.
+
+    `labels` gives a column's display name in this language (the config's [labels]), else its id.
+    """
+    reading = Reading(block["reading"])
+    text = READINGS[reading]
+    zh = language == "zh-CN"
+    pers, disp = block["persistence"], block["dispersion"]
+    name = text.label(language)
+    sd = _pct(pers.get("sd"), language, signed=False)
+    if reading in (Reading.UNEXPLAINED, Reading.EXPLAINED):
+        low, high = _pct(pers["middle80_low"], language), _pct(pers["middle80_high"], language)
+        interval = f"{_pct(pers['sd_low'], language, False)}–{_pct(pers['sd_high'], language, False)}"
+        p = pers["p_value"]
+        p_text = "p < 0.001" if p is not None and p < 0.001 else f"p = {p:.3f}"
+        if zh:
+            detail = (f"中间 80 % 的用户在相同交易中相对其他用户支付 {low} 至 {high}"
+                      f"（持续性用户溢价的标准差 {sd}，95 % 区间 {interval}；{p_text}）。")
+        else:
+            detail = (f"the middle 80 % of users pay between {low} and {high} relative to other users for the same "
+                      f"purchase (spread of persistent user premiums {sd}, 95 % interval {interval}; {p_text}).")
+        if reading is Reading.EXPLAINED and block.get("attributes"):
+            named = sorted({v["column"] for v in block["attributes"]["values"] if v["confirmed"]})
+            shares = {c["column"]: c["share"] for c in block["attributes"]["columns"]}
+            parts = [f"{(labels or {}).get(c, c)} ({_pct(shares.get(c), language, False)})" for c in named]
+            detail += (f" 可解释的字段（占持续性差异的比例）：{'、'.join(parts)}。" if zh
+                       else f" Explained by (share of the persistent spread): {', '.join(parts)}.")
+    elif reading is Reading.DISPERSION_ONLY:
+        p10, p90 = _pct(disp["p10"], language), _pct(disp["p90"], language)
+        noise = _pct(disp.get("noise_sd"), language, signed=False)
+        detectable = _pct(pers.get("detectable_sd"), language, signed=False)
+        detail = (f"相同交易中，10 % 至 90 % 的购买相对同单元其他用户的价格差在 {p10} 至 {p90} 之间"
+                  f"（同一用户重复购买的波动 {noise}）；可检测的最小持续性标准差为 {detectable}。" if zh else
+                  f"for the same purchase, the 10th to 90th percentile of what users pay relative to the cell's other "
+                  f"users runs from {p10} to {p90} (a user's own repeats vary by {noise}); no persistent spread of "
+                  f"{detectable} or more was found.")
+    elif reading is Reading.NONE_MATERIAL:
+        detectable = _pct(pers.get("detectable_sd"), language, signed=False)
+        detail = (f"这些数据可检测到的最小持续性用户溢价标准差为 {detectable}。" if zh else
+                  f"the smallest spread of persistent user premiums this data could have detected is {detectable}.")
+    else:
+        detail = (f"在两半购买记录中都与他人同处可比单元的用户有 {pers.get('users', 0):,} 位。" if zh else
+                  f"{pers.get('users', 0):,} users bought in cells shared with others in both halves of their purchases.")
+    return f"{name}：{detail}" if zh else f"{name}: {detail}"

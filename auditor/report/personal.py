@@ -1,0 +1,150 @@
+"""The report section "Is pricing personalised?": the verdict sentence, one chart, one table.
+
+Rendered from findings.json's `personalisation` block alone (auditor.findings.personal), so an
+archived audit renders the same section. The template (reports/templates/personal.html.j2) only
+formats what this module prepares; the chart follows auditor.charts (inline SVG, text as text).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import jinja2
+import numpy as np
+
+from auditor.report.charts import INK, _figure, _percent_axis, _svg
+from auditor.findings.personal import sentence
+from auditor.vocabulary import Label
+
+Z80 = 1.2815515655446004
+TEXT = {
+    "title": Label("Is pricing personalised?", "定价是否个性化？"),
+    "chart_title": Label("Spread of persistent user premiums", "持续性用户溢价的分布"),
+    "xlabel": Label("what a user pays relative to other users for the same purchase",
+                    "相同交易中用户相对其他用户支付的价格差"),
+    "estimate": Label("estimated spread", "估计的分布"),
+    "bounds": Label("interval of the spread", "分布的区间"),
+    "middle80": Label("middle 80 % of users", "中间 80 % 的用户"),
+    "materiality": Label("within materiality", "实质性阈值以内"),
+    "detectable": Label("smallest spread the data could detect", "数据可检测的最小分布"),
+    "column": Label("column", "字段"),
+    "value": Label("value", "取值"),
+    "users": Label("users", "用户数"),
+    "premium": Label("premium against the other users (confirmation half)", "相对其他用户的溢价（验证半数用户）"),
+    "share": Label("share of the persistent spread (column)", "占持续性差异的比例（字段）"),
+    "confirmed": Label("confirmed", "已验证"),
+    "yes": Label("yes", "是"),
+    "no": Label("no", "否"),
+    "searched": Label("Columns searched", "检索的字段"),
+    "none_searched": Label("No user-level column was searched.", "未检索任何用户级字段。"),
+    "dispersion": Label(
+        "Purchases priced above other users' for the same purchase by more than materiality: {above}; below: "
+        "{below}. A user's own repeats in one cell vary by {noise}.",
+        "相同交易中价格高于其他用户且超过实质性阈值的购买占 {above}，低于的占 {below}；同一用户在同一单元内重复购买的波动为 {noise}。"),
+}
+
+
+@dataclass(frozen=True)
+class AttributeRow:
+    column: str
+    value: str
+    users: int
+    premium: str
+    share: str
+    confirmed: str
+
+
+def _pct(value, signed: bool = True) -> str:
+    if value is None or not math.isfinite(value):
+        return "—"
+    return (f"{100 * value:+.1f}%" if signed else f"{100 * value:.1f}%").replace("-", "−")
+
+
+def attribute_rows(block: dict, language: str, labels: dict[str, str] | None = None,
+                   value_label=None) -> list[AttributeRow]:
+    """The table: each value scanned, confirmed first, then by the size of its premium."""
+    attributes = block.get("attributes") or {}
+    shares = {c["column"]: c["share"] for c in attributes.get("columns", [])}
+    values = sorted(attributes.get("values", []),
+                    key=lambda v: (not v["confirmed"], -abs(v["confirmation"] or 0.0)))
+    yes, no = TEXT["yes"](language), TEXT["no"](language)
+    def shown(column: str, value: str) -> str:
+        return value_label(column, value) if value_label else value
+
+    return [AttributeRow(column=(labels or {}).get(v["column"], v["column"]), value=shown(v["column"], v["value"]),
+                         users=v["users"],
+                         premium=_pct(v["premium"]), share=_pct(shares.get(v["column"]), signed=False),
+                         confirmed=yes if v["confirmed"] else no) for v in values]
+
+
+def spread_chart(block: dict, *, chart_id: str, language: str, glyphs: set[str] | None = None) -> str:
+    """The implied spread of users' persistent premiums: a normal curve of sd `persistence.sd`, its middle
+    80 % filled, the curves of the interval's ends dashed, the materiality band hatched; when no
+    persistence was found, the smallest spread the data could have detected, dotted."""
+    pers = block["persistence"]
+    materiality = block["materiality"]
+    sd = pers.get("sd") or 0.0
+    high = pers.get("sd_high") or 0.0
+    detectable = pers.get("detectable_sd") or 0.0
+    reach = max(3 * max(sd, high, detectable), 2 * math.log1p(materiality))
+    x = np.linspace(-reach, reach, 401)
+    fig, ax = _figure(2.4, language)
+    ax.axvspan(math.log1p(-materiality), math.log1p(materiality), facecolor="none", edgecolor="#9a9a9a",
+               hatch="///", linewidth=0, zorder=0, label=TEXT["materiality"](language))
+
+    def density(s: float) -> np.ndarray:
+        return np.exp(-0.5 * (x / s) ** 2) / (s * math.sqrt(2 * math.pi))
+
+    p_value = pers.get("p_value")
+    found = p_value is not None and p_value < block["alpha"]
+    if found and sd > 0:
+        y = density(sd)
+        inside = np.abs(x) <= Z80 * sd
+        ax.fill_between(x, 0, y, where=inside, color="#bdbdbd", alpha=0.7, linewidth=0,
+                        label=TEXT["middle80"](language))
+        ax.plot(x, y, color=INK, linewidth=1.4, label=TEXT["estimate"](language))
+        for s, label in ((pers.get("sd_low") or 0.0, TEXT["bounds"](language)), (high, None)):
+            if s > 0:
+                ax.plot(x, density(s), color=INK, linewidth=0.8, linestyle="--", label=label)
+    elif detectable > 0:  # nothing persistent found: what could have been
+        ax.plot(x, density(detectable), color=GREY_DOTTED, linewidth=1.2, linestyle=":",
+                label=TEXT["detectable"](language))
+    ax.set_yticks([])
+    ax.set_ylim(bottom=0)
+    ax.spines["left"].set_visible(False)
+    # The axis is in log points; ticks sit at round premiums and say them (exp(x) - 1).
+    step = next((t for t in (0.005, 0.01, 0.02, 0.025, 0.05, 0.1, 0.2) if math.expm1(reach) / t <= 4), 0.5)
+    premiums = [k * step for k in range(-8, 9) if abs(math.log1p(k * step)) <= reach] if step < 1 else [0.0]
+    ax.set_xticks([math.log1p(t) for t in premiums])
+    _percent_axis(ax, "x", lambda value: _pct(math.expm1(value)))
+    ax.set_xlabel(TEXT["xlabel"](language))
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return _svg(fig, chart_id, TEXT["chart_title"](language), glyphs, language)
+
+
+GREY_DOTTED = "#4a4a4a"
+
+_ENV = jinja2.Environment(loader=jinja2.PackageLoader("reports", "templates"), autoescape=True,
+                          undefined=jinja2.StrictUndefined)
+
+
+def section(block: dict, language: str = "en", labels: dict[str, str] | None = None,
+            glyphs: set[str] | None = None, value_label=None) -> str:
+    """The HTML of the section that opens the report's findings (`labels`: columns' display names;
+    `value_label(column, value)`: a value's)."""
+    disp = block["dispersion"]
+    attributes = block.get("attributes") or {}
+    return _ENV.get_template("personal.html.j2").render(
+        title=TEXT["title"](language),
+        sentence=sentence(block, language, labels),
+        chart=spread_chart(block, chart_id="personal-spread", language=language, glyphs=glyphs),
+        headers=[TEXT[k](language) for k in ("column", "value", "users", "premium", "share", "confirmed")],
+        rows=attribute_rows(block, language, labels, value_label),
+        searched_label=TEXT["searched"](language),
+        searched=[(labels or {}).get(c, c) for c in attributes.get("searched", [])],
+        none_searched=TEXT["none_searched"](language),
+        dispersion=TEXT["dispersion"](language).format(
+            above=_pct(disp.get("above_materiality"), signed=False), below=_pct(disp.get("below_materiality"), False),
+            noise=_pct(disp.get("noise_sd"), signed=False)),
+        reading=block["reading"])
