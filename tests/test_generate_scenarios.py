@@ -10,7 +10,6 @@ columns) that are checked here with tomllib only.
 import json
 import math
 import tomllib
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

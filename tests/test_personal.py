@@ -8,7 +8,6 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 
 from auditor.stats.personal import (Dispersion, PairSums, Persistence, Reading, attribution, deviations, dispersion,
                                     half_means, persistence, persistence_permutation, read, seeded_half,

@@ -66,6 +66,52 @@ def test_a_membership_sold_in_one_city_stays_flagged_and_robust(audited):
     assert plus.extra["variants_unestimable"] == 1 and plus.extra["variants_estimable"] == len(rows) - 1
 
 
+def test_the_curve_asked_in_rounds_is_the_curve_of_every_step(spark, tmp_path, monkeypatch):
+    """The lean pass asks the first steps of each curve, then the rest only for curves still going:
+    the curves, stops and verdicts are those of asking every step at once (on a log of small cells,
+    where coverage falls within the first round, with fewer rules asked: docs/performance.md)."""
+    from auditor.engine.estimate import SparkEngine, plan
+    from auditor.engine.ingest import ingest
+    import importlib
+
+    from auditor.findings import build
+    from auditor.spec import parse_config
+
+    made = spiky_rides(np.random.default_rng([20261130, 102]), tmp_path / "log", users=800, premium=0.04,
+                       plus_cities=("SH",), plus_share=0.5)
+    sens = importlib.import_module("auditor.findings.sensitivity")  # the package exports the function
+    config = parse_config(made.config_text)
+    accepted = ingest(spark, config).accepted
+    items = plan(config)
+
+    class Recorded(SparkEngine):
+        asked: list[int] = []
+
+        def variants(self, wanted):
+            self.asked.append(len(wanted))
+            return super().variants(wanted)
+
+    def audit(first_round: int):
+        monkeypatch.setattr(sens, "CURVE_FIRST_ROUND", first_round)
+        engine = Recorded(accepted, config)
+        engine.asked = []
+        findings, _ = build.build_findings(engine.estimate(items), config)
+        try:
+            return {f.group: f for f in sens.sensitivity(engine, config, items, findings)}, engine.asked
+        finally:
+            engine.release()
+
+    rounds, asked_in_rounds = audit(3)
+    at_once, asked_at_once = audit(99)
+    # Here the spikes keep every curve going past the first round: the second asks the rest, no more.
+    assert len(asked_at_once) == 1 and sum(asked_in_rounds) == asked_at_once[0], (asked_in_rounds, asked_at_once)
+    for group, f in at_once.items():
+        g = rounds[group]
+        assert (g.verdict, g.extra.get("time_curve_stop")) == (f.verdict, f.extra.get("time_curve_stop"))
+        for part in ("time_curve", "sensitivity", "robust_reasons"):  # as written, so NaN equals NaN
+            assert json.dumps(g.extra.get(part), default=str) == json.dumps(f.extra.get(part), default=str)
+
+
 def _text(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))
 

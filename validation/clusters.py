@@ -184,7 +184,7 @@ def render(results: list[DesignResult], seed: int, command: str, seconds: float)
         command,
         "```",
         "",
-        f"Simulated logs shaped like bookings by travel agent (`validation/clusters.py`): users of lognormal size",
+        "Simulated logs shaped like bookings by travel agent (`validation/clusters.py`): users of lognormal size",
         "with the largest holding 20–40 % of the rows, cells (date × room type) of about 10 rows, users that",
         "prefer some room types, cell, user, user × type and user × date effects and user-specific noise. The",
         "segments are a random split of the users: no premium exists, so every rejection is a false positive.",

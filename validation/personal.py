@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from auditor.stats.personal import (Reading, PairSums, attribution, dispersion, persistence,
+from auditor.stats.personal import (PairSums, attribution, dispersion, persistence,
                                     persistence_permutation, read)
 
 SEED = 20261130

@@ -428,7 +428,7 @@ def render(study: dict[str, list[Draws]], command: str, seed: int, seconds: floa
         f"{reps_null:,} datasets per scenario with no premium and {reps_planted:,} each with a planted 2 % and 5 %",
         f"premium; α = {ALPHA:g} (two-sided), {100 * CONFIDENCE:g} % intervals, materiality {100 * MATERIALITY:g} % for the",
         f"equivalence test, power {100 * POWER:g} % for the minimum detectable effect (MDE). Replicate r of scenario s",
-        f"(numbered from 0 in the order below) at premium level l (0: none, 1: 2 %, 2: 5 %) is drawn from",
+        "(numbered from 0 in the order below) at premium level l (0: none, 1: 2 %, 2: 5 %) is drawn from",
         f"`numpy.random.default_rng([{seed}, s, l, r])`. Each dataset's rows are generated in numpy and reduced",
         "with `auditor.stats.premium.user_scores` (the numpy twin of the Spark reduction) to per-user scores",
         "and exact leave-one-user-out deltas; both methods are then computed from the same summaries:",

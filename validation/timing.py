@@ -23,7 +23,6 @@ verdict (before this release every significant, material finding did: its
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time

@@ -28,7 +28,6 @@ evidence cells, and at most `test.max_clusters` user scores per comparison.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from functools import reduce
 
 import numpy as np

@@ -52,6 +52,10 @@ SMD_LIMIT = 0.1  # |standardized mean difference| above this: the matched cells 
 # where a finer window changes nothing (the same rows in the same cells: the timestamps' resolution).
 CURVE_HALVINGS = 8
 CURVE_MIN_COVERAGE = 0.5
+# Steps of the curve asked in the first lean pass (the first is the table's halved bucket); the rest,
+# if the curve is still going after them, in a second. On a log of small cells coverage falls within
+# two or three halvings, and the steps past it would only be computed to be dropped.
+CURVE_FIRST_ROUND = 3
 
 
 def sensitivity(engine: Engine, config: AuditConfig, items: tuple[Comparison, ...],
@@ -61,18 +65,18 @@ def sensitivity(engine: Engine, config: AuditConfig, items: tuple[Comparison, ..
 
     `engine` is the engine of the main pass, which kept what the leave-outs read.
     """
-    flagged = {(f.segment, f.group, f.outcome) for f in findings if f.flagged and f.kind == GROUP}
-    targets = [c for c in items if c.kind == GROUP and (c.segment, c.group, c.outcome) in flagged]
+    flagged = {_key(f) for f in findings if f.flagged and f.kind == GROUP}
+    targets = [c for c in items if c.kind == GROUP and _key(c) in flagged]
     if not targets:
         return findings
-    by_key = {(f.segment, f.group, f.outcome): f for f in findings}
+    by_key = {_key(f): f for f in findings}
     tables: dict[tuple, list] = {}
     key = config.sensitivity.leave_out
     if key:
         values = engine.common_values(key, MAX_VALUES)
         for left in engine.left_out(tuple(targets), values):
             c = left.comparison
-            _row(tables, config, c, left.summary, by_key[(c.segment, c.group, c.outcome)].scale,
+            _row(tables, config, c, left.summary, by_key[_key(c)].scale,
                  change={"change": f"without {key} = {left.value}", "kind": "leave_out",
                          "left_out": {"column": key, "value": left.value}})
 
@@ -80,16 +84,28 @@ def sensitivity(engine: Engine, config: AuditConfig, items: tuple[Comparison, ..
     curve_steps = _curve_variants(config, targets, variants, max([c.id for c in items]
                                                                  + [v.id for _, _, v in variants]) + 1)
     # The curve's first step is the table's "time bucket halved" variant itself: asked once, or its
-    # rows would be counted twice.
-    asked = tuple(dict.fromkeys([v for _, _, v in variants] + [v for _, _, v in curve_steps]))
+    # rows would be counted twice. The curve is asked in two rounds (CURVE_FIRST_ROUND): most curves
+    # end at their second or third step, where coverage falls, and every step asked is another copy
+    # of the finding's rows in the lean pass; the second round asks only the steps of curves still
+    # going. A curve ends at its first step that fails, so one that ended in the first round is the
+    # curve every step would have given.
+    step_of: dict[tuple, list] = {}
+    for seconds, original, variant in curve_steps:
+        step_of.setdefault(_key(original), []).append((seconds, variant))
+    first_round = {k: steps[:CURVE_FIRST_ROUND] for k, steps in step_of.items()}
+    asked = tuple(dict.fromkeys([v for _, _, v in variants] + [v for s in first_round.values() for _, v in s]))
     data = engine.variants(asked) if asked else {}  # one lean pass for every change of every finding
     for change, original, variant in variants:
         _row(tables, config, original, data[variant.id].primary,
-             by_key[(original.segment, original.group, original.outcome)].scale, change=change)
-    curves: dict[tuple, list] = {}
-    for seconds, original, variant in curve_steps:
-        curves.setdefault((original.segment, original.group, original.outcome), []).append(
-            (seconds, data[variant.id]))
+             by_key[_key(original)].scale, change=change)
+    curves = {k: [(seconds, data[v.id]) for seconds, v in steps] for k, steps in first_round.items()}
+    going = [k for k, steps in step_of.items() if len(steps) > len(curves[k])
+             and timing_curve(by_key[k], config, curves[k])[1] == "limit"]
+    if going:
+        more = tuple(v for k in going for _, v in step_of[k][len(curves[k]):])
+        data.update(engine.variants(more))
+        for k in going:
+            curves[k] = [(seconds, data[v.id]) for seconds, v in step_of[k]]
     balance = _balance(engine.balance(tuple(targets)), targets)
 
     out = []
@@ -104,6 +120,11 @@ def sensitivity(engine: Engine, config: AuditConfig, items: tuple[Comparison, ..
         curve, stop = timing_curve(f, config, curves.get(key3, []))
         out.append(judge(f, rows, checks_of, curve, stop, config.test.materiality))
     return tuple(out)
+
+
+def _key(c) -> tuple:
+    """A comparison's or a finding's identity across passes: segment, group, outcome."""
+    return (c.segment, c.group, c.outcome)
 
 
 def judge(f: Finding, rows: list[dict], balance: list[dict], curve: list[dict], curve_stop: str | None,

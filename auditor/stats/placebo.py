@@ -142,7 +142,7 @@ def split_tests(pairs: PlaceboPairs, salts: np.ndarray, reference: str = "now") 
     cell_ids, cell = np.unique(cell[order], return_inverse=True)
     user_ids, user = np.unique(pairs.user_hash[order], return_inverse=True)
     n, sy = pairs.n[order].astype(float), pairs.sum_y[order].astype(float)
-    c, u = cell_ids.size, user_ids.size
+    u = user_ids.size
     starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])  # pairs are sorted by cell
     n_c, s_c = np.add.reduceat(n, starts), np.add.reduceat(sy, starts)
     ybar = s_c / n_c
