@@ -161,22 +161,25 @@ def ladder_markdown(rungs: list[dict]) -> str:
         "CPU, shuffle and spill are summed over tasks from Spark's event log. The machine is shared: the load "
         "average at the start of each rung is given, compare ratios within a rung.",
         "",
-        "| shape | rows | driver | exit | audit s | ingest | estimate | sensitivity | rows/s | row-comparisons/s "
+        "| shape | rows | driver | exit | audit s | ingest | estimate | sensitivity | personalisation | rows/s "
+        "| row-comparisons/s "
         "| JVM RSS MiB "
         "| Python RSS MiB | CPU s | shuffle MiB | spill MiB (disk) | peak task MiB | DuckDB s | audit / DuckDB "
         "| premium audit / DuckDB | load |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in sorted(rungs, key=lambda r: (LADDER_SHAPES.index(r["shape"]), r["rows"], r["driver_memory"])):
         p = r.get("phases_s", {})
         ok = r.get("audit_s") and r["returncode"] == 0
+        personal = f"{p['personalisation']:.0f}" if "personalisation" in p else "–"  # rungs before it existed
         rate = f"{r['rows'] / r['audit_s'] / 1e3:,.1f} k" if ok else "–"
         compared = f"{r['row_comparisons'] / r['audit_s'] / 1e3:,.1f} k" if ok and r.get("row_comparisons") else "–"
         agree = (f"{r['premium_audit']:.6f} / {r['premium_duckdb']:.6f}" if r.get("premium_audit") is not None
                  else "–")
         lines.append(
             f"| {r['shape']} | {r['rows']:,} | {r['driver_memory']} | {r['returncode']} | {r.get('audit_s') or '–'} "
-            f"| {p.get('ingest', 0):.0f} | {p.get('estimate', 0):.0f} | {p.get('sensitivity', 0):.0f} | {rate} "
+            f"| {p.get('ingest', 0):.0f} | {p.get('estimate', 0):.0f} | {p.get('sensitivity', 0):.0f} "
+            f"| {personal} | {rate} "
             f"| {compared} "
             f"| {r['peak_jvm_rss_mib']:,} | {r['peak_python_rss_mib']:,} | {r['cpu_s']:,.0f} | {r['shuffle_mib']:,} "
             f"| {r['spill_disk_mib']:,} | {r['peak_task_memory_mib']:,} | {r['duckdb_s']:.2f} "
