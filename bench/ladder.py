@@ -37,7 +37,7 @@ from bench.shapes import SHAPES, write_shape
 from bench.watch import watch
 
 LADDER_SHAPES = ("generated", *SHAPES)
-PROGRESS = re.compile(r"^\[\s*([0-9.]+)s\] (\w+): (.*)$")
+PROGRESS = re.compile(r"^\[\s*([0-9.]+)s\] ([\w-]+): (.*)$")
 
 
 def rung_data(shape: str, rows: int, root: Path) -> tuple[Path, Path]:

@@ -69,7 +69,7 @@ def test_a_run_without_quiet_prints_progress_and_nothing_of_the_jvm_s_start_up(t
                           capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "incubator" not in done.stderr
-    assert all(re.match(r"\[ *\d+\.\ds\] \w+: ", line) for line in done.stderr.splitlines()), done.stderr
+    assert all(re.match(r"\[ *\d+\.\ds\] [\w-]+: ", line) for line in done.stderr.splitlines()), done.stderr
     assert re.fullmatch(r"\d+ comparisons, \d+ flagged\. Report: .*report\.html\n", done.stdout)
 
 
@@ -93,6 +93,6 @@ def test_ctrl_c_mid_audit_prints_one_line_and_exits_130(tmp_path):
     child.send_signal(signal.SIGINT)
     rest = child.communicate(timeout=300)[1]
     assert child.returncode == 130, rest
-    after = [line for line in rest.splitlines() if not re.match(r"\[ *\d+\.\ds\] \w+: ", line)]
+    after = [line for line in rest.splitlines() if not re.match(r"\[ *\d+\.\ds\] [\w-]+: ", line)]
     assert after == ["interrupted: no output was written"], rest
     assert not out.exists() and not list(tmp_path.glob(".audit.*"))
