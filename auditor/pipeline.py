@@ -14,12 +14,13 @@ from auditor import __version__
 from auditor.findings import compare, load_findings
 from auditor.spec import AuditConfig
 from auditor.engine.estimate import SparkEngine, plan
-from auditor.engine.personal import attribution_sample, candidate_columns, personal_sums
+from auditor.engine.personal import PersonalPass, effective_split, user_attributes
 from auditor.findings import AuditFindings, AuditRecord, build_findings
 from auditor.engine.ingest import check_segments, ingest, list_inputs
 from auditor.engine.placebos import placebo_population
 from auditor.output import check_target, staged_output
 from auditor.findings.personal import analyse
+from auditor.stats.personal import PersonalSums
 from auditor.preflight import preflight
 from auditor.progress import Progress
 from auditor.report import write_report
@@ -146,11 +147,18 @@ def personalise(accepted: DataFrame, config: AuditConfig, progress: Progress) ->
     # A match key is the same for every purchase of a cell: no user differs from the others on it there.
     candidates = [c for c in (*(s.column for s in config.segments if s.kind == "group"), *config.attribute_columns)
                   if c not in config.match.exact]
-    columns = candidate_columns(accepted, list(dict.fromkeys(candidates)))
+    attributes = user_attributes(accepted, list(dict.fromkeys(candidates)))
     seed, test = config.test.seed, config.test
-    sums = personal_sums(accepted, config, seed, settings.rounding, test.materiality, columns)
-    sample = attribution_sample(accepted, config, seed, columns, users=sums.dispersion.users,
-                                pairs=sums.dispersion.pairs, max_users=settings.max_users) if columns else None
+    split = effective_split(config, "week")
+    run = PersonalPass(accepted, config, seed, (split,), attributes)
+    try:
+        part = run.sums(settings.rounding, test.materiality)[0]
+        sums = PersonalSums(part.dispersion, part.persistence[split], part.columns[split], split, seed)
+        sample = (run.sample({0: split}, users=sums.dispersion.users, pairs=sums.dispersion.pairs,
+                             max_users=settings.max_users)[0] if attributes.columns else None)
+    finally:
+        run.release()
+        attributes.release()
     finding = analyse(sums, sample, test.alpha, test.materiality, test.confidence)
     progress.say(f"{finding.reading}: {finding.persistence.users:,} users in shared cells in both halves")
     return finding.to_json()

@@ -649,6 +649,23 @@ class ColumnSums:
 
 
 @dataclass(frozen=True)
+class ScannedColumn:
+    """A column the attribute scan looked at: how many users hold a value, how constant it is within them,
+    about how many values it has, and whether it was kept (`why`: kept, varies_within_users, one_value,
+    too_many_values, empty)."""
+
+    column: str
+    users: int
+    constant_share: float  # of the users with a value, the share whose values all agree
+    values: int  # distinct values (approximate, relative error about 5 %)
+    why: str
+
+    @property
+    def kept(self) -> bool:
+        return self.why == "kept"
+
+
+@dataclass(frozen=True)
 class PersonalSums:
     """What the engine hands back: the dispersion and persistence sums, and the candidate columns' sums."""
 
