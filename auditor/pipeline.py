@@ -14,13 +14,12 @@ from auditor import __version__
 from auditor.findings import compare, load_findings
 from auditor.spec import AuditConfig
 from auditor.engine.estimate import SparkEngine, plan
-from auditor.engine.personal import PersonalPass, effective_split, user_attributes
+from auditor.engine.personal import effective_split, personal_inputs
 from auditor.findings import AuditFindings, AuditRecord, build_findings
-from auditor.engine.ingest import check_segments, ingest, list_inputs
+from auditor.engine.ingest import attribute_source, check_segments, ingest, list_inputs
 from auditor.engine.placebos import placebo_population
 from auditor.output import check_target, staged_output
 from auditor.findings.personal import analyse
-from auditor.stats.personal import PersonalSums
 from auditor.preflight import preflight
 from auditor.progress import Progress
 from auditor.report import write_report
@@ -115,7 +114,7 @@ def audit(config: AuditConfig, spark: SparkSession, progress: Progress | None = 
                 progress.say(f"{sum(f.verdict == Verdict.FLAGGED_NOT_ROBUST for f in findings)} of the flags not robust")
         finally:
             engine.release()
-        personalisation = personalise(ingested.accepted, config, progress)
+        personalisation = personalise(spark, ingested.accepted, config, progress)
     except BaseException:
         ingested.release()
         raise
@@ -137,30 +136,20 @@ def audit(config: AuditConfig, spark: SparkSession, progress: Progress | None = 
                    _release=ingested.release)
 
 
-def personalise(accepted: DataFrame, config: AuditConfig, progress: Progress) -> dict | None:
+def personalise(spark: SparkSession, accepted: DataFrame, config: AuditConfig, progress: Progress) -> dict | None:
     """Is pricing personalised? findings.json's `personalisation` block (None when switched off)."""
-    settings = config.personalisation
-    if not settings.enabled:
+    if not config.personalisation.enabled:
         return None
     progress.phase("personalisation", "do users pay differently for the same purchase, the same users each time, "
                                       "and what about them explains it")
-    # A match key is the same for every purchase of a cell: no user differs from the others on it there.
-    candidates = [c for c in (*(s.column for s in config.segments if s.kind == "group"), *config.attribute_columns)
-                  if c not in config.match.exact]
-    attributes = user_attributes(accepted, list(dict.fromkeys(candidates)))
-    seed, test = config.test.seed, config.test
+    source, candidates = attribute_source(spark, config)  # every column of the log but roles and match keys
     split = effective_split(config, "week")
-    run = PersonalPass(accepted, config, seed, (split,), attributes)
-    try:
-        part = run.sums(settings.rounding, test.materiality)[0]
-        sums = PersonalSums(part.dispersion, part.persistence[split], part.columns[split], split, seed)
-        sample = (run.sample({0: split}, users=sums.dispersion.users, pairs=sums.dispersion.pairs,
-                             max_users=settings.max_users)[0] if attributes.columns else None)
-    finally:
-        run.release()
-        attributes.release()
-    finding = analyse(sums, sample, test.alpha, test.materiality, test.confidence)
-    progress.say(f"{finding.reading}: {finding.persistence.users:,} users in shared cells in both halves")
+    parts, scanned = personal_inputs(accepted, source, candidates, config, (split,), lambda sums: split)
+    test = config.test
+    sums, sample = parts[0]
+    finding = analyse(sums, sample, test.alpha, test.materiality, test.confidence, scanned)
+    progress.say(f"{finding.reading}: {finding.persistence.users:,} users in shared cells in both halves; "
+                 f"{sum(c.kept for c in scanned)} of {len(scanned)} columns searched as user attributes")
     return finding.to_json()
 
 

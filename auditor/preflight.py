@@ -215,6 +215,8 @@ def column_keys(config: AuditConfig):
         yield "[steering] column", config.steering.column
         for column in config.steering.context:
             yield "[steering] context", column
+    for column in config.attribute_columns:
+        yield "[personalisation] columns", column
 
 
 def sample_values(overview: InputOverview, columns: list[str], rows: int = 10_000,

@@ -176,39 +176,44 @@ def test_an_audit_writes_the_personalisation_block_and_opens_its_report_with_it(
     from auditor.spec import parse_config
 
     made = generate("personal_phone", 60_000, 12, tmp_path / "sample")
-    text = made.config_path.read_text() + '\n[personalisation]\ncolumns = ["phone_model"]\n'
+    text = made.config_path.read_text()
+    assert "phone_model" not in text  # no segment, label or setting names the column that prices
     config = parse_config(text, base_dir=made.config_path.parent)
     pipeline.run(config, spark, tmp_path / "audit")
     doc = json.loads((tmp_path / "audit" / "findings.json").read_text())
     block = doc["personalisation"]
+    scan = {c["column"]: c for c in block["scan"]}
+    # Every column but the roles and match keys is looked at; the user-level ones are searched.
+    assert set(scan) == {"os", "membership", "tenure_band", "prior_orders", "phone_model"}
+    assert {c for c, s in scan.items() if s["kept"]} == {"os", "membership", "tenure_band", "phone_model"}
+    # A count of past orders is fixed per passenger here but has hundreds of values: too many to test as groups.
+    assert scan["prior_orders"]["why"] == "too_many_values" and scan["phone_model"]["values"] == 7
     assert block["reading"] == "persistent_explained" and block["split"] == "week"
     confirmed = {(v["column"], v["value"]) for v in block["attributes"]["values"] if v["confirmed"]}
     assert {("phone_model", "iphone_15"), ("phone_model", "redmi_k70")} <= confirmed
     html = (tmp_path / "audit" / "report.html").read_text()
     assert html.index('id="personalisation"') < html.index('<section id="findings">')
     assert "Persistent personalisation, explained by columns in the log" in html
+    assert "phone_model (7)" in html and "prior_orders (about " in html
 
 
 def test_the_phase_runs_in_few_spark_jobs(spark, phone_log):
     """The whole phase as the audit runs it, counted in Spark jobs (a job group and the status tracker).
 
     Three actions: the attribute counts, one collect of every sum, the sample. Measured 17 jobs on
-    this log (Spark submits a job per shuffle stage under adaptive execution); the earlier plan of
-    seven actions over the same pairs and a percentile pass over repeated purchases took 27.
+    this log (Spark submits a job per shuffle stage under adaptive execution), 19 with the input's
+    schema read again for the scan of every column; the earlier plan of seven actions over the same
+    pairs and a percentile pass over repeated purchases took 27.
     """
     from auditor.pipeline import personalise
     from auditor.progress import Progress
-    from auditor.spec import parse_config
-
     config, accepted = phone_log
-    config = parse_config(config.source_text + '\n[personalisation]\ncolumns = ["os"]\n',
-                          base_dir=__import__("pathlib").Path(config.source_path).parent)
     context = spark.sparkContext
     context.setJobGroup("personalisation-count", "the personalisation phase")
     try:
-        block = personalise(accepted, config, Progress(quiet=True))
+        block = personalise(spark, accepted, config, Progress(quiet=True))
     finally:
         context.setLocalProperty("spark.jobGroup.id", None)
     jobs = context.statusTracker().getJobIdsForGroup("personalisation-count")
-    assert block["reading"] == "persistent_unexplained"  # os and membership are searched, not the phone model
-    assert len(jobs) <= 18, len(jobs)
+    assert block["reading"] == "persistent_explained"  # the phone model, found by the scan
+    assert len(jobs) <= 19, len(jobs)

@@ -338,10 +338,24 @@ def test_personalisation_is_on_by_default_and_its_columns_are_read():
     config = parse_config(_CONFIG)
     assert config.personalisation.enabled and config.attribute_columns == ()
     config = parse_config(_CONFIG + '[personalisation]\ncolumns = ["phone_model", "os", "city"]\nmax_users = 500\n')
-    assert config.attribute_columns == ("phone_model",)  # os and city are read already
-    assert "phone_model" in config.used_columns and config.personalisation.max_users == 500
+    assert config.attribute_columns == ("phone_model", "os", "city")
+    # The search reads its columns from the input on its own: ingest's cache does not carry them.
+    assert "phone_model" not in config.used_columns and config.personalisation.max_users == 500
+    assert "city" in config.not_attributes and "os" not in config.not_attributes  # a match key; a segment
     off = parse_config(_CONFIG + '[personalisation]\nenabled = false\ncolumns = ["phone_model"]\n')
-    assert not off.personalisation.enabled and "phone_model" not in off.used_columns
+    assert not off.personalisation.enabled and off.attribute_columns == ()
+
+
+def test_a_listed_column_missing_from_the_input_is_named_with_its_key():
+    from auditor.errors import AuditConfigError
+    from auditor.preflight import check_column_names
+    from auditor.spec import parse_config
+
+    config = parse_config(_CONFIG + '[personalisation]\ncolumns = ["phone_modle"]\n')
+    with pytest.raises(AuditConfigError) as error:
+        check_column_names(["id", "uid", "ts", "price", "city", "os", "phone_model"], config)
+    assert str(error.value) == ("[personalisation] columns = 'phone_modle': no such column in the input; "
+                                "did you mean 'phone_model'?")
 
 
 @pytest.mark.parametrize("table, message", [

@@ -201,6 +201,34 @@ def ingest(spark: SparkSession, config: AuditConfig, inputs: tuple[InputFile, ..
                     segment_values=segment_values, cached=classified, segment_rows_read=segment_rows_read)
 
 
+def attribute_source(spark: SparkSession, config: AuditConfig) -> tuple[DataFrame, list[str]]:
+    """The input read again for the personalisation search: the user id and every column it may scan.
+
+    Ingest keeps the audited columns only, so the main audit's cache and shuffles do not grow with the
+    log's width; the search reads the rest here, in one aggregation per user (auditor.engine.personal.
+    user_attributes). Every row with a user id counts, accepted or not: a rejected price does not
+    change the user's phone model. Nested columns (structs, arrays, maps) are not scanned.
+    """
+    schema = input_schema(spark, config)
+    excluded = set(config.not_attributes)
+    names = [f.name for f in schema.fields if f.name not in excluded and f.name != "_corrupt_record"
+             and not isinstance(f.dataType, (T.StructType, T.ArrayType, T.MapType))]
+    spec = config.input
+    if spec.table:
+        from auditor.engine.catalog import scan
+        frame = scan(spark, spec)
+    elif spec.format == "parquet":
+        frame = spark.read.parquet(spec.path)
+    elif spec.format == "csv":
+        frame = _reader(spark, config).csv(spec.path)  # every field as text
+    else:
+        text_schema = T.StructType([T.StructField(f.name, T.StringType()) for f in schema.fields
+                                    if f.name != "_corrupt_record"])
+        frame = _reader(spark, config).schema(text_schema).json(spec.path)
+    user = _stripped(config.columns.user_id)
+    return (frame.select(F.when(user != "", user).alias(USER), *[F.col(_q(c)) for c in names]), names)
+
+
 def _q(name: str) -> str:
     """Quote a platform column name for Spark (names may hold dots or spaces)."""
     return "`" + name.replace("`", "``") + "`"
@@ -208,7 +236,7 @@ def _q(name: str) -> str:
 
 def _key_and_segment_columns(config: AuditConfig) -> list[str]:
     return [*config.match.exact, *(name for name, _ in config.match.bins), *config.segment_columns,
-            *config.context_columns, *config.attribute_columns]
+            *config.context_columns]
 
 
 def nanosecond_columns(inputs: tuple[InputFile, ...], config: AuditConfig) -> frozenset[str]:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from pyspark import StorageLevel
@@ -41,7 +42,7 @@ from auditor.engine.ingest import PRICE, USER
 from auditor.engine.match import bucket_start
 from auditor.spec import AuditConfig
 from auditor.stats.personal import (AttributionSample, ColumnSums, DispersionSums, PairSums, PersistenceSums,
-                                    ScannedColumn)
+                                    PersonalSums, ScannedColumn)
 
 DAY_S = 86_400
 WEEK_S = 7 * DAY_S
@@ -372,3 +373,29 @@ def _histogram_quantiles(bins: list, qs: tuple[float, ...]) -> tuple[float, ...]
 
 def _q(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
+
+
+def personal_inputs(accepted: DataFrame, source: DataFrame, candidates: list[str], config: AuditConfig,
+                    splits: tuple[str, ...], choose: Callable[[dict[str, PersistenceSums]], str],
+                    part: Column | None = None) -> tuple[dict[int, tuple[PersonalSums, AttributionSample | None]],
+                                                         tuple[ScannedColumn, ...]]:
+    """What auditor.findings.personal reads, per part: the sums under the split `choose` picks from
+    each split's persistence sums, and the attribute tests' sample; and the columns scanned.
+
+    `source` holds USER and the `candidates` (auditor.engine.ingest.attribute_source). Three actions.
+    """
+    settings, test = config.personalisation, config.test
+    attributes = user_attributes(source, candidates)
+    run = PersonalPass(accepted, config, test.seed, splits, attributes, part)
+    try:
+        parts = run.sums(settings.rounding, test.materiality)
+        chosen = {p: choose(s.persistence) for p, s in parts.items()}
+        sums = {p: PersonalSums(s.dispersion, s.persistence[chosen[p]], s.columns[chosen[p]], chosen[p], test.seed)
+                for p, s in parts.items()}
+        samples = (run.sample(chosen, users=sum(s.dispersion.users for s in sums.values()),
+                              pairs=sum(s.dispersion.pairs for s in sums.values()), max_users=settings.max_users)
+                   if attributes.columns else {})
+    finally:
+        run.release()
+        attributes.release()
+    return {p: (sums[p], samples.get(p)) for p in sums}, attributes.scanned

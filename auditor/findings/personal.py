@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from auditor.stats.personal import (Attribution, AttributionSample, Dispersion, Persistence, PersonalSums, attribution,
-                                    dispersion_from, persistence_from, read)
+                                    ScannedColumn, dispersion_from, persistence_from, read)
 from auditor.vocabulary import READINGS, Reading
 
 SCHEMA = 1
@@ -31,6 +31,7 @@ class PersonalisationFinding:
     materiality: float
     sample_users: int | None = None  # users whose purchases the attribute tests read
     sample_share: float | None = None  # their share of the users (1 when all were read)
+    scanned: tuple[ScannedColumn, ...] = ()  # every column the attribute search looked at, kept or not
 
     def to_json(self) -> dict:
         low, high = self.persistence.middle80
@@ -56,19 +57,23 @@ class PersonalisationFinding:
                 "sample_users": self.sample_users,
                 "sample_share": self.sample_share,
             },
+            # What the search looked at: each column of the log but the roles and match keys, with its
+            # users, the share constant within them, about how many values, and why it was kept or not.
+            "scan": [{**asdict(c), "kept": c.kept} for c in self.scanned],
         }
         return _clean(block)
 
 
 def analyse(sums: PersonalSums, sample: AttributionSample | None, alpha: float, materiality: float,
-            confidence: float = 0.95) -> PersonalisationFinding:
+            confidence: float = 0.95, scanned: tuple[ScannedColumn, ...] = ()) -> PersonalisationFinding:
     """The finding from the engine's sums and its sample of users (no Spark here)."""
     disp = dispersion_from(sums.dispersion)
     pers = persistence_from(sums.persistence, alpha=alpha, confidence=confidence, seed=sums.seed)
     attr = (attribution(sample.pairs, sample.attributes, sums.seed, alpha=alpha, block=sample.unit)
             if sample is not None and sample.attributes else None)
     return PersonalisationFinding(read(disp, pers, attr, alpha, materiality), disp, pers, attr, sums.split, alpha,
-                                  materiality, sample.users if sample else None, sample.share if sample else None)
+                                  materiality, sample.users if sample else None, sample.share if sample else None,
+                                  tuple(scanned))
 
 
 def _clean(value):

@@ -36,7 +36,12 @@ TEXT = {
     "confirmed": Label("confirmed", "已验证"),
     "yes": Label("yes", "是"),
     "no": Label("no", "否"),
-    "searched": Label("Columns searched", "检索的字段"),
+    "searched": Label("Columns searched as user attributes (values)", "作为用户属性检索的字段（取值数）"),
+    "skipped": Label("Also looked at, not user attributes", "同时查看但不属于用户属性的字段"),
+    "varies_within_users": Label("varies within users", "同一用户内取值不一"),
+    "too_many_values": Label("about {values:,} values", "约 {values:,} 个取值"),
+    "one_value": Label("one value", "仅一个取值"),
+    "empty": Label("empty", "无取值"),
     "none_searched": Label("No user-level column was searched.", "未检索任何用户级字段。"),
     "dispersion": Label(
         "Purchases priced above other users' for the same purchase by more than materiality: {above}; below: "
@@ -76,6 +81,21 @@ def attribute_rows(block: dict, language: str, labels: dict[str, str] | None = N
                          users=v["users"],
                          premium=_pct(v["premium"]), share=_pct(shares.get(v["column"]), signed=False),
                          confirmed=yes if v["confirmed"] else no) for v in values]
+
+
+def searched_columns(block: dict, language: str, labels: dict[str, str] | None = None) -> list[str]:
+    """The columns searched, each with its number of values (an older block: the names alone)."""
+    scan = block.get("scan")
+    if scan is None:
+        return [(labels or {}).get(c, c) for c in (block.get("attributes") or {}).get("searched", [])]
+    return [f"{(labels or {}).get(c['column'], c['column'])} ({c['values']:,})" for c in scan if c["kept"]]
+
+
+def skipped_columns(block: dict, language: str, labels: dict[str, str] | None = None) -> list[str]:
+    """The columns looked at and not searched, each with why (a column whose users' values differ is not a
+    user attribute; identifiers and free text have too many values to test)."""
+    return [f"{(labels or {}).get(c['column'], c['column'])} ({TEXT[c['why']](language).format(values=c['values'])})"
+            for c in block.get("scan") or [] if not c["kept"]]
 
 
 def spread_chart(block: dict, *, chart_id: str, language: str, glyphs: set[str] | None = None) -> str:
@@ -142,7 +162,9 @@ def section(block: dict, language: str = "en", labels: dict[str, str] | None = N
         headers=[TEXT[k](language) for k in ("column", "value", "users", "premium", "share", "confirmed")],
         rows=attribute_rows(block, language, labels, value_label),
         searched_label=TEXT["searched"](language),
-        searched=[(labels or {}).get(c, c) for c in attributes.get("searched", [])],
+        searched=searched_columns(block, language, labels),
+        skipped_label=TEXT["skipped"](language),
+        skipped=skipped_columns(block, language, labels),
         none_searched=TEXT["none_searched"](language),
         dispersion=TEXT["dispersion"](language).format(
             above=_pct(disp.get("above_materiality"), signed=False), below=_pct(disp.get("below_materiality"), False),

@@ -641,7 +641,7 @@ def _personalisation_html(block: dict | None, words: Words, language: str) -> st
         return ""
     from auditor.report.personal import section
 
-    searched = (block.get("attributes") or {}).get("searched", [])
+    searched = [c["column"] for c in block.get("scan") or []] or (block.get("attributes") or {}).get("searched", [])
     return section(block, language, labels={c: words.column(c) for c in searched}, value_label=words.value)
 
 

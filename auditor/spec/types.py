@@ -269,14 +269,24 @@ class AuditConfig:
 
     @property
     def attribute_columns(self) -> tuple[str, ...]:
-        """User-level columns read for the personalisation search alone (`[personalisation] columns`)."""
+        """Columns the analyst lists for the personalisation search (`[personalisation] columns`): they must
+        exist in the input; the search reads them, with every other candidate, from the input on its own."""
         if not self.personalisation.enabled:
             return ()
-        known = set(self.required_columns + self.segment_columns + self.context_columns + self.optional_columns)
-        return tuple(c for c in dict.fromkeys(self.personalisation.columns) if c not in known)
+        return tuple(dict.fromkeys(self.personalisation.columns))
+
+    @property
+    def not_attributes(self) -> tuple[str, ...]:
+        """Columns the personalisation search never scans: the roles, the price parts and quote fields, the
+        match keys (the same for every purchase of a cell, so no user differs from the others on them)."""
+        cols = [*(getattr(self.columns, r) for r in ROLES), *self.match.exact, *(n for n, _ in self.match.bins),
+                *self.parts.columns]
+        if self.quotes:
+            cols += [c for c in (self.quotes.event_column, self.quotes.quoted_price, self.quotes.request_id) if c]
+        return tuple(dict.fromkeys(cols))
 
     @property
     def used_columns(self) -> tuple[str, ...]:
         """Every input column the audit reads (all others are pruned at the scan)."""
         return tuple(dict.fromkeys(self.required_columns + self.segment_columns + self.context_columns
-                                   + self.optional_columns + self.attribute_columns))
+                                   + self.optional_columns))
