@@ -148,6 +148,9 @@ def personalise(spark: SparkSession, accepted: DataFrame, config: AuditConfig, p
     test = config.test
     sums, sample = parts[0]
     finding = analyse(sums, sample, test.alpha, test.materiality, test.confidence, scanned)
+    if config.columns.disclosed:  # part 0 the undisclosed purchases, part 1 the disclosed ones
+        finding = replace(finding, disclosure_column=config.columns.disclosed,
+                          disclosed=analyse(*parts[1], test.alpha, test.materiality, test.confidence))
     progress.say(f"{finding.reading}: {finding.persistence.users:,} users in shared cells in both halves; "
                  f"{sum(c.kept for c in scanned)} of {len(scanned)} columns searched as user attributes")
     return finding.to_json()

@@ -217,3 +217,41 @@ def test_the_phase_runs_in_few_spark_jobs(spark, phone_log):
     jobs = context.statusTracker().getJobIdsForGroup("personalisation-count")
     assert block["reading"] == "persistent_explained"  # the phone model, found by the scan
     assert len(jobs) <= 19, len(jobs)
+
+
+def test_disclosed_and_undisclosed_purchases_are_read_apart(spark, tmp_path):
+    """Fares by phone model only for passengers told their price is personalised ([columns] disclosed):
+    the undisclosed purchases read as no personalisation, the disclosed ones as explained by the model,
+    and the provisions on undisclosed prices are not listed under the disclosed ones."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from auditor import pipeline
+    from auditor.spec import parse_config
+    from auditor.synth.personal import PHONE_PREMIUMS
+
+    made = generate("personal_phone", 60_000, 12, tmp_path / "sample")
+    table = pq.read_table(made.data_path)
+    frame = table.to_pandas()
+    told = frame.passenger_id.map(lambda u: hash(("notice", u)) % 2 == 0)  # per passenger: opted in
+    premium = frame.phone_model.map(lambda m: PHONE_PREMIUMS.get(m, 0.0))
+    frame["fare_cny"] = np.where(told, frame.fare_cny, (frame.fare_cny / (1 + premium)).round(2))
+    frame["price_notice"] = np.where(told, "yes", "no")
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), made.data_path)
+    text = made.config_path.read_text().replace('price = "fare_cny"', 'price = "fare_cny"\ndisclosed = "price_notice"')
+    config = parse_config(text, base_dir=made.config_path.parent)
+    pipeline.run(config, spark, tmp_path / "audit")
+    block = json.loads((tmp_path / "audit" / "findings.json").read_text())["personalisation"]
+    disclosure = block["disclosure"]
+    assert disclosure["column"] == "price_notice" and "price_notice" not in {c["column"] for c in block["scan"]}
+    assert block["reading"] == "no_material_personalisation"
+    assert disclosure["disclosed"]["reading"] == "persistent_explained"
+    assert 0.3 < disclosure["purchases_disclosed"] / (disclosure["purchases_disclosed"]
+                                                      + disclosure["purchases_undisclosed"]) < 0.7
+    html = (tmp_path / "audit" / "report.html").read_text()
+    assert "Purchases whose price was not disclosed as personalised" in html
+    disclosed_part = html[html.index("For the purchases disclosed as personalised, may concern"):]
+    disclosed_part = disclosed_part[:disclosed_part.index("</p>")]
+    assert "Personal Information Protection Law" in disclosed_part and "Art. 9" not in disclosed_part

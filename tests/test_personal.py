@@ -358,6 +358,34 @@ def test_a_listed_column_missing_from_the_input_is_named_with_its_key():
                                 "did you mean 'phone_model'?")
 
 
+@pytest.mark.parametrize("columns, message", [
+    ("disclosed = 1", "[columns] disclosed must be the name of the column that flags a price shown as personalised, "
+                      'e.g. disclosed = "price_notice_shown" (true, 1 or yes on the purchases where the consumer was '
+                      "told), got 1"),
+    ('disclosed = "uid"', "[columns] disclosed = 'uid' is the user_id column: name the column that flags, per "
+                          "purchase, that the price shown was personalised and the consumer was told (true, 1 or "
+                          "yes), or remove disclosed"),
+    ('disclosed = "city"', "[columns] disclosed = 'city' is a match key: name the column that flags, per "
+                           "purchase, that the price shown was personalised and the consumer was told (true, 1 or "
+                           "yes), or remove disclosed"),
+])
+def test_a_bad_disclosed_column_is_named_with_the_fix(columns, message):
+    from auditor.errors import AuditConfigError
+    from auditor.spec import parse_config
+
+    with pytest.raises(AuditConfigError) as error:
+        parse_config(_CONFIG.replace('price = "price"', 'price = "price"\n' + columns))
+    assert str(error.value) == message
+
+
+def test_the_disclosed_column_is_read_and_never_searched():
+    from auditor.spec import parse_config
+
+    config = parse_config(_CONFIG.replace('price = "price"', 'price = "price"\ndisclosed = "notice"'))
+    assert config.columns.disclosed == "notice" and "notice" in config.used_columns
+    assert "notice" in config.not_attributes
+
+
 @pytest.mark.parametrize("table, message", [
     ("enabled = 1", "[personalisation] enabled must be true or false, got 1"),
     ("max_users = 10", "[personalisation] max_users must be an integer of at least 100, got 10"),

@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from auditor.spec import AuditConfig
+from auditor.spec.types import DISCLOSED_VALUES
 # What ingest reports (no Spark in them): findings and the report read these types.
 from auditor.summaries import DataQuality, InputFile  # noqa: F401
 from auditor.errors import AuditConfigError, AuditInputError, NothingToCompare
@@ -36,8 +37,8 @@ REASONS = tuple(reason.value for reason in RejectReason)
 # Internal names for the role columns (platform columns keep their own names).
 TID, USER, TS, PRICE = "__tid", "__user", "__ts", "__price"
 # Optional parts, present when configured: list price, discount, net price, quote fields, lawful factors.
-LIST, DISCOUNT, NET, QUOTED, EVENT, REQUEST, DECLARED = (
-    "__list", "__discount", "__net", "__quoted", "__event", "__request", "__declared")
+LIST, DISCOUNT, NET, QUOTED, EVENT, REQUEST, DECLARED, DISCLOSED = (
+    "__list", "__discount", "__net", "__quoted", "__event", "__request", "__declared", "__disclosed")
 _CORRUPT, _FILE, _ORDER, _REASON = "__corrupt_record", "__source_file", "__order", "__reason"
 _LINE, _LINE_SPLIT, _PARSED = "__line", "__line_split", "__parsed"
 _FIRST, _COPIES = "__first_copy", "__copies"
@@ -452,6 +453,9 @@ def _extras(config: AuditConfig, types: dict) -> dict:
             out[QUOTED] = _as_number(quotes.quoted_price, types[quotes.quoted_price])
         if quotes.request_id:
             out[REQUEST] = F.col(_q(quotes.request_id)).cast("string")
+    if _reads_disclosure(config):  # the consumer was told the price was personalised: true, 1, yes, y or t
+        flag = F.lower(_stripped(config.columns.disclosed))
+        out[DISCLOSED] = F.coalesce(flag.isin(*DISCLOSED_VALUES), F.lit(False))
     if config.adjustments:
         out[DECLARED] = reduce(lambda a, b: a | b, [
             F.coalesce(F.col(_q(a.column)).cast("string") == a.value, F.lit(False)) for a in config.adjustments])
@@ -467,7 +471,13 @@ def optional_internal_columns(config: AuditConfig) -> list[str]:
         cols += [REQUEST] if config.quotes.request_id else []
     if config.adjustments:
         cols.append(DECLARED)
+    if _reads_disclosure(config):
+        cols.append(DISCLOSED)
     return cols
+
+
+def _reads_disclosure(config: AuditConfig) -> bool:
+    return bool(config.columns.disclosed) and config.personalisation.enabled
 
 
 def _position():

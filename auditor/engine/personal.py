@@ -38,7 +38,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from auditor.engine.estimate import _cell_hash, _quote_rows, cell_keys
-from auditor.engine.ingest import PRICE, USER
+from auditor.engine.ingest import DISCLOSED, PRICE, USER
 from auditor.engine.match import bucket_start
 from auditor.spec import AuditConfig
 from auditor.stats.personal import (AttributionSample, ColumnSums, DispersionSums, PairSums, PersistenceSums,
@@ -376,14 +376,16 @@ def _q(name: str) -> str:
 
 
 def personal_inputs(accepted: DataFrame, source: DataFrame, candidates: list[str], config: AuditConfig,
-                    splits: tuple[str, ...], choose: Callable[[dict[str, PersistenceSums]], str],
-                    part: Column | None = None) -> tuple[dict[int, tuple[PersonalSums, AttributionSample | None]],
+                    splits: tuple[str, ...], choose: Callable[[dict[str, PersistenceSums]], str]) -> tuple[dict[int, tuple[PersonalSums, AttributionSample | None]],
                                                          tuple[ScannedColumn, ...]]:
     """What auditor.findings.personal reads, per part: the sums under the split `choose` picks from
     each split's persistence sums, and the attribute tests' sample; and the columns scanned.
 
     `source` holds USER and the `candidates` (auditor.engine.ingest.attribute_source). Three actions.
+    With `[columns] disclosed`, part 0 holds the undisclosed purchases and part 1 the disclosed ones;
+    else part 0 holds them all.
     """
+    part = F.col(DISCLOSED).cast("int") if config.columns.disclosed else None
     settings, test = config.personalisation, config.test
     attributes = user_attributes(source, candidates)
     run = PersonalPass(accepted, config, test.seed, splits, attributes, part)

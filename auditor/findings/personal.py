@@ -32,6 +32,8 @@ class PersonalisationFinding:
     sample_users: int | None = None  # users whose purchases the attribute tests read
     sample_share: float | None = None  # their share of the users (1 when all were read)
     scanned: tuple[ScannedColumn, ...] = ()  # every column the attribute search looked at, kept or not
+    disclosure_column: str | None = None  # [columns] disclosed: this finding reads the undisclosed purchases
+    disclosed: PersonalisationFinding | None = None  # the same analysis of the disclosed purchases
 
     def to_json(self) -> dict:
         low, high = self.persistence.middle80
@@ -60,6 +62,16 @@ class PersonalisationFinding:
             # What the search looked at: each column of the log but the roles and match keys, with its
             # users, the share constant within them, about how many values, and why it was kept or not.
             "scan": [{**asdict(c), "kept": c.kept} for c in self.scanned],
+            # With [columns] disclosed the analysis above is of the purchases whose price was not disclosed
+            # as personalised (the case the 2026 rules and the CPL Implementing Regulations Art. 9 concern);
+            # `disclosed` holds the same analysis of the disclosed ones.
+            "disclosure": None if self.disclosure_column is None else {
+                "column": self.disclosure_column,
+                "purchases_undisclosed": self.dispersion.purchases,
+                "purchases_disclosed": self.disclosed.dispersion.purchases if self.disclosed else 0,
+                "disclosed": None if self.disclosed is None else {
+                    k: v for k, v in self.disclosed.to_json().items() if k not in ("scan", "disclosure", "schema")},
+            },
         }
         return _clean(block)
 
@@ -82,7 +94,7 @@ def _clean(value):
         return {k: _clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_clean(v) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    if isinstance(value, bool) or value is None or isinstance(value, str) or isinstance(value, Reading):
         return value
     if isinstance(value, (int,)):
         return int(value)
@@ -102,6 +114,22 @@ def sentence(block: dict, language: str = "en", labels: dict[str, str] | None = 
 
     `labels` gives a column's display name in this language (the config's [labels]), else its id.
     """
+    disclosure = block.get("disclosure")
+    zh = language == "zh-CN"
+    if disclosure:
+        main = _sentence(block, language, labels)
+        n0, n1 = disclosure["purchases_undisclosed"], disclosure["purchases_disclosed"]
+        other = disclosure.get("disclosed")
+        label = READINGS[Reading(other["reading"])].label(language) if other else "—"
+        if zh:
+            return (f"未告知个性化定价的购买（{n0:,} 笔可比购买）——{main} "
+                    f"已告知消费者为个性化价格的购买（{n1:,} 笔）：{label}。")
+        return (f"Purchases whose price was not disclosed as personalised ({n0:,} matched purchases) — {main} "
+                f"Purchases disclosed as personalised ({n1:,}): {label}.")
+    return _sentence(block, language, labels)
+
+
+def _sentence(block: dict, language: str, labels: dict[str, str] | None) -> str:
     reading = Reading(block["reading"])
     text = READINGS[reading]
     zh = language == "zh-CN"

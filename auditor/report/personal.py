@@ -15,6 +15,7 @@ import numpy as np
 
 from auditor.report.charts import INK, _figure, _percent_axis, _svg
 from auditor.findings.personal import sentence
+from auditor.report.legal import for_reading
 from auditor.vocabulary import Label
 
 Z80 = 1.2815515655446004
@@ -42,6 +43,13 @@ TEXT = {
     "too_many_values": Label("about {values:,} values", "约 {values:,} 个取值"),
     "one_value": Label("one value", "仅一个取值"),
     "empty": Label("empty", "无取值"),
+    "may_concern": Label("May concern", "可能涉及"),
+    "may_concern_disclosed": Label("For the purchases disclosed as personalised, may concern",
+                                   "对已告知为个性化价格的购买，可能涉及"),
+    "disclosure_unknown": Label(
+        "Whether consumers were told a price was personalised is not in the log (set [columns] disclosed): "
+        "provisions on undisclosed prices are listed as they would apply to undisclosed ones.",
+        "日志中没有是否告知消费者价格为个性化的信息（可设置 [columns] disclosed）：涉及未告知价格的条款按未告知情形列出。"),
     "none_searched": Label("No user-level column was searched.", "未检索任何用户级字段。"),
     "dispersion": Label(
         "Purchases priced above other users' for the same purchase by more than materiality: {above}; below: "
@@ -169,4 +177,10 @@ def section(block: dict, language: str = "en", labels: dict[str, str] | None = N
         dispersion=TEXT["dispersion"](language).format(
             above=_pct(disp.get("above_materiality"), signed=False), below=_pct(disp.get("below_materiality"), False),
             noise=_pct(disp.get("noise_sd"), signed=False)),
-        reading=block["reading"])
+        reading=block["reading"],
+        may_concern_label=TEXT["may_concern"](language),
+        may_concern=[p.title for p in for_reading(block["reading"], language, disclosed=False)],
+        may_concern_disclosed_label=TEXT["may_concern_disclosed"](language),
+        may_concern_disclosed=[p.title for p in for_reading(other["reading"], language, disclosed=True)]
+        if (other := (block.get("disclosure") or {}).get("disclosed")) else [],
+        disclosure_note="" if block.get("disclosure") else TEXT["disclosure_unknown"](language))

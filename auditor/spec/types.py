@@ -56,6 +56,14 @@ class Columns:
     user_id: str
     timestamp: str
     price: str
+    # A per-purchase flag that the price shown was personalised and the consumer was told (optional):
+    # the personalisation analysis then reads undisclosed and disclosed purchases apart.
+    disclosed: str | None = None
+
+
+# Values of [columns] disclosed read as "disclosed" (case and blanks ignored); any other value,
+# or none, is read as undisclosed: the rules ask the platform to show that it told the consumer.
+DISCLOSED_VALUES = ("true", "1", "yes", "y", "t")
 
 
 @dataclass(frozen=True)
@@ -263,6 +271,8 @@ class AuditConfig:
     def optional_columns(self) -> tuple[str, ...]:
         """Columns read when present in a row but not required: price parts, quote fields, adjustments."""
         cols = [*self.parts.columns, *(a.column for a in self.adjustments)]
+        if self.columns.disclosed and self.personalisation.enabled:
+            cols.append(self.columns.disclosed)
         if self.quotes:
             cols += [c for c in (self.quotes.event_column, self.quotes.quoted_price, self.quotes.request_id) if c]
         return tuple(c for c in dict.fromkeys(cols) if c not in self.required_columns)
@@ -280,7 +290,7 @@ class AuditConfig:
         """Columns the personalisation search never scans: the roles, the price parts and quote fields, the
         match keys (the same for every purchase of a cell, so no user differs from the others on them)."""
         cols = [*(getattr(self.columns, r) for r in ROLES), *self.match.exact, *(n for n, _ in self.match.bins),
-                *self.parts.columns]
+                *self.parts.columns, *([self.columns.disclosed] if self.columns.disclosed else [])]
         if self.quotes:
             cols += [c for c in (self.quotes.event_column, self.quotes.quoted_price, self.quotes.request_id) if c]
         return tuple(dict.fromkeys(cols))
