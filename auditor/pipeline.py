@@ -20,6 +20,7 @@ from auditor.engine.ingest import attribute_source, check_segments, ingest, list
 from auditor.engine.placebos import placebo_population
 from auditor.output import check_target, staged_output
 from auditor.findings.personal import analyse
+from auditor.stats.personal import choose_split
 from auditor.preflight import preflight
 from auditor.progress import Progress
 from auditor.report import write_report
@@ -143,11 +144,14 @@ def personalise(spark: SparkSession, accepted: DataFrame, config: AuditConfig, p
     progress.phase("personalisation", "do users pay differently for the same purchase, the same users each time, "
                                       "and what about them explains it")
     source, candidates = attribute_source(spark, config)  # every column of the log but roles and match keys
-    split = effective_split(config, "week")
-    parts, scanned = personal_inputs(accepted, source, candidates, config, (split,), lambda sums: split)
+    requested = config.personalisation.split
+    splits = tuple(dict.fromkeys(effective_split(config, s) for s in (("week", "day") if requested == "auto"
+                                                                    else (requested,))))
+    parts, scanned = personal_inputs(accepted, source, candidates, config, splits, choose_split)
     test = config.test
     sums, sample = parts[0]
-    finding = analyse(sums, sample, test.alpha, test.materiality, test.confidence, scanned)
+    finding = replace(analyse(sums, sample, test.alpha, test.materiality, test.confidence, scanned),
+                      split_requested=requested)
     if config.columns.disclosed:  # part 0 the undisclosed purchases, part 1 the disclosed ones
         finding = replace(finding, disclosure_column=config.columns.disclosed,
                           disclosed=analyse(*parts[1], test.alpha, test.materiality, test.confidence))

@@ -400,3 +400,35 @@ def test_personalisation_config_errors_name_the_key_and_the_fix(table, message):
     with pytest.raises(AuditConfigError) as error:
         parse_config(_CONFIG + "[personalisation]\n" + table + "\n")
     assert str(error.value) == message
+
+
+def test_the_split_is_by_week_when_the_log_allows_else_by_day():
+    from auditor.stats.personal import PersistenceSums, choose_split
+
+    def sums(users: int) -> PersistenceSums:
+        return PersistenceSums(users, 40, *(1.0,) * 9)
+
+    assert choose_split({"week": sums(500), "day": sums(900)}) == "week"
+    assert choose_split({"week": sums(0), "day": sums(900)}) == "day"  # a log of one week
+    assert choose_split({"week": sums(0), "day": sums(10)}) == "week"  # neither: the first, read as insufficient
+    assert choose_split({"cell": sums(3)}) == "cell"
+
+
+def test_the_split_setting():
+    from auditor.errors import AuditConfigError
+    from auditor.spec import parse_config
+
+    assert parse_config(_CONFIG).personalisation.split == "auto"
+    assert parse_config(_CONFIG + '[personalisation]\nsplit = "day"\n').personalisation.split == "day"
+    with pytest.raises(AuditConfigError) as error:
+        parse_config(_CONFIG + '[personalisation]\nsplit = "month"\n')
+    assert str(error.value) == ("[personalisation] split must be one of auto, week, day, cell (auto: by week when "
+                                "the log allows, else by day), got 'month'")
+
+
+def test_the_report_says_a_split_by_day_reads_a_weekly_test_as_persistence():
+    from auditor.report.personal import split_note
+
+    assert "(the log spans too few weeks to split by week)" in split_note({"split": "day", "split_requested": "auto"}, "en")
+    assert "按天" in split_note({"split": "day", "split_requested": "day"}, "zh-CN")
+    assert split_note({"split": "week", "split_requested": "auto"}, "en") == ""

@@ -32,6 +32,7 @@ class PersonalisationFinding:
     sample_users: int | None = None  # users whose purchases the attribute tests read
     sample_share: float | None = None  # their share of the users (1 when all were read)
     scanned: tuple[ScannedColumn, ...] = ()  # every column the attribute search looked at, kept or not
+    split_requested: str | None = None  # [personalisation] split (auto: week when the log allows, else day)
     disclosure_column: str | None = None  # [columns] disclosed: this finding reads the undisclosed purchases
     disclosed: PersonalisationFinding | None = None  # the same analysis of the disclosed purchases
 
@@ -42,6 +43,7 @@ class PersonalisationFinding:
             "schema": SCHEMA,
             "reading": str(self.reading),
             "split": self.split,
+            "split_requested": self.split_requested,
             "seed": self.persistence.seed,
             "alpha": self.alpha,
             "materiality": self.materiality,

@@ -43,6 +43,15 @@ TEXT = {
     "too_many_values": Label("about {values:,} values", "约 {values:,} 个取值"),
     "one_value": Label("one value", "仅一个取值"),
     "empty": Label("empty", "无取值"),
+    "split_day": Label(
+        "Each user's purchases are split into two halves by day{why}: a price test whose arms last longer than a "
+        "day (a weekly arm) reads as persistence here.",
+        "每位用户的购买按天分为两半{why}：持续时间超过一天的价格测试分组（如按周分组）在此会被读作持续性差异。"),
+    "split_day_why": Label(" (the log spans too few weeks to split by week)", "（日志跨越的周数不足以按周划分）"),
+    "split_cell": Label(
+        "Each user's purchases are split into two halves by cell: a price test whose arm spans several cells "
+        "reads as persistence here.",
+        "每位用户的购买按可比单元分为两半：跨越多个单元的价格测试分组在此会被读作持续性差异。"),
     "may_concern": Label("May concern", "可能涉及"),
     "may_concern_disclosed": Label("For the purchases disclosed as personalised, may concern",
                                    "对已告知为个性化价格的购买，可能涉及"),
@@ -89,6 +98,14 @@ def attribute_rows(block: dict, language: str, labels: dict[str, str] | None = N
                          users=v["users"],
                          premium=_pct(v["premium"]), share=_pct(shares.get(v["column"]), signed=False),
                          confirmed=yes if v["confirmed"] else no) for v in values]
+
+
+def split_note(block: dict, language: str) -> str:
+    """What the halves were split by, when finer than a week: a test arm longer than the unit reads as persistence."""
+    if block.get("split") == "day":
+        why = TEXT["split_day_why"](language) if block.get("split_requested") == "auto" else ""
+        return TEXT["split_day"](language).format(why=why)
+    return TEXT["split_cell"](language) if block.get("split") == "cell" else ""
 
 
 def searched_columns(block: dict, language: str, labels: dict[str, str] | None = None) -> list[str]:
@@ -183,4 +200,5 @@ def section(block: dict, language: str = "en", labels: dict[str, str] | None = N
         may_concern_disclosed_label=TEXT["may_concern_disclosed"](language),
         may_concern_disclosed=[p.title for p in for_reading(other["reading"], language, disclosed=True)]
         if (other := (block.get("disclosure") or {}).get("disclosed")) else [],
-        disclosure_note="" if block.get("disclosure") else TEXT["disclosure_unknown"](language))
+        disclosure_note="" if block.get("disclosure") else TEXT["disclosure_unknown"](language),
+        split_note=split_note(block, language))

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from auditor.errors import AuditConfigError
 from auditor.spec.labels import Labels, labels_from_table
-from auditor.spec.types import (FLAG_RULES, FORMATS, ROLES, TABLE, Adjustment, AuditConfig, Baseline, Columns,
+from auditor.spec.types import (FLAG_RULES, FORMATS, ROLES, SPLITS, TABLE, Adjustment, AuditConfig, Baseline, Columns,
                                 InputSpec, MatchSpec, Personalisation, PriceParts, Quotes, ReportSpec, Segment,
                                 Sensitivity, Steering, TestSpec)
 from auditor.vocabulary import LANGUAGES
@@ -39,7 +39,7 @@ _KNOWN = {
     "steering": ("column", "order", "context"),
     "report": ("language", "min_cell_size"),
     "labels": ("columns", "values", "segments", "audit"),
-    "personalisation": ("enabled", "columns", "max_users", "rounding"),
+    "personalisation": ("enabled", "columns", "max_users", "rounding", "split"),
 }
 
 
@@ -217,7 +217,13 @@ def _personalisation(table: dict) -> Personalisation:
     if isinstance(max_users, bool) or not isinstance(max_users, int) or max_users < 100:
         raise AuditConfigError(f"[personalisation] max_users must be an integer of at least 100, got {max_users!r}")
     rounding = _number(table, "personalisation", "rounding", 0.001, 0, 0.1, high_open=True)
-    return Personalisation(enabled=enabled, columns=tuple(columns), max_users=max_users, rounding=rounding)
+    split = table.get("split", "auto")
+    if split not in SPLITS:
+        raise AuditConfigError(
+            f"[personalisation] split must be one of {', '.join(SPLITS)} (auto: by week when the log allows, "
+            f"else by day), got {split!r}")
+    return Personalisation(enabled=enabled, columns=tuple(columns), max_users=max_users, rounding=rounding,
+                           split=split)
 
 
 def _baseline(raw: dict, base_dir: Path) -> Baseline | None:

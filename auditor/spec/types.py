@@ -61,6 +61,10 @@ class Columns:
     disclosed: str | None = None
 
 
+# [personalisation] split: "auto" splits by week when the log holds enough users with shared cells in two
+# weeks, else by day (with a note); "week", "day" and "cell" split by that unit whatever the data.
+SPLITS = ("auto", "week", "day", "cell")
+
 # Values of [columns] disclosed read as "disclosed" (case and blanks ignored); any other value,
 # or none, is read as undisclosed: the rules ask the platform to show that it told the consumer.
 DISCLOSED_VALUES = ("true", "1", "yes", "y", "t")
@@ -203,6 +207,7 @@ class Personalisation:
     columns: tuple[str, ...] = ()
     max_users: int = 20_000
     rounding: float = 0.001
+    split: str = "auto"  # what each user's purchases are split into halves by: auto, week, day or cell
 
 
 @dataclass(frozen=True)
