@@ -38,7 +38,7 @@ TEXT = {
     "yes": Label("yes", "是"),
     "no": Label("no", "否"),
     "searched": Label("Columns searched as user attributes (values)", "作为用户属性检索的字段（取值数）"),
-    "skipped": Label("Also looked at, not user attributes", "同时查看但不属于用户属性的字段"),
+    "skipped": Label("Also looked at, not searched", "同时查看但未检索的字段"),
     "varies_within_users": Label("varies within users", "同一用户内取值不一"),
     "too_many_values": Label("about {values:,} values", "约 {values:,} 个取值"),
     "one_value": Label("one value", "仅一个取值"),
@@ -80,6 +80,8 @@ class AttributeRow:
 def _pct(value, signed: bool = True) -> str:
     if value is None or not math.isfinite(value):
         return "—"
+    if abs(value) < 0.0005:  # rounds to zero: no sign ("−0.0%" reads as a negative share)
+        value = 0.0
     return (f"{100 * value:+.1f}%" if signed else f"{100 * value:.1f}%").replace("-", "−")
 
 
@@ -195,6 +197,7 @@ def section(block: dict, language: str = "en", labels: dict[str, str] | None = N
             above=_pct(disp.get("above_materiality"), signed=False), below=_pct(disp.get("below_materiality"), False),
             noise=_pct(disp.get("noise_sd"), signed=False)),
         reading=block["reading"],
+        separator="；" if language == "zh-CN" else "; ", stop="。" if language == "zh-CN" else ".",
         may_concern_label=TEXT["may_concern"](language),
         may_concern=[p.title for p in for_reading(block["reading"], language, disclosed=False)],
         may_concern_disclosed_label=TEXT["may_concern_disclosed"](language),
