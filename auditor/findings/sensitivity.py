@@ -25,6 +25,11 @@ bucket is halved, it neither falls below materiality nor shrinks at every
 halving (out of its finest window's interval) as the window narrows, and its
 cells are balanced; otherwise findings.json says why
 (`robust_reasons`) and its verdict becomes `flagged_not_robust`.
+
+Where the self-check failed (random splits of the same users are significant
+more often than the audit's level allows), any flag, of any kind, whose
+calibrated p-value (against those splits) is not below the level is not robust
+either: it is significant only by the reference the self-check refuted.
 """
 
 from __future__ import annotations
@@ -67,8 +72,9 @@ def sensitivity(engine: Engine, config: AuditConfig, items: tuple[Comparison, ..
     """
     flagged = {_key(f) for f in findings if f.flagged and f.kind == GROUP}
     targets = [c for c in items if c.kind == GROUP and _key(c) in flagged]
+    alpha = config.test.alpha
     if not targets:
-        return findings
+        return tuple(calibration(f, alpha) for f in findings)
     by_key = {_key(f): f for f in findings}
     tables: dict[tuple, list] = {}
     key = config.sensitivity.leave_out
@@ -113,12 +119,12 @@ def sensitivity(engine: Engine, config: AuditConfig, items: tuple[Comparison, ..
         key3 = (f.segment, f.group, f.outcome)
         rows = tables.get(key3)
         if rows is None and key3 not in balance and key3 not in curves:
-            out.append(f)
+            out.append(calibration(f, alpha))
             continue
         rows = rows or []
         checks_of = balance.get(key3, [])
         curve, stop = timing_curve(f, config, curves.get(key3, []))
-        out.append(judge(f, rows, checks_of, curve, stop, config.test.materiality))
+        out.append(judge(f, rows, checks_of, curve, stop, config.test.materiality, alpha=alpha))
     return tuple(out)
 
 
@@ -128,10 +134,10 @@ def _key(c) -> tuple:
 
 
 def judge(f: Finding, rows: list[dict], balance: list[dict], curve: list[dict], curve_stop: str | None,
-          materiality: float) -> Finding:
+          materiality: float, *, alpha: float) -> Finding:
     """The finding with its checks attached, and its verdict: `flagged` if it survives them all,
     `flagged_not_robust` (with the reasons, most telling first) if not."""
-    reasons = _reasons(f, rows, balance, curve, materiality)
+    reasons = _calibration_reasons(f, alpha) + _reasons(f, rows, balance, curve, materiality)
     estimable = sum(1 for r in rows if r.get("estimable", True))
     extra = dict(f.extra, sensitivity=rows, balance=balance, robust=not reasons, robust_reasons=reasons,
                  variants_estimable=estimable, variants_unestimable=len(rows) - estimable)
@@ -141,6 +147,27 @@ def judge(f: Finding, rows: list[dict], balance: list[dict], curve: list[dict], 
     if f.verdict == Verdict.FLAGGED and reasons:
         verdict = Verdict.FLAGGED_NOT_ROBUST
     return dataclasses.replace(f, extra=extra, verdict=verdict)
+
+
+def calibration(f: Finding, alpha: float) -> Finding:
+    """A flag without sensitivity checks (a dose, a steering test, a group finding not re-estimated),
+    judged against the self-check alone: `flagged_not_robust` when the self-check failed and the
+    calibrated p-value is not below the level; unchanged otherwise."""
+    reasons = _calibration_reasons(f, alpha)
+    if not reasons or f.verdict != Verdict.FLAGGED:
+        return f
+    return dataclasses.replace(f, extra=dict(f.extra, robust=False, robust_reasons=reasons),
+                               verdict=Verdict.FLAGGED_NOT_ROBUST)
+
+
+def _calibration_reasons(f: Finding, alpha: float) -> list[dict]:
+    # The calibrated p-value exists only where the self-check failed (findings.build). It is compared
+    # with the level itself, not a BH level: with 200 splits it cannot go below 1/201, and a BH step
+    # over a large family would refuse every flag for the splits' resolution, not for the data.
+    p = f.calibrated_p_value
+    if p is None or not math.isfinite(p) or p < alpha:
+        return []
+    return [{"reason": RobustnessReason.NOT_SIGNIFICANT_CALIBRATED, "calibrated_p_value": p, "alpha": alpha}]
 
 
 def _variants(config: AuditConfig, targets: list[Comparison], next_id: int):

@@ -307,7 +307,15 @@ def _robustness(f: dict, words: Words, formats: Formats, _) -> dict | None:
     for r in f.get("robust_reasons") or []:
         if not isinstance(r, dict):
             continue
-        if r.get("reason") == RobustnessReason.LOSES_FLAG:
+        if r.get("reason") == RobustnessReason.NOT_SIGNIFICANT_CALIBRATED:
+            numbers = {"p": formats.p(r.get("calibrated_p_value")), "alpha": formats.pct(r.get("alpha"), 0, False)}
+            card = _("The method self-check failed on these data, and against its random splits of the same users "
+                     "this premium is not significant (calibrated p %(p)s, not below %(alpha)s): the flag rests on "
+                     "a test that finds differences between random halves of users too often.") % numbers
+            short = _("against the self-check's random splits it is not significant (calibrated p %(p)s).") % numbers
+            advice = _("Check first what the method self-check says about these users (a few heavy users, or "
+                       "prices that vary by user) before relying on the flag.")
+        elif r.get("reason") == RobustnessReason.LOSES_FLAG:
             changes = _("; ").join(labels.get(str(c), str(c)) for c in r.get("changes") or [])
             card = _("The flag does not hold under every change in the table above.")
             short = _("the flag does not hold under: %(changes)s.") % {"changes": changes}
