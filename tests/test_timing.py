@@ -20,7 +20,8 @@ import pytest
 
 from auditor.report import render
 from validation.timing import render as render_section
-from validation.timing import TimingRow, replace_section, spiky_rides
+from validation.sections import splice
+from validation.timing import TimingRow, spiky_rides
 
 
 @pytest.fixture(scope="module")
@@ -156,5 +157,5 @@ def test_the_validation_section_counts_the_verdicts():
     assert "| Device “ios” | no premium; timing within the window | 3 of 3 | 1 of 3 | 2 of 3 |" in section
     assert "| 3 of 3 (robust) |" in section and "`time_bucket_moves` 2 of 3" in section
     document = "# Validation study\n\ntext\n"
-    once = replace_section(document, section)
-    assert once.startswith(document.rstrip("\n")) and replace_section(once, section) == once
+    once = splice(document, section, "timing")
+    assert once.startswith(document.rstrip("\n")) and splice(once, section, "timing") == once
