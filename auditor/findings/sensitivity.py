@@ -39,7 +39,7 @@ import math
 from typing import TYPE_CHECKING
 
 from auditor.spec import AuditConfig
-from auditor.findings.build import Finding, decide
+from auditor.findings.build import Finding, decide, insufficient
 from auditor.stats.premium import ComparisonSummary, PremiumEstimate, jackknife
 from auditor.summaries import GROUP, TIME_POSITION, Comparison
 from auditor.vocabulary import InsufficientReason, RobustnessReason, Verdict
@@ -116,7 +116,7 @@ def sensitivity(engine: Engine, config: AuditConfig, items: tuple[Comparison, ..
 
     out = []
     for f in findings:
-        key3 = (f.segment, f.group, f.outcome)
+        key3 = _key(f)
         rows = tables.get(key3)
         if rows is None and key3 not in balance and key3 not in curves:
             out.append(calibration(f, alpha))
@@ -268,21 +268,13 @@ def _flagged(config: AuditConfig, est: PremiumEstimate) -> bool:
 
 
 def unestimable(summary: ComparisonSummary, est: PremiumEstimate, test) -> str | None:
-    """Why a re-estimate cannot be judged (None when it can), by the audit's own rules for a comparison:
-    no purchases of a side left in shared cells, too few users or cells, or no estimate."""
+    """Why a re-estimate cannot be judged (None when it can): no purchases of a side left in shared
+    cells (a leave-out can empty one), then the audit's own rules for a comparison."""
     if summary.users_group == 0 or (summary.cells == 0 and summary.users_group is None):
         return InsufficientReason.NO_GROUP_ROWS
     if summary.users_reference == 0:
         return InsufficientReason.NO_REFERENCE_ROWS
-    if summary.cells == 0:
-        return InsufficientReason.NO_COMMON_SUPPORT
-    if summary.users_group is not None and summary.users_group < test.min_users:
-        return InsufficientReason.TOO_FEW_USERS_GROUP
-    if summary.users_reference is not None and summary.users_reference < test.min_users:
-        return InsufficientReason.TOO_FEW_USERS_REFERENCE
-    if summary.cells < test.min_cells:
-        return InsufficientReason.TOO_FEW_CELLS
-    return None if est.defined else InsufficientReason.NOT_ESTIMABLE
+    return insufficient(summary, est, test)
 
 
 def _row(tables: dict, config: AuditConfig, original: Comparison, summary: ComparisonSummary, scale: str,
@@ -291,7 +283,7 @@ def _row(tables: dict, config: AuditConfig, original: Comparison, summary: Compa
     and the re-estimate, or why there is none."""
     est = jackknife(summary, config.test.confidence, scale)
     reason = unestimable(summary, est, config.test)
-    tables.setdefault((original.segment, original.group, original.outcome), []).append({
+    tables.setdefault(_key(original), []).append({
         **change, "premium": est.premium, "ci_low": est.ci_low,
         "ci_high": est.ci_high, "p_value": est.p_value, "rows": summary.rows,
         "estimable": reason is None, "unestimable_reason": reason,
@@ -312,7 +304,7 @@ def _balance(found: dict, targets: list[Comparison]) -> dict[tuple, list]:
             var_g, var_r = b.variances
             pooled = math.sqrt((var_g + var_r) / 2) if var_g + var_r > 0 else math.nan
             smd = b.difference / pooled if pooled > 0 else math.nan
-            out.setdefault((c.segment, c.group, c.outcome), []).append({
+            out.setdefault(_key(c), []).append({
                 "measure": "time_bucket" if b.measure == TIME_POSITION else b.measure,
                 "mean_group": b.mean_group, "mean_reference": b.mean_reference,
                 "difference": b.difference, "smd": smd, "variance_ratio": var_g / var_r if var_r > 0 else math.nan,
