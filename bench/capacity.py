@@ -9,14 +9,16 @@ per row, fitted on the ladder's local rungs of one shape (default driver, comple
 
 - executor CPU seconds = a + b * rows (least squares over the shape's rungs; through zero with one);
 - shuffle bytes written = s * rows, likewise;
-- peak execution memory of a task: the largest of the shape's rungs (bounded by design: it must
-  not grow with the rows, and the ladder shows whether it does);
+- peak execution memory of a task, by rung: what Spark's aggregations and sorts took because it
+  was free (they grow until refused, then spill), not what they need — the plan completes in a
+  512 MiB heap for two task slots (tests/test_scale.py), so an executor needs no more than Spark's
+  default of about 1 GiB per core, and more memory only spills less;
 - parallel efficiency e = CPU seconds / (audit seconds * cores) on the largest local rung: the
   share of the cores the plan keeps busy (the rest is the driver's statistics, scheduling, skew).
 
 On a cluster of k executors with c cores each, N rows take about (a + b N) / (k c e) seconds of
-wall time, write s N bytes of shuffle, and each executor needs c times the peak task memory in
-execution memory (Spark gives execution and storage 60 % of the heap after 300 MiB).
+wall time and write s N bytes of shuffle (which the cluster's local disks must hold while a stage
+runs; it is spread over the executors).
 
 `--check` runs the same rung on the test suite's standalone cluster (bench/standalone.py: 2
 workers on loopback, 1 core each) with `auditor run --master`, and compares its CPU seconds,
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -38,9 +39,7 @@ from bench.ladder import run_rung
 from bench.run import write_doc
 
 ROWS = 1_000_000_000
-CLUSTERS = ((10, 4, 16), (50, 4, 16), (100, 8, 32))  # executors, cores each, GiB each
-UNIFIED = 0.6  # spark.memory.fraction
-RESERVED_MIB = 300
+CLUSTERS = ((10, 4), (50, 4), (100, 8))  # executors, cores each
 CHECK_WORKERS = 2  # the check's standalone cluster: workers of one core each, on this machine
 CHECK_CORES = CHECK_WORKERS
 
@@ -78,10 +77,9 @@ def _cores(rung: dict) -> int:
 
 def project(model: dict, rows: int, executors: int, cores: int) -> dict:
     cpu = model["cpu_fixed_s"] + model["cpu_per_million_s"] * rows / 1e6
-    execution = cores * model["peak_task_mib"]
-    heap = math.ceil((execution / UNIFIED + RESERVED_MIB) / 1024)
+    shuffle = model["shuffle_bytes_per_row"] * rows / 2**30
     return {"cpu_h": cpu / 3600, "wall_min": cpu / (executors * cores * model["efficiency"]) / 60,
-            "shuffle_gib": model["shuffle_bytes_per_row"] * rows / 2**30, "executor_heap_gib": heap}
+            "shuffle_gib": shuffle, "shuffle_gib_per_executor": shuffle / executors}
 
 
 def check(shape: str, rows: int, root: Path) -> dict:
@@ -96,18 +94,21 @@ def check(shape: str, rows: int, root: Path) -> dict:
 
 def capacity_markdown(models: list[dict], checked: list[tuple[dict, dict, dict]]) -> str:
     lines = ["Per-row figures from the ladder's local rungs (default driver), and what 10⁹ rows would cost on "
-             "three cluster sizes (wall time = CPU / (executors × cores × the local run's parallel efficiency); "
-             "executor heap = cores × the peak task memory, over Spark's 60 % unified share, plus 300 MiB):",
+             "three cluster sizes: wall time = CPU / (executors × cores × the local run's parallel efficiency); "
+             "shuffle written in all and per executor (local disk). Memory per executor: about 1 GiB per core "
+             "(the plan completes in 512 MiB for two task slots); the peak task memory below is what Spark took "
+             "because it was free.",
              "",
              "| shape | rungs fitted | CPU s per 1M rows | fixed CPU s | shuffle bytes / row | peak task MiB (by rung) "
-             "| efficiency | " + " | ".join(f"10⁹ rows on {k}×{c} cores: wall min · CPU h · shuffle GiB · heap GiB"
-                                          for k, c, _ in CLUSTERS) + " |",
+             "| efficiency | " + " | ".join(f"10⁹ rows on {k} × {c} cores: wall min · CPU h · shuffle GiB (per executor)"
+                                          for k, c in CLUSTERS) + " |",
              "|---|---|---:|---:|---:|---|---:|" + "---|" * len(CLUSTERS)]
     for m in models:
         cells = []
-        for k, c, _ in CLUSTERS:
+        for k, c in CLUSTERS:
             p = project(m, ROWS, k, c)
-            cells.append(f"{p['wall_min']:,.0f} · {p['cpu_h']:,.0f} · {p['shuffle_gib']:,.0f} · {p['executor_heap_gib']}")
+            cells.append(f"{p['wall_min']:,.0f} · {p['cpu_h']:,.0f} · {p['shuffle_gib']:,.0f} "
+                         f"({p['shuffle_gib_per_executor']:,.0f})")
         lines.append(f"| {m['shape']} | {', '.join(f'{r / 1e6:g}M' for r in m['rungs'])} "
                      f"| {m['cpu_per_million_s']:,.1f} | {m['cpu_fixed_s']:,.0f} | {m['shuffle_bytes_per_row']:,.0f} "
                      f"| {', '.join(f'{x:,}' for x in m['peak_task_mib_by_rung'])} | {m['efficiency']:.2f} | "
