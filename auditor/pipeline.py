@@ -101,7 +101,8 @@ def audit(config: AuditConfig, spark: SparkSession, progress: Progress | None = 
                 progress.phase("self-check", f"{config.test.placebo_splits} random splits of "
                                              f"{' = '.join(placebo_population(config))}, from its (cell, user) sums")
                 # Built again with the self-check: a failed one adds calibrated p-values (the verdicts,
-                # from the analytic p-values, stay as printed above).
+                # from the analytic p-values, stay as printed above; sensitivity marks a flag not robust
+                # where its calibrated p-value is not below the level).
                 findings, placebo = build_findings(data, config, engine.placebo_pairs())
                 if placebo:
                     progress.say(f"{placebo.rejections} of {placebo.tested} splits significant at "

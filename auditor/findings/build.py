@@ -56,18 +56,25 @@ def decide(estimate: PremiumEstimate, q_value: float, tost_p: float, sufficient:
 
 def insufficient_reason(d: ComparisonData, est: PremiumEstimate, test) -> str | None:
     """Why a comparison cannot be judged (None when it can)."""
-    p = d.primary
-    if p.cells == 0:
+    return insufficient(d.primary, est, test, min_effective=MIN_EFFECTIVE_USERS)
+
+
+def insufficient(summary, est: PremiumEstimate, test, min_effective: float = 0.0) -> str | None:
+    """The audit's rules for whether an estimate can be judged, in the order they are told: common
+    support, users on each side (or in all, for a dose), cells, effective users, an estimate at all.
+    A re-estimate under a changed rule (findings.sensitivity) applies them without the effective-users
+    floor, which guards the verdict, not a check on it."""
+    if summary.cells == 0:
         return InsufficientReason.NO_COMMON_SUPPORT
-    if p.users_group is not None and p.users_group < test.min_users:
+    if summary.users_group is not None and summary.users_group < test.min_users:
         return InsufficientReason.TOO_FEW_USERS_GROUP
-    if p.users_reference is not None and p.users_reference < test.min_users:
+    if summary.users_reference is not None and summary.users_reference < test.min_users:
         return InsufficientReason.TOO_FEW_USERS_REFERENCE
-    if p.users_group is None and p.users < test.min_users:
+    if summary.users_group is None and summary.users < test.min_users:
         return InsufficientReason.TOO_FEW_USERS
-    if p.cells < test.min_cells:
+    if summary.cells < test.min_cells:
         return InsufficientReason.TOO_FEW_CELLS
-    if p.clusters and p.effective_clusters < MIN_EFFECTIVE_USERS:
+    if min_effective and summary.clusters and summary.effective_clusters < min_effective:
         return InsufficientReason.TOO_FEW_EFFECTIVE_USERS
     return None if est.defined else InsufficientReason.NOT_ESTIMABLE
 

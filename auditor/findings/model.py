@@ -302,6 +302,8 @@ class RobustReason(Plain):
     original_premium: float | None = field(default=None, metadata=OMIT)
     ci_low: float | None = field(default=None, metadata=OMIT)
     ci_high: float | None = field(default=None, metadata=OMIT)
+    calibrated_p_value: float | None = field(default=None, metadata=OMIT)
+    alpha: float | None = field(default=None, metadata=OMIT)
 
 
 @dataclass(frozen=True)
@@ -320,10 +322,11 @@ class CurveStep(Plain):
 
 @dataclass(frozen=True)
 class Robustness:
-    """A flagged finding's checks: sensitivity rows, balance, the timing curve, and whether the flag held."""
+    """A flag's checks: sensitivity rows, balance, the timing curve, and whether the flag held. A flag judged
+    against the self-check alone (a dose, steering) has no rows, balance or curve (None)."""
 
-    sensitivity: tuple[SensitivityRow, ...] = ()
-    balance: tuple[BalanceCheck, ...] = ()
+    sensitivity: tuple[SensitivityRow, ...] | None = None
+    balance: tuple[BalanceCheck, ...] | None = None
     robust: bool | None = None
     robust_reasons: tuple[RobustReason, ...] = ()
     variants_estimable: int | None = None
@@ -333,9 +336,14 @@ class Robustness:
     time_curve_min_coverage: float | None = None
 
     def to_json(self) -> dict:
-        out = {"sensitivity": to_plain(self.sensitivity), "balance": to_plain(self.balance), "robust": self.robust,
-               "robust_reasons": to_plain(self.robust_reasons), "variants_estimable": self.variants_estimable,
-               "variants_unestimable": self.variants_unestimable}
+        out = {}
+        if self.sensitivity is not None:
+            out["sensitivity"] = to_plain(self.sensitivity)
+        if self.balance is not None:
+            out["balance"] = to_plain(self.balance)
+        out.update(robust=self.robust, robust_reasons=to_plain(self.robust_reasons))
+        if self.sensitivity is not None:
+            out.update(variants_estimable=self.variants_estimable, variants_unestimable=self.variants_unestimable)
         if self.time_curve:
             out.update(time_curve=to_plain(self.time_curve), time_curve_stop=self.time_curve_stop,
                        time_curve_min_coverage=self.time_curve_min_coverage)
@@ -345,7 +353,9 @@ class Robustness:
     def from_json(cls, doc: dict):
         if not any(k in doc for k in ("robust", "sensitivity")):
             return None
-        return cls(read_all(SensitivityRow, doc.get("sensitivity")), read_all(BalanceCheck, doc.get("balance")),
+        rows = doc.get("sensitivity")
+        return cls(read_all(SensitivityRow, rows) if isinstance(rows, list) else None,
+                   read_all(BalanceCheck, doc.get("balance")) if isinstance(doc.get("balance"), list) else None,
                    doc.get("robust"), read_all(RobustReason, doc.get("robust_reasons")),
                    doc.get("variants_estimable"), doc.get("variants_unestimable"),
                    read_all(CurveStep, doc.get("time_curve")), doc.get("time_curve_stop"),

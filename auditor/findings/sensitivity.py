@@ -25,6 +25,11 @@ bucket is halved, it neither falls below materiality nor shrinks at every
 halving (out of its finest window's interval) as the window narrows, and its
 cells are balanced; otherwise findings.json says why
 (`robust_reasons`) and its verdict becomes `flagged_not_robust`.
+
+Where the self-check failed (random splits of the same users are significant
+more often than the audit's level allows), any flag, of any kind, whose
+calibrated p-value (against those splits) is not below the level is not robust
+either: it is significant only by the reference the self-check refuted.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import math
 from typing import TYPE_CHECKING
 
 from auditor.spec import AuditConfig
-from auditor.findings.build import decide
+from auditor.findings.build import decide, insufficient
 from auditor.findings.document import Finding
 from auditor.findings.model import BalanceCheck, CurveStep, LeftOut, RobustReason, Robustness, SensitivityRow
 from auditor.stats.premium import ComparisonSummary, PremiumEstimate, jackknife
@@ -69,8 +74,9 @@ def sensitivity(engine: Engine, config: AuditConfig, items: tuple[Comparison, ..
     """
     flagged = {_key(f) for f in findings if f.flagged and f.kind == GROUP}
     targets = [c for c in items if c.kind == GROUP and _key(c) in flagged]
+    alpha = config.test.alpha
     if not targets:
-        return findings
+        return tuple(calibration(f, alpha) for f in findings)
     by_key = {_key(f): f for f in findings}
     tables: dict[tuple, list] = {}
     key = config.sensitivity.leave_out
@@ -112,15 +118,15 @@ def sensitivity(engine: Engine, config: AuditConfig, items: tuple[Comparison, ..
 
     out = []
     for f in findings:
-        key3 = (f.segment, f.group, f.outcome)
+        key3 = _key(f)
         rows = tables.get(key3)
         if rows is None and key3 not in balance and key3 not in curves:
-            out.append(f)
+            out.append(calibration(f, alpha))
             continue
         rows = rows or []
         checks_of = balance.get(key3, [])
         curve, stop = timing_curve(f, config, curves.get(key3, []))
-        out.append(judge(f, rows, checks_of, curve, stop, config.test.materiality))
+        out.append(judge(f, rows, checks_of, curve, stop, config.test.materiality, alpha=alpha))
     return tuple(out)
 
 
@@ -130,10 +136,10 @@ def _key(c) -> tuple:
 
 
 def judge(f: Finding, rows: list[SensitivityRow], balance: list[BalanceCheck], curve: list[CurveStep],
-          curve_stop: str | None, materiality: float) -> Finding:
+          curve_stop: str | None, materiality: float, *, alpha: float) -> Finding:
     """The finding with its checks attached, and its verdict: `flagged` if it survives them all,
     `flagged_not_robust` (with the reasons, most telling first) if not."""
-    reasons = _reasons(f, rows, balance, curve, materiality)
+    reasons = _calibration_reasons(f, alpha) + _reasons(f, rows, balance, curve, materiality)
     estimable = sum(1 for r in rows if r.estimable)
     checks = Robustness(sensitivity=tuple(rows), balance=tuple(balance), robust=not reasons,
                         robust_reasons=tuple(reasons), variants_estimable=estimable,
@@ -144,6 +150,27 @@ def judge(f: Finding, rows: list[SensitivityRow], balance: list[BalanceCheck], c
     if f.verdict == Verdict.FLAGGED and reasons:
         verdict = Verdict.FLAGGED_NOT_ROBUST
     return dataclasses.replace(f, robustness=checks, verdict=verdict)
+
+
+def calibration(f: Finding, alpha: float) -> Finding:
+    """A flag without sensitivity checks (a dose, a steering test, a group finding not re-estimated),
+    judged against the self-check alone: `flagged_not_robust` when the self-check failed and the
+    calibrated p-value is not below the level; unchanged otherwise."""
+    reasons = _calibration_reasons(f, alpha)
+    if not reasons or f.verdict != Verdict.FLAGGED:
+        return f
+    return dataclasses.replace(f, robustness=Robustness(robust=False, robust_reasons=tuple(reasons)),
+                               verdict=Verdict.FLAGGED_NOT_ROBUST)
+
+
+def _calibration_reasons(f: Finding, alpha: float) -> list[RobustReason]:
+    # The calibrated p-value exists only where the self-check failed (findings.build). It is compared
+    # with the level itself, not a BH level: with 200 splits it cannot go below 1/201, and a BH step
+    # over a large family would refuse every flag for the splits' resolution, not for the data.
+    p = f.calibrated_p_value
+    if p is None or not math.isfinite(p) or p < alpha:
+        return []
+    return [RobustReason(RobustnessReason.NOT_SIGNIFICANT_CALIBRATED, calibrated_p_value=p, alpha=alpha)]
 
 
 def _variants(config: AuditConfig, targets: list[Comparison], next_id: int):
@@ -243,21 +270,13 @@ def _flagged(config: AuditConfig, est: PremiumEstimate) -> bool:
 
 
 def unestimable(summary: ComparisonSummary, est: PremiumEstimate, test) -> str | None:
-    """Why a re-estimate cannot be judged (None when it can), by the audit's own rules for a comparison:
-    no purchases of a side left in shared cells, too few users or cells, or no estimate."""
+    """Why a re-estimate cannot be judged (None when it can): no purchases of a side left in shared
+    cells (a leave-out can empty one), then the audit's own rules for a comparison."""
     if summary.users_group == 0 or (summary.cells == 0 and summary.users_group is None):
         return InsufficientReason.NO_GROUP_ROWS
     if summary.users_reference == 0:
         return InsufficientReason.NO_REFERENCE_ROWS
-    if summary.cells == 0:
-        return InsufficientReason.NO_COMMON_SUPPORT
-    if summary.users_group is not None and summary.users_group < test.min_users:
-        return InsufficientReason.TOO_FEW_USERS_GROUP
-    if summary.users_reference is not None and summary.users_reference < test.min_users:
-        return InsufficientReason.TOO_FEW_USERS_REFERENCE
-    if summary.cells < test.min_cells:
-        return InsufficientReason.TOO_FEW_CELLS
-    return None if est.defined else InsufficientReason.NOT_ESTIMABLE
+    return insufficient(summary, est, test)
 
 
 def _row(tables: dict, config: AuditConfig, original: Comparison, summary: ComparisonSummary, scale: str,
@@ -266,7 +285,7 @@ def _row(tables: dict, config: AuditConfig, original: Comparison, summary: Compa
     and the re-estimate, or why there is none."""
     est = jackknife(summary, config.test.confidence, scale)
     reason = unestimable(summary, est, config.test)
-    tables.setdefault((original.segment, original.group, original.outcome), []).append(SensitivityRow(
+    tables.setdefault(_key(original), []).append(SensitivityRow(
         **change, premium=est.premium, ci_low=est.ci_low, ci_high=est.ci_high, p_value=est.p_value,
         rows=summary.rows, estimable=reason is None, unestimable_reason=reason,
         flagged=_flagged(config, est) if reason is None else None))
@@ -286,7 +305,7 @@ def _balance(found: dict, targets: list[Comparison]) -> dict[tuple, list]:
             var_g, var_r = b.variances
             pooled = math.sqrt((var_g + var_r) / 2) if var_g + var_r > 0 else math.nan
             smd = b.difference / pooled if pooled > 0 else math.nan
-            out.setdefault((c.segment, c.group, c.outcome), []).append(BalanceCheck(
+            out.setdefault(_key(c), []).append(BalanceCheck(
                 measure="time_bucket" if b.measure == TIME_POSITION else b.measure,
                 mean_group=b.mean_group, mean_reference=b.mean_reference,
                 difference=b.difference, smd=smd, variance_ratio=var_g / var_r if var_r > 0 else math.nan,

@@ -100,7 +100,7 @@ def _title(f: Finding, words: Words, outcome, language: str, _) -> str:
 
 def _sensitivity(f: Finding, words: Words, _) -> list[dict]:
     rows = []
-    for change in f.robustness.sensitivity if f.robustness else ():
+    for change in (f.robustness.sensitivity or ()) if f.robustness else ():
         label, translated = change_label(change, words, _)
         rows.append({"premium": change.premium, "ci_low": change.ci_low, "ci_high": change.ci_high,
                      "flagged": change.flagged, "label": label, "translated": translated,

@@ -64,6 +64,14 @@ def _reason_words(r: RobustReason, labels: dict, words: Words, formats: Formats,
     timing_check = _("Check first when each group bought within the time window (surges, peak minutes) before "
                      "reading the gap as a price for the same purchase.")
     numbers = _numbers(r, formats, words.language)
+    if r.reason == RobustnessReason.NOT_SIGNIFICANT_CALIBRATED:
+        shown = {"p": formats.p(r.calibrated_p_value), "alpha": formats.pct(r.alpha, 0, False)}
+        return (_("The method self-check failed on these data, and against its random splits of the same users "
+                  "this premium is not significant (calibrated p %(p)s, not below %(alpha)s): the flag rests on "
+                  "a test that finds differences between random halves of users too often.") % shown,
+                _("against the self-check's random splits it is not significant (calibrated p %(p)s).") % shown,
+                _("Check first what the method self-check says about these users (a few heavy users, or "
+                  "prices that vary by user) before relying on the flag."))
     if r.reason == RobustnessReason.LOSES_FLAG:
         changes = _("; ").join(labels.get(str(c), str(c)) for c in r.changes or ())
         return (_("The flag does not hold under every change in the table above."),
@@ -107,10 +115,10 @@ def robustness(f: Finding, words: Words, formats: Formats, _) -> dict | None:
     checks = f.robustness
     if checks is None or checks.robust is None:
         return None
-    labels = {str(r.change): change_label(r, words, _)[0] for r in checks.sensitivity}
+    labels = {str(r.change): change_label(r, words, _)[0] for r in checks.sensitivity or ()}
     found = [w for w in (_reason_words(r, labels, words, formats, _) for r in checks.robust_reasons) if w]
     less_data = any(r.estimable and r.flagged is False and finite(r.premium) and finite(f.ci_low)
-                    and finite(f.ci_high) and f.ci_low <= r.premium <= f.ci_high for r in checks.sensitivity)
+                    and finite(f.ci_high) and f.ci_low <= r.premium <= f.ci_high for r in checks.sensitivity or ())
     untested = None
     if isinstance(checks.variants_unestimable, int) and checks.variants_unestimable:
         untested = (_("None of the changes above could be estimated, so the flag could not be tested against "
@@ -119,7 +127,7 @@ def robustness(f: Finding, words: Words, formats: Formats, _) -> dict | None:
                       "against the flag."))
     return {"robust": bool(checks.robust), "reasons": [card for card, _short, _advice in found],
             "balance": [{"measure": balance_measure(str(b.measure), words, _), "smd": b.smd,
-                         "balanced": bool(b.balanced)} for b in checks.balance],
+                         "balanced": bool(b.balanced)} for b in checks.balance or ()],
             "summary": found[0][1] if found else None, "check_first": found[0][2] if found else None,
             "untested": untested, "curve": timing_curve(checks.time_curve, checks.time_curve_stop,
                                                          checks.time_curve_min_coverage, formats, words.language, _),
