@@ -20,7 +20,7 @@ import pandas as pd
 
 from auditor.spec import AuditConfig, load_config, parse_config, to_toml
 from auditor.errors import AuditOutputError
-from auditor.findings import AuditFindings
+from auditor.findings import AuditFindings, load
 from auditor.progress import Progress
 from auditor.vocabulary import Scale, Verdict
 
@@ -82,7 +82,8 @@ class AuditResult:
     @property
     def findings(self) -> pd.DataFrame:
         """One row per comparison and outcome, in findings.json's order; undefined numbers are NaN."""
-        rows = [{column: f.get(column) for column in FINDING_COLUMNS} for f in self.to_json()["findings"]]
+        read_back = load(self.to_json())  # as findings.json holds them: ids as text, undefined numbers as null
+        rows = [{column: getattr(f, column) for column in FINDING_COLUMNS} for f in read_back.findings]
         frame = pd.DataFrame(rows, columns=list(FINDING_COLUMNS))
         numeric = [c for c in FINDING_COLUMNS if c in ("premium", "ci_low", "ci_high", "p_value", "q_value",
                                                       "raw_premium", "mde", "tost_p_value", "se_log", "coverage")]

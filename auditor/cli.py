@@ -308,31 +308,22 @@ def _forward_jvm_stderr(source: int, sink: int) -> None:
 
 def _report(args, progress: Progress) -> int:
     """Re-render a report from findings.json alone: no Spark, any language."""
-    import json
     import os
     import tempfile
 
-    from auditor.errors import AuditInputError, AuditOutputError
+    from auditor.errors import AuditOutputError
+    from auditor.findings import load
     from auditor.output import record_in_manifest
     from auditor.report import write_report
 
-    try:
-        doc = json.loads(args.findings.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise AuditInputError(f"{args.findings} does not exist: give the findings.json an audit wrote") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AuditInputError(f"{args.findings} is not a readable findings.json: {exc}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("audit"), dict) or not isinstance(doc.get("findings"), list):
-        raise AuditInputError(f"{args.findings} is not a findings.json (no 'audit' and 'findings'): "
-                              "give the findings.json an audit wrote")
-    language = args.language or doc["audit"].get("language") or "en"
+    doc = load(args.findings)
+    language = args.language or doc.audit.language or "en"
     if language not in LANGUAGES:
         language = "en"
     out = args.out or args.findings.resolve().parent / f"report.{language}.html"
     if out.exists() and not args.overwrite:
         raise AuditOutputError(f"{out} exists: give another --out, or --overwrite to replace it")
-    min_cell_size = doc["audit"].get("min_cell_size")
-    min_cell_size = min_cell_size if isinstance(min_cell_size, int) and min_cell_size > 0 else 10
+    min_cell_size = doc.audit.min_cell_size
     # Written beside the target and renamed into place: a failed render leaves the old file whole.
     handle, staging = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.resolve().parent)
     os.close(handle)
@@ -369,16 +360,14 @@ def _generate(args, progress: Progress) -> int:
 
 def _compare(args, progress: Progress) -> int:
     from auditor.findings import compare, load_findings, same_audit
-    from auditor.report import audit_labels, change_sentences, same_audit_sentence
+    from auditor.report import change_sentences, same_audit_sentence, segment_columns
 
     before, after = load_findings(args.old, "OLD"), load_findings(args.new, "NEW")
     if same_audit(before, after):
         print(same_audit_sentence(after, args.language))
         return 0
     changes = compare(before, after, before_path=str(args.old), after_path=str(args.new))
-    columns = {str(f.get("segment")): str(f.get("column")) for doc in (before, after) for f in doc["findings"]
-               if f.get("column") is not None}
-    text = change_sentences(changes.to_json(), args.language, audit_labels(after["audit"]), columns)
+    text = change_sentences(changes, args.language, after.audit.labels, segment_columns(before, after))
     lines = [text["earlier"], *(c["text"] for c in text["compared"]), *text["not_comparable"]]
     lines += [line for line in (text["only_before"], text["only_after"]) if line]
     print("\n".join(lines))

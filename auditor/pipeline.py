@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from auditor import __version__
-from auditor.findings import compare, load_findings
+from auditor.findings import compare, load, load_findings
 from auditor.spec import AuditConfig
 from auditor.engine.estimate import SparkEngine, plan
 from auditor.engine.personal import effective_split, personal_inputs
-from auditor.findings import AuditFindings, AuditRecord, build_findings
+from auditor.findings import AuditFindings, AuditRecord, SelfCheckResult, build_findings
+from auditor.findings.document import TableInput
+from auditor.findings.personal_model import Personalisation
 from auditor.engine.ingest import attribute_source, check_segments, ingest, list_inputs
 from auditor.engine.placebos import placebo_population
 from auditor.output import check_target, staged_output
@@ -100,14 +102,15 @@ def audit(config: AuditConfig, spark: SparkSession, progress: Progress | None = 
                 progress.phase("self-check", f"{config.test.placebo_splits} random splits of "
                                              f"{' = '.join(placebo_population(config))}, from its (cell, user) sums")
                 # Built again with the self-check: a failed one adds calibrated p-values (the verdicts,
-                # from the analytic p-values, stay as printed above).
+                # from the analytic p-values, stay as printed above; sensitivity marks a flag not robust
+                # where its calibrated p-value is not below the level).
                 findings, placebo = build_findings(data, config, engine.placebo_pairs())
                 if placebo:
-                    progress.say(f"{placebo['rejections']} of {placebo['tested']} splits significant at "
-                                 f"{placebo['alpha']:g} ({placebo['rate']:.1%}, {placebo['confidence']:.0%} "
-                                 f"interval {placebo['rate_low']:.1%}-{placebo['rate_high']:.1%}) from "
-                                 f"{placebo['pairs']:,} pairs"
-                                 + (f" (a sample of {placebo['pairs_total']:,})" if placebo["sampled"] else ""))
+                    progress.say(f"{placebo.rejections} of {placebo.tested} splits significant at "
+                                 f"{placebo.alpha:g} ({placebo.rate:.1%}, {placebo.confidence:.0%} "
+                                 f"interval {placebo.rate_low:.1%}-{placebo.rate_high:.1%}) from "
+                                 f"{placebo.pairs:,} pairs"
+                                 + (f" (a sample of {placebo.pairs_total:,})" if placebo.sampled else ""))
             if any(f.flagged for f in findings):
                 progress.phase("sensitivity", "re-estimating flagged findings under changed keys, bins and "
                                               "time buckets; balance checks")
@@ -131,13 +134,15 @@ def audit(config: AuditConfig, spark: SparkSession, progress: Progress | None = 
         personalisation=personalisation,
     )
     if baseline is not None:
-        changes = compare(baseline, result.to_json(), before_path=config.baseline.findings)
-        result = replace(result, baseline=changes.to_json())
+        # compared as it will be written and read back (undefined numbers as null)
+        changes = compare(baseline, load(result.to_json()), before_path=config.baseline.findings)
+        result = replace(result, baseline=changes)
     return Audited(findings=result, rejected=ingested.rejected if quality.rows_rejected else None,
                    _release=ingested.release)
 
 
-def personalise(spark: SparkSession, accepted: DataFrame, config: AuditConfig, progress: Progress) -> dict | None:
+def personalise(spark: SparkSession, accepted: DataFrame, config: AuditConfig,
+                progress: Progress) -> Personalisation | None:
     """Is pricing personalised? findings.json's `personalisation` block (None when switched off)."""
     if not config.personalisation.enabled:
         return None
@@ -157,7 +162,7 @@ def personalise(spark: SparkSession, accepted: DataFrame, config: AuditConfig, p
                           disclosed=analyse(*parts[1], test.alpha, test.materiality, test.confidence))
     progress.say(f"{finding.reading}: {finding.persistence.users:,} users in shared cells in both halves; "
                  f"{sum(c.kept for c in scanned)} of {len(scanned)} columns searched as user attributes")
-    return finding.to_json()
+    return Personalisation.from_json(finding.to_json())
 
 
 def write(audited: Audited, out: Path, overwrite: bool = False, progress: Progress | None = None,
@@ -208,17 +213,17 @@ def _record(config: AuditConfig, inputs, spark: SparkSession, started: str, comm
         language=config.report.language, min_cell_size=config.report.min_cell_size,
         flag_rule=config.test.flag_rule,
         timings={phase: round(seconds, 3) for phase, seconds in timings.items()},
-        table=table.to_json() if table else None,
-        labels=config.labels.to_json(),
+        table=TableInput.from_json(table.to_json()) if table else None,
+        labels=config.labels, match_rules=config.match, user_column=config.columns.user_id,
     )
 
 
-def _notes(placebo: dict | None) -> tuple[str, ...]:
+def _notes(placebo: SelfCheckResult | None) -> tuple[str, ...]:
     """Warnings a reader must see before the findings."""
-    if placebo and placebo["warning"]:
-        return (f"Self-check failed: {placebo['rejections']} of {placebo['tested']} random placebo splits of "
-                f"{placebo['population']} were found significant at {placebo['alpha']:g} ({placebo['rate']:.1%}; "
-                f"{placebo['confidence']:.0%} interval {placebo['rate_low']:.1%} to {placebo['rate_high']:.1%}, above "
-                f"{placebo['alpha']:.0%}). The inference is not reliable on this data; each finding also carries a "
+    if placebo and placebo.warning:
+        return (f"Self-check failed: {placebo.rejections} of {placebo.tested} random placebo splits of "
+                f"{placebo.population} were found significant at {placebo.alpha:g} ({placebo.rate:.1%}; "
+                f"{placebo.confidence:.0%} interval {placebo.rate_low:.1%} to {placebo.rate_high:.1%}, above "
+                f"{placebo.alpha:.0%}). The inference is not reliable on this data; each finding also carries a "
                 "p-value calibrated against the splits.",)
     return ()

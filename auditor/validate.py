@@ -15,7 +15,7 @@ from pathlib import Path
 
 from auditor.spec import AuditConfig
 from auditor.errors import AuditInputError
-from auditor.preflight import InputOverview, _partition_columns, _records, preflight, sample_values
+from auditor.preflight import InputOverview, partition_folders, sample_records, preflight, sample_values
 from auditor.vocabulary import RejectReason
 
 SHOWN_VALUES = 6  # most common values listed per segment column
@@ -148,7 +148,7 @@ def sample_rejects(overview: InputOverview, config: AuditConfig, rows: int) -> t
     parts = [c for c in config.parts.columns if c not in numbers]
     required = [*config.required_columns, *(c for c in (config.parts.list_price, config.parts.net_price) if c)]
     # Partition folders (day=.../) are columns Spark adds; a row read from the file alone has none.
-    folders = set(_partition_columns(overview.files, overview.path))
+    folders = set(partition_folders(overview.files, overview.path))
     numbers, parts = [c for c in numbers if c not in folders], [c for c in parts if c not in folders]
     required = [c for c in required if c not in folders]
     wanted = list(dict.fromkeys([*required, *numbers, *parts, cols.timestamp]))
@@ -159,7 +159,7 @@ def sample_rejects(overview: InputOverview, config: AuditConfig, rows: int) -> t
     for file in overview.files:
         if seen >= rows:
             break
-        for record in _records(file, overview.format, wanted, rows - seen, config.input.csv_delimiter):
+        for record in sample_records(file, overview.format, wanted, rows - seen, config.input.csv_delimiter):
             seen += 1
             reason = example = None
             blank = next((c for c in required if _missing(record.get(c))), None)
@@ -213,7 +213,7 @@ def _quote_check(overview: InputOverview, config: AuditConfig, rows: int) -> lis
     for file in overview.files:
         if seen >= rows:
             break
-        for record in _records(file, overview.format, wanted, rows - seen, config.input.csv_delimiter):
+        for record in sample_records(file, overview.format, wanted, rows - seen, config.input.csv_delimiter):
             seen += 1
             event = record.get(quotes.event_column)
             event = None if event is None else str(event).strip()

@@ -182,6 +182,9 @@ class InsufficientReason(StrEnum):
 class RobustnessReason(StrEnum):
     """Why a flagged finding is not robust (findings.json `robustness.reasons[].reason`), most telling first."""
 
+    # The self-check failed (the test rejects random splits too often on these users) and, against those
+    # splits, the premium is not significant: the flag rests on a reference the data have refuted.
+    NOT_SIGNIFICANT_CALIBRATED = "not_significant_calibrated"
     EXPLAINED_BY_TIMING = "explained_by_timing"  # the premium goes as the time window narrows to the minute
     SHRINKS_WITH_WINDOW = "shrinks_with_window"  # it shrinks steadily as the window narrows
     TIME_BUCKET_MOVES = "time_bucket_moves"  # a halved or doubled time bucket moves it out of its interval

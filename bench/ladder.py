@@ -58,26 +58,32 @@ def rung_data(shape: str, rows: int, root: Path) -> tuple[Path, Path]:
     return config, data
 
 
-def run_rung(shape: str, rows: int, root: Path, driver_memory: str | None = None) -> dict:
+def run_rung(shape: str, rows: int, root: Path, driver_memory: str | None = None, master: str | None = None,
+             conf: dict[str, str] | None = None) -> dict:
+    """One rung; `master` runs it on that cluster instead of the embedded local one (bench.capacity)."""
     config, data = rung_data(shape, rows, root)
-    out = root / "out" / f"{shape}-{rows}"
-    events = root / "events" / f"{shape}-{rows}"
+    name = f"{shape}-{rows}" + ("-cluster" if master else "")
+    out = root / "out" / name
+    events = root / "events" / name
     shutil.rmtree(events, ignore_errors=True)
     events.mkdir(parents=True)
     # One plain-text event log (Spark 4 compresses and may roll it by default), read after the run.
+    extra = "".join(f"--conf {k}={v} " for k, v in (conf or {}).items())
     env = dict(os.environ, PYSPARK_SUBMIT_ARGS=(
         f"--conf spark.eventLog.enabled=true --conf spark.eventLog.dir=file://{events} "
-        "--conf spark.eventLog.compress=false --conf spark.eventLog.rolling.enabled=false pyspark-shell"))
+        f"--conf spark.eventLog.compress=false --conf spark.eventLog.rolling.enabled=false {extra}pyspark-shell"))
     command = [sys.executable, "-m", "auditor", "run", "--config", str(config), "--out", str(out), "--overwrite"]
     if driver_memory:
         command += ["--driver-memory", driver_memory]
+    if master:
+        command += ["--master", master]
     load = os.getloadavg()
     watched = watch(command, env=env)
     lines, wall = watched.lines, watched.seconds
     phases, spark_ready = _phases(lines)
     findings = json.loads((out / "findings.json").read_text()) if watched.returncode == 0 else None
     result = {
-        "shape": shape, "rows": rows, "driver_memory": driver_memory or "default",
+        "shape": shape, "rows": rows, "driver_memory": driver_memory or "default", "master": master,
         "measured": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "load_average_at_start": [round(x, 2) for x in load],
         "returncode": watched.returncode, "wall_s": round(wall, 1),

@@ -24,7 +24,7 @@ from auditor import pipeline
 from auditor.spec import load_config
 from auditor.synth import generate
 
-from standalone import StandaloneCluster
+from bench.standalone import StandaloneCluster
 
 pytestmark = pytest.mark.slow
 

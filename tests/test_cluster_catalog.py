@@ -21,7 +21,7 @@ from auditor import Audit
 from auditor.spec import parse_config
 from auditor.synth import generate
 
-from standalone import SPARK_HOME, StandaloneCluster
+from bench.standalone import SPARK_HOME, StandaloneCluster
 from test_cluster import JOB
 
 pytestmark = pytest.mark.slow

@@ -64,10 +64,10 @@ def test_changed_definitions_are_listed_not_compared():
     result = compare(before, after)
     assert [c.group for c in result.changes] == ["ios"]
     reasons = {n.group: n.reasons for n in result.not_comparable}
-    assert reasons["harmonyos"] == ({"field": "reference", "before": "android", "after": "ios"},)
-    assert reasons["ipad"] == ({"field": "premium", "before": None, "after": 0.05},)
-    assert [o["group"] for o in result.only_before] == ["web"]
-    assert [o["group"] for o in result.only_after] == ["mini_app"]
+    assert [r.to_json() for r in reasons["harmonyos"]] == [{"field": "reference", "before": "android", "after": "ios"}]
+    assert [r.to_json() for r in reasons["ipad"]] == [{"field": "premium", "before": None, "after": 0.05}]
+    assert [o.group for o in result.only_before] == ["web"]
+    assert [o.group for o in result.only_after] == ["mini_app"]
 
 
 @pytest.mark.parametrize("field, value", [("match", "city, car_level, time (1h buckets)"), ("materiality", 0.02)])
@@ -76,7 +76,7 @@ def test_a_changed_match_or_materiality_makes_every_comparison_not_comparable(fi
     after = _doc([_finding("ios"), _finding("harmonyos")], **{field: value})
     result = compare(before, after)
     assert not result.changes and len(result.not_comparable) == 2
-    assert all(n.reasons[0]["field"] == field and n.reasons[0]["after"] == value for n in result.not_comparable)
+    assert all(n.reasons[0].field == field and n.reasons[0].after == value for n in result.not_comparable)
 
 
 @pytest.mark.parametrize("b0, b1, s0, s1, dof", [(0.05, 0.01, 0.01, 0.012, math.inf), (0.0, 0.0, 0.03, 0.005, math.inf),

@@ -295,7 +295,7 @@ def test_steering_takes_p_value_interval_and_verdict_from_the_price_model():
     model = jackknife(prices)
     assert (f.premium, f.p_value, f.ci_low, f.ci_high) == (model.premium, model.p_value, model.ci_low, model.ci_high)
     assert f.tost_p_value == equivalence_p(model, 0.01)
-    assert f.extra["tier_p_value"] == jackknife(tiers).p_value < 0.001 < model.p_value  # beside it, not mixed in
+    assert f.steering.tier_p_value == jackknife(tiers).p_value < 0.001 < model.p_value  # beside it, not mixed in
 
 
 def test_a_dose_is_material_over_its_range_of_bands():
@@ -312,10 +312,10 @@ def test_a_dose_is_material_over_its_range_of_bands():
     c = Comparison(0, DOSE, "Orders", "orders", "per doubling", "log2(1 + orders)", segment_index=4)
     (f,), _ = build_findings({0: _data(c, s)}, _config())
     assert f.premium == pytest.approx(0.009, abs=0.001) and f.premium < 0.01
-    assert f.extra["over_range"]["premium"] == pytest.approx(math.expm1(math.log1p(f.premium) * math.log2(257)))
-    assert f.extra["over_range"]["premium"] > 0.07
+    assert f.dose.over_range.premium == pytest.approx(math.expm1(math.log1p(f.premium) * math.log2(257)))
+    assert f.dose.over_range.premium > 0.07
     assert f.verdict == "flagged"
-    assert f.extra["over_range"]["materiality_per_doubling"] <= f.mde < 0.01  # per doubling, judged over the range
+    assert f.dose.over_range.materiality_per_doubling <= f.mde < 0.01  # per doubling, judged over the range
 
 
 def test_decomposition_names_its_group_weighted_price_part_and_single_user_sides_are_null_not_a_crash():
@@ -327,7 +327,7 @@ def test_decomposition_names_its_group_weighted_price_part_and_single_user_sides
     user, cell, x, y = _rows(40, 40, seed=3)
     solo = user_scores(*_rows(1, 60, seed=4))
     (device, alone), _ = build_findings({0: _data(c, user_scores(user, cell, x, y)), 1: _data(d, solo)}, _config())
-    assert device.decomposition["price_group_weighted"] == 0.02 and "price" not in device.decomposition
+    assert device.decomposition.price_group_weighted == 0.02 and "price" not in device.decomposition.to_json()
     assert alone.verdict == "insufficient_data" and alone.insufficient_reason == "too_few_users_group"
     out = alone.to_json()
     assert out["p_value"] is None and out["q_value"] is None and out["mde"] is None

@@ -246,12 +246,12 @@ def test_a_peak_hour_confounder_hidden_by_day_buckets_is_not_robust(spark, tmp_p
     assert plus.flagged == flagged, (plus.premium, plus.ci_low, plus.ci_high)
     if flagged:
         assert plus.premium > 0.05  # peak prices, read as a membership premium
-        assert plus.extra["robust"] is robust
-        reasons = {r["reason"] for r in plus.extra["robust_reasons"]}
+        assert plus.to_json()["robust"] is robust
+        reasons = {r["reason"] for r in plus.to_json()["robust_reasons"]}
         assert "imbalance" in reasons
-        (time,) = [b for b in plus.extra["balance"] if b["measure"] == "time_bucket"]
+        (time,) = [b for b in plus.to_json()["balance"] if b["measure"] == "time_bucket"]
         assert time["smd"] > 0.1 and not time["balanced"]
-        kinds = {r["kind"] for r in plus.extra["sensitivity"]}
+        kinds = {r["kind"] for r in plus.to_json()["sensitivity"]}
         assert {"time_bucket_halved", "time_bucket_doubled", "bins_halved", "bins_doubled", "leave_out"} <= kinds
     else:
         assert abs(plus.premium) < 0.02

@@ -343,7 +343,8 @@ def test_chinese_catalogue_is_complete_and_used(audit):
     with po.open("rb") as handle:
         catalogue = read_po(handle)
     translated = {(m.id if isinstance(m.id, str) else m.id[0]): m for m in catalogue if m.id}
-    assert extracted == set(translated), "run pybabel extract/update (see reports/babel.cfg)"
+    assert extracted == set(translated), (f"untranslated: {sorted(extracted - set(translated))}; not in the "
+                                           f"templates: {sorted(set(translated) - extracted)} (see reports/babel.cfg)")
     for message in translated.values():
         assert not message.fuzzy and all(message.string if isinstance(message.string, tuple)
                                          else [message.string]), message.id

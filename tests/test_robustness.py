@@ -6,6 +6,7 @@ materiality; the report's summary tells robust flags from fragile ones, in both 
 from __future__ import annotations
 
 import copy
+import html
 import math
 import re
 
@@ -15,8 +16,9 @@ import pytest
 from auditor import vocabulary
 from auditor.spec import parse_config
 from auditor.findings import Finding
+from auditor.findings.model import BalanceCheck, ClusterWeight, CurveStep, RobustReason, SensitivityRow
 from auditor.report import render
-from auditor.findings.sensitivity import (CURVE_HALVINGS, CURVE_MIN_COVERAGE, curve_windows, judge, timing_curve,
+from auditor.findings.sensitivity import (CURVE_HALVINGS, CURVE_MIN_COVERAGE, calibration, curve_windows, judge, timing_curve,
                                  unestimable)
 from auditor.stats.premium import ComparisonSummary, jackknife
 from auditor.summaries import Comparison, ComparisonData
@@ -30,63 +32,62 @@ def finding(premium=0.097, ci=(0.094, 0.0997), coverage=0.9, **changes) -> Findi
     fields = dict(
         segment="Device", column="os", group="ios", reference="android", kind="group", outcome="price",
         scale="ratio", premium=premium, ci_low=ci[0], ci_high=ci[1], p_value=1e-9, q_value=1e-8,
-        method="cv3_jackknife", se_log=0.002, dof=200, analytic={}, raw_premium=0.1, flagged=True,
+        method="cv3_jackknife", se_log=0.002, dof=200, analytic=None, raw_premium=0.1, flagged=True,
         verdict="flagged", mde=0.01, tost_p_value=1.0, rank_test=None, cells=400, rows_group=3000,
         rows_reference=6000, rows_group_all=3300, rows_reference_all=6700, users=600, users_group=200,
         users_reference=400, material_interval=True, insufficient_reason=None, coverage=coverage, clusters=600,
         pooled_clusters=False, decomposition=None,
-        cluster_weight={"effective_users": 150.0, "top_share": 0.01, "top5_share": 0.04, "top_pull": 0.5,
-                        "few_users_carry": False})
+        cluster_weight=ClusterWeight(150.0, 0.01, 0.04, 0.5, False))
     fields.update(changes)
     return Finding(**fields)
 
 
-def row(kind="leave_out", premium=0.09, flagged=True, estimable=True, reason=None, **extra) -> dict:
-    return {"change": extra.pop("change", kind), "kind": kind, "premium": premium if estimable else math.nan,
-            "ci_low": premium - 0.01, "ci_high": premium + 0.01, "p_value": 1e-6, "rows": 100,
-            "estimable": estimable, "unestimable_reason": reason, "flagged": flagged if estimable else None, **extra}
+def row(kind="leave_out", premium=0.09, flagged=True, estimable=True, reason=None, **extra) -> SensitivityRow:
+    return SensitivityRow(change=extra.pop("change", kind), kind=kind, premium=premium if estimable else math.nan,
+                          ci_low=premium - 0.01, ci_high=premium + 0.01, p_value=1e-6, rows=100, estimable=estimable,
+                          unestimable_reason=reason, flagged=flagged if estimable else None, **extra)
 
 
-BALANCED = [{"measure": "time_bucket", "smd": 0.01, "balanced": True}]
+BALANCED = [BalanceCheck(measure="time_bucket", smd=0.01, balanced=True)]
 
 
 def test_a_robust_flag_keeps_its_verdict():
-    out = judge(finding(), [row(), row("time_bucket_halved", premium=0.096)], BALANCED, [], None, 0.02)
-    assert out.verdict == "flagged" and out.flagged and out.extra["robust"] is True
-    assert out.extra["robust_reasons"] == [] and out.extra["variants_estimable"] == 2
+    out = judge(finding(), [row(), row("time_bucket_halved", premium=0.096)], BALANCED, [], None, 0.02, alpha=0.05)
+    assert out.verdict == "flagged" and out.flagged and out.robustness.robust is True
+    assert out.robustness.robust_reasons == () and out.robustness.variants_estimable == 2
 
 
 def test_a_flag_that_moves_when_the_window_halves_is_flagged_not_robust_with_both_premiums():
-    out = judge(finding(), [row("time_bucket_halved", premium=0.0725)], BALANCED, [], None, 0.02)
-    assert out.verdict == "flagged_not_robust" and out.flagged and out.extra["robust"] is False
-    (reason,) = out.extra["robust_reasons"]
-    assert reason == {"reason": "time_bucket_moves", "premium": 0.0725, "original_premium": 0.097,
+    out = judge(finding(), [row("time_bucket_halved", premium=0.0725)], BALANCED, [], None, 0.02, alpha=0.05)
+    assert out.verdict == "flagged_not_robust" and out.flagged and out.robustness.robust is False
+    (reason,) = out.robustness.robust_reasons
+    assert reason.to_json() == {"reason": "time_bucket_moves", "premium": 0.0725, "original_premium": 0.097,
                       "ci_low": 0.094, "ci_high": 0.0997}
 
 
 def test_only_a_flagged_verdict_can_become_not_robust():
     below = finding(verdict="significant_below_materiality", flagged=False)
-    assert judge(below, [row(flagged=False)], BALANCED, [], None, 0.02).verdict == "significant_below_materiality"
+    assert judge(below, [row(flagged=False)], BALANCED, [], None, 0.02, alpha=0.05).verdict == "significant_below_materiality"
 
 
 def test_a_leave_out_with_nothing_left_is_not_a_loss_of_the_flag():
     rows = [row(estimable=False, reason="no_group_rows", change="without city = SH"),
             row(change="without city = BJ", premium=0.04)]
-    out = judge(finding(premium=0.04, ci=(0.03, 0.05)), rows, BALANCED, [], None, 0.02)
-    assert out.verdict == "flagged" and out.extra["robust"] is True
-    assert (out.extra["variants_estimable"], out.extra["variants_unestimable"]) == (1, 1)
+    out = judge(finding(premium=0.04, ci=(0.03, 0.05)), rows, BALANCED, [], None, 0.02, alpha=0.05)
+    assert out.verdict == "flagged" and out.robustness.robust is True
+    assert (out.robustness.variants_estimable, out.robustness.variants_unestimable) == (1, 1)
     # The same row estimable and not flagged, its premium out of the finding's interval, is a loss: the
     # rule still bites where there is data.
-    lost = judge(finding(), [row(flagged=False, change="without city = BJ")], BALANCED, [], None, 0.02)
+    lost = judge(finding(), [row(flagged=False, change="without city = BJ")], BALANCED, [], None, 0.02, alpha=0.05)
     assert lost.verdict == "flagged_not_robust"
-    assert lost.extra["robust_reasons"] == [{"reason": "loses_flag", "changes": ["without city = BJ"]}]
+    assert lost.robustness.robust_reasons == (RobustReason("loses_flag", changes=("without city = BJ",)),)
 
 
 def test_a_finding_whose_every_change_is_unestimable_says_so():
     rows = [row(estimable=False, reason="no_group_rows"), row(estimable=False, reason="too_few_users_group")]
-    out = judge(finding(), rows, BALANCED, [], None, 0.02)
-    assert out.verdict == "flagged" and out.extra["variants_estimable"] == 0
-    assert out.extra["variants_unestimable"] == 2
+    out = judge(finding(), rows, BALANCED, [], None, 0.02, alpha=0.05)
+    assert out.verdict == "flagged" and out.robustness.variants_estimable == 0
+    assert out.robustness.variants_unestimable == 2
 
 
 def _summary(users_group, users_reference, cells, rows=500, scores=80) -> ComparisonSummary:
@@ -143,15 +144,15 @@ def test_a_premium_that_falls_below_materiality_as_the_window_narrows_is_explain
              (225, _delta_summary(_data(0.0, 0.3, rows_group=1000)))]  # too thin: the curve stops before it
     f = finding(premium=0.097, ci=(0.094, 0.0997), coverage=0.9)
     curve, stop = timing_curve(f, CONFIG, steps)
-    assert [s["time_bucket_seconds"] for s in curve] == [3600, 1800, 900, 450] and stop == "coverage"
-    assert curve[0]["audit"] and curve[0]["premium"] == 0.097 and not any(s["audit"] for s in curve[1:])
-    assert curve[3]["premium"] == pytest.approx(0.005, abs=0.002) and curve[3]["coverage"] == pytest.approx(0.7, abs=1e-3)
+    assert [s.time_bucket_seconds for s in curve] == [3600, 1800, 900, 450] and stop == "coverage"
+    assert curve[0].audit and curve[0].premium == 0.097 and not any(s.audit for s in curve[1:])
+    assert curve[3].premium == pytest.approx(0.005, abs=0.002) and curve[3].coverage == pytest.approx(0.7, abs=1e-3)
     assert 0.3 < CURVE_MIN_COVERAGE * 0.9 < 0.7  # the documented share is what stopped it
-    out = judge(f, [], BALANCED, curve, stop, 0.02)
+    out = judge(f, [], BALANCED, curve, stop, 0.02, alpha=0.05)
     assert out.verdict == "flagged_not_robust"
-    first = out.extra["robust_reasons"][0]
-    assert first["reason"] == "explained_by_timing" and first["time_bucket_seconds"] == 450
-    assert out.extra["time_curve_stop"] == "coverage" and out.extra["time_curve_min_coverage"] == CURVE_MIN_COVERAGE
+    first = out.robustness.robust_reasons[0]
+    assert first.reason == "explained_by_timing" and first.time_bucket_seconds == 450
+    assert out.robustness.time_curve_stop == "coverage" and out.robustness.time_curve_min_coverage == CURVE_MIN_COVERAGE
 
 
 def test_a_premium_that_stays_put_as_the_window_narrows_is_robust_to_timing():
@@ -160,8 +161,8 @@ def test_a_premium_that_stays_put_as_the_window_narrows_is_robust_to_timing():
     f = finding(premium=0.04, ci=(0.035, 0.045))
     curve, stop = timing_curve(f, CONFIG, steps)
     assert len(curve) == 1 + CURVE_HALVINGS and stop == "limit"
-    out = judge(f, [], BALANCED, curve, stop, 0.02)
-    assert out.verdict == "flagged" and out.extra["robust"] is True
+    out = judge(f, [], BALANCED, curve, stop, 0.02, alpha=0.05)
+    assert out.verdict == "flagged" and out.robustness.robust is True
 
 
 def test_a_noisy_dip_below_materiality_whose_interval_holds_the_premium_is_not_timing():
@@ -170,14 +171,14 @@ def test_a_noisy_dip_below_materiality_whose_interval_holds_the_premium_is_not_t
     noisy = _delta_summary(_data(0.0, 0.8, rows_group=2900, spread=2.0))
     f = finding(premium=0.04, ci=(0.035, 0.045))
     curve, stop = timing_curve(f, CONFIG, [(1800, noisy)])
-    assert curve[1]["premium"] < 0.02 and curve[1]["ci_low"] < 0.04 < curve[1]["ci_high"]
-    assert judge(f, [], BALANCED, curve, stop, 0.02).verdict == "flagged"
+    assert curve[1].premium < 0.02 and curve[1].ci_low < 0.04 < curve[1].ci_high
+    assert judge(f, [], BALANCED, curve, stop, 0.02, alpha=0.05).verdict == "flagged"
 
 
 def test_the_curve_ends_where_a_finer_window_changes_nothing():
     same = _delta_summary(_data(0.04, 0.85, rows_group=2900))
     curve, stop = timing_curve(finding(premium=0.04, ci=(0.035, 0.045)), CONFIG, [(1800, same), (900, same)])
-    assert [s["time_bucket_seconds"] for s in curve] == [3600, 1800] and stop == "resolution"
+    assert [s.time_bucket_seconds for s in curve] == [3600, 1800] and stop == "resolution"
 
 
 # --- the report -----------------------------------------------------------------------------------
@@ -285,24 +286,23 @@ def test_every_current_verdict_has_a_sentence_on_the_card():
 
 
 def _step(seconds, premium, low, high, audit=False):
-    return {"time_bucket_seconds": seconds, "premium": premium, "ci_low": low, "ci_high": high, "coverage": 0.8,
-            "rows": 1000, "cells": 100, "audit": audit}
+    return CurveStep(seconds, premium, low, high, coverage=0.8, rows=1000, cells=100, audit=audit)
 
 
 def test_a_premium_that_shrinks_at_every_halving_is_not_robust_even_above_materiality():
     f = finding(premium=0.097, ci=(0.08, 0.115))
     curve = [_step(3600, 0.097, 0.08, 0.115, audit=True), _step(1800, 0.085, 0.07, 0.1),
              _step(900, 0.05, 0.035, 0.065)]
-    out = judge(f, [row("time_bucket_halved", premium=0.085)], BALANCED, curve, "coverage", 0.02)
+    out = judge(f, [row("time_bucket_halved", premium=0.085)], BALANCED, curve, "coverage", 0.02, alpha=0.05)
     assert out.verdict == "flagged_not_robust"
-    assert [r["reason"] for r in out.extra["robust_reasons"]] == ["shrinks_with_window"]
-    assert out.extra["robust_reasons"][0]["time_bucket_seconds"] == 900
+    assert [r.reason for r in out.robustness.robust_reasons] == ["shrinks_with_window"]
+    assert out.robustness.robust_reasons[0].time_bucket_seconds == 900
     # The same shape whose finest interval still holds the audit's estimate is noise, not timing.
     wide = curve[:2] + [_step(900, 0.05, 0.0, 0.1)]
-    assert judge(f, [], BALANCED, wide, "coverage", 0.02).verdict == "flagged"
+    assert judge(f, [], BALANCED, wide, "coverage", 0.02, alpha=0.05).verdict == "flagged"
     # Nor is a curve that does not shrink at every step.
     bumpy = curve[:1] + [_step(1800, 0.1, 0.085, 0.115), _step(900, 0.05, 0.035, 0.065)]
-    assert judge(f, [], BALANCED, bumpy, "coverage", 0.02).verdict == "flagged"
+    assert judge(f, [], BALANCED, bumpy, "coverage", 0.02, alpha=0.05).verdict == "flagged"
 
 
 def test_the_shrinking_curve_reads_in_the_summary_in_both_languages():
@@ -320,9 +320,47 @@ def test_a_change_that_only_has_less_data_is_not_a_loss_of_the_flag():
     interval (the rides scenario's loyal riders, +2 % planted: 1.1 % without Shanghai, p = 0.06)."""
     f = finding(premium=0.0148, ci=(0.0051, 0.0246))
     rows = [row(flagged=False, premium=0.0111, change="without city = Shanghai")]
-    out = judge(f, rows, BALANCED, [], None, 0.01)
-    assert out.verdict == "flagged" and out.extra["robust"] is True
+    out = judge(f, rows, BALANCED, [], None, 0.01, alpha=0.05)
+    assert out.verdict == "flagged" and out.robustness.robust is True
     doc = _doc()
     doc["findings"][1]["sensitivity"][1].update(flagged=False, premium=0.04)
     card = re.search(r'<article [^>]*data-finding="1">.*?</article>', render(doc, "en", 10), re.S).group(0)
     assert "it has less data to go on; it does not move the estimate" in _text(card)
+
+
+def test_where_the_self_check_failed_a_flag_not_significant_against_its_splits_is_not_robust():
+    """The calibrated p-value exists only where the self-check failed; the flag must also stand against
+    the splits, at the audit's level, or it rests on the reference the self-check refuted."""
+    out = judge(finding(calibrated_p_value=0.12), [row()], BALANCED, [], None, 0.02, alpha=0.05)
+    assert out.verdict == "flagged_not_robust" and out.flagged
+    assert [r.to_json() for r in out.robustness.robust_reasons] == [{"reason": "not_significant_calibrated", "calibrated_p_value": 0.12,
+                                            "alpha": 0.05}]
+    # Most telling first: ahead of a change that loses the flag.
+    both = judge(finding(calibrated_p_value=0.05), [row(flagged=False, change="without city = BJ")], BALANCED,
+                 [], None, 0.02, alpha=0.05)
+    assert [r.reason for r in both.robustness.robust_reasons] == ["not_significant_calibrated", "loses_flag"]
+    # Significant against the splits, or no failed self-check (None): the flag stands.
+    assert judge(finding(calibrated_p_value=1 / 201), [row()], BALANCED, [], None, 0.02, alpha=0.05).verdict == "flagged"
+    assert judge(finding(calibrated_p_value=None), [row()], BALANCED, [], None, 0.02, alpha=0.05).verdict == "flagged"
+
+
+def test_a_flag_with_no_sensitivity_checks_is_judged_against_the_self_check_alone():
+    dose = finding(kind="dose", calibrated_p_value=0.2)
+    out = calibration(dose, 0.05)
+    assert out.verdict == "flagged_not_robust" and out.robustness.robust is False
+    assert [r.reason for r in out.robustness.robust_reasons] == ["not_significant_calibrated"]
+    assert calibration(finding(kind="dose", calibrated_p_value=0.01), 0.05) == finding(kind="dose", calibrated_p_value=0.01)
+    below = finding(verdict="significant_below_materiality", flagged=False, calibrated_p_value=0.2)
+    assert calibration(below, 0.05) is below
+
+
+def test_the_calibration_reason_reads_in_the_summary_in_both_languages():
+    doc = _doc()
+    doc["findings"][0]["robust_reasons"] = [{"reason": "not_significant_calibrated", "calibrated_p_value": 0.12,
+                                             "alpha": 0.05}]
+    en, zh = render(doc, "en", 10), render(doc, "zh-CN", 10)
+    assert "Not robust: against the self-check's random splits it is not significant (calibrated p 0.12)." \
+        in html.unescape(_summary_text(en))
+    card = _text(re.search(r'<article [^>]*data-finding="0">.*?</article>', en, re.S).group(0))
+    assert "(calibrated p 0.12, not below 5%)" in card
+    assert "以自检的随机拆分衡量，它并不显著（校准 p 0.12）。" in _summary_text(zh)

@@ -31,7 +31,7 @@ def test_coupon_gap_is_found_on_the_outcome_where_it_is(spark, tmp_path):
     incidence = found[("group", "ios", "coupon_incidence")]
     assert incidence.flagged and incidence.scale == "difference"
     assert incidence.premium == pytest.approx(coupons["incidence"]["ios"] - coupons["incidence"]["android"], abs=0.04)
-    assert incidence.extra["odds_ratio"] < 0.6
+    assert incidence.to_json()["odds_ratio"] < 0.6
     amount = found[("group", "ios", "coupon_amount")]
     assert amount.flagged and amount.premium < -0.3
     assert found[("group", "ios", "price")].flagged and found[("group", "ios", "price")].premium > 0.02
@@ -53,7 +53,7 @@ def test_quote_to_final_drift_is_found_for_one_segment(spark, tmp_path):
 def test_steering_to_pricier_options_is_found_while_same_option_prices_are_equal(spark, tmp_path):
     found, _, _ = _audit(spark, tmp_path, "steering", 60_000)
     steering = found[("steering", "ios", "offered_tier_price")]
-    assert steering.flagged and steering.premium > 0.02 and steering.extra["tier_shift"] > 0.1
+    assert steering.flagged and steering.premium > 0.02 and steering.to_json()["tier_shift"] > 0.1
     assert not found[("steering", "harmonyos", "offered_tier_price")].flagged
     assert not found[("group", "ios", "price")].flagged
 
@@ -63,7 +63,7 @@ def test_loyalty_dose_is_found_per_doubling_with_a_rising_curve(spark, tmp_path)
     dose = found[("dose", "per doubling", "price_per_doubling")]
     assert dose.flagged
     assert dose.premium == pytest.approx(0.015, abs=0.004)
-    curve = [b["premium"] for b in dose.extra["bands"]]
+    curve = [b["premium"] for b in dose.to_json()["bands"]]
     assert curve == sorted(curve) and curve[-1] > 0.08
 
 
@@ -95,7 +95,7 @@ def test_reseller_markup_is_not_called_discrimination_when_channel_is_matched(sp
     diamond = unmatched[("group", "diamond", "price")]
     assert diamond.flagged and diamond.premium > 0.08
     # The sensitivity table is there to show the reader how the finding moves.
-    assert diamond.extra["sensitivity"] and all("change" in row for row in diamond.extra["sensitivity"])
+    assert diamond.to_json()["sensitivity"] and all("change" in row for row in diamond.to_json()["sensitivity"])
 
 
 def test_hotel_top_tier_premium_and_its_simpson_mix(spark, tmp_path):

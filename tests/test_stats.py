@@ -229,7 +229,7 @@ def test_diagnostics_against_their_definitions(seed):
     loo = (sum_a - s.delta_a) / (sum_b - s.delta_b)
     assert d.top_pull == pytest.approx(np.max(np.abs(loo - est.beta)) / est.se, rel=1e-9)
     weight = cluster_weight(s)
-    assert weight["few_users_carry"] is bool(d.top_share >= 0.2 or d.top5_share >= 0.5)
+    assert weight.few_users_carry is bool(d.top_share >= 0.2 or d.top5_share >= 0.5)
 
 
 def test_a_comparison_worth_too_few_users_is_withheld():

@@ -20,7 +20,8 @@ import pytest
 
 from auditor.report import render
 from validation.timing import render as render_section
-from validation.timing import TimingRow, replace_section, spiky_rides
+from validation.sections import splice
+from validation.timing import TimingRow, spiky_rides
 
 
 @pytest.fixture(scope="module")
@@ -40,30 +41,30 @@ def test_timing_within_the_window_is_flagged_not_robust(audited):
     found, _ = audited
     ios = found["ios"]
     assert ios.flagged and ios.premium > 0.05, ios.premium  # 1-hour matching reads the spikes as a premium
-    assert ios.verdict == "flagged_not_robust" and ios.extra["robust"] is False
-    reasons = {r["reason"]: r for r in ios.extra["robust_reasons"]}
+    assert ios.verdict == "flagged_not_robust" and ios.to_json()["robust"] is False
+    reasons = {r["reason"]: r for r in ios.to_json()["robust_reasons"]}
     assert "time_bucket_moves" in reasons
     moved = reasons["time_bucket_moves"]
     assert moved["original_premium"] == ios.premium and moved["premium"] < ios.ci_low
-    curve = ios.extra["time_curve"]
+    curve = ios.to_json()["time_curve"]
     assert [s["time_bucket_seconds"] for s in curve[:3]] == [3600, 1800, 900]
     premiums = [s["premium"] for s in curve]
     assert premiums == sorted(premiums, reverse=True)  # compared closer in time, the gap shrinks
     assert all(s["coverage"] >= 0.5 * ios.coverage for s in curve)
-    assert ios.extra["time_curve_stop"] in ("coverage", "resolution", "unestimable", "limit")
+    assert ios.to_json()["time_curve_stop"] in ("coverage", "resolution", "unestimable", "limit")
 
 
 def test_a_membership_sold_in_one_city_stays_flagged_and_robust(audited):
     found, _ = audited
     plus = found["plus"]
-    assert plus.verdict == "flagged" and plus.extra["robust"] is True, plus.extra["robust_reasons"]
+    assert plus.verdict == "flagged" and plus.to_json()["robust"] is True, plus.to_json()["robust_reasons"]
     assert plus.premium == pytest.approx(0.04, abs=0.02)
-    rows = {r["change"]: r for r in plus.extra["sensitivity"]}
+    rows = {r["change"]: r for r in plus.to_json()["sensitivity"]}
     shanghai = rows["without city = SH"]
     assert shanghai["estimable"] is False and shanghai["unestimable_reason"] == "no_group_rows"
     assert shanghai["flagged"] is None and shanghai["rows"] == 0
     assert rows["without city = BJ"]["estimable"] is True and rows["without city = BJ"]["flagged"] is True
-    assert plus.extra["variants_unestimable"] == 1 and plus.extra["variants_estimable"] == len(rows) - 1
+    assert plus.to_json()["variants_unestimable"] == 1 and plus.to_json()["variants_estimable"] == len(rows) - 1
 
 
 def test_the_curve_asked_in_rounds_is_the_curve_of_every_step(spark, tmp_path, monkeypatch):
@@ -121,13 +122,13 @@ def test_the_report_reads_right_in_both_languages(audited):
     ios, plus = found["ios"], found["plus"]
     assert {f["group"]: f["verdict"] for f in doc["findings"] if f["kind"] == "group"} == {
         "ios": "flagged_not_robust", "plus": "flagged"}
-    moved = next(r for r in ios.extra["robust_reasons"] if r["reason"] == "time_bucket_moves")
+    moved = next(r for r in ios.to_json()["robust_reasons"] if r["reason"] == "time_bucket_moves")
     en, zh = render(doc, "en", 10), render(doc, "zh-CN", 10)
     summary = _text(en[en.index('id="summary"'):en.index('id="findings"')])
     robust_part, fragile_part = summary.split("is flagged, but not robust.")
     assert "1 of 2 comparisons is flagged." in robust_part and "“plus” users paid" in robust_part
     assert "“ios” users" not in robust_part and "“ios” users paid" in fragile_part
-    first = ios.extra["robust_reasons"][0]  # the most telling reason is the summary's
+    first = ios.to_json()["robust_reasons"][0]  # the most telling reason is the summary's
     said = {"time_bucket_moves": f"halving the time window moves it from +{ios.premium:.1%} to "
                                  f"+{first['premium']:.1%}; purchases of the two groups may differ in timing within "
                                  "the window.",
@@ -156,5 +157,5 @@ def test_the_validation_section_counts_the_verdicts():
     assert "| Device “ios” | no premium; timing within the window | 3 of 3 | 1 of 3 | 2 of 3 |" in section
     assert "| 3 of 3 (robust) |" in section and "`time_bucket_moves` 2 of 3" in section
     document = "# Validation study\n\ntext\n"
-    once = replace_section(document, section)
-    assert once.startswith(document.rstrip("\n")) and replace_section(once, section) == once
+    once = splice(document, section, "timing")
+    assert once.startswith(document.rstrip("\n")) and splice(once, section, "timing") == once

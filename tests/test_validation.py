@@ -122,19 +122,24 @@ def test_flag_rule_keeps_false_flags_below_alpha_and_the_printed_mde_is_flagged_
 
 
 def test_regenerating_the_study_keeps_the_sections_other_studies_wrote(tmp_path):
-    from validation.clusters import splice
-    from validation.run import _keep_sections
+    from validation.sections import MARKERS, keep_sections, publish
 
     out = tmp_path / "validation.md"
-    out.write_text("# old study\n", encoding="utf-8")
-    section = "<!-- clusters:begin -->\n## Few and unequal users\n| a |\n<!-- clusters:end -->\n"
-    out.write_text(splice(out.read_text(encoding="utf-8"), section), encoding="utf-8")
-    again = "<!-- clusters:begin -->\n## Few and unequal users\n| b |\n<!-- clusters:end -->\n"
-    replaced = splice(out.read_text(encoding="utf-8"), again)
+    out.write_text("# old study\n<!-- timing:start -->\nold timing\n<!-- timing:end -->\n", encoding="utf-8")
+    publish("<!-- clusters:begin -->\n## Few and unequal users\n| a |\n<!-- clusters:end -->\n", "clusters", out)
+    publish("<!-- clusters:begin -->\n## Few and unequal users\n| b |\n<!-- clusters:end -->\n", "clusters", out)
+    replaced = out.read_text(encoding="utf-8")
     assert replaced.count("clusters:begin") == 1 and "| b |" in replaced and "| a |" not in replaced
-    out.write_text(replaced, encoding="utf-8")
-    kept = _keep_sections(out, "# new study\n")
-    assert kept.startswith("# new study\n") and "| b |" in kept and "# old study" not in kept
+    for name in ("real", "selfcheck", "personal"):  # every study's section, in the order written
+        begin, end = MARKERS[name]
+        publish(f"{begin}\n## {name}\n{end}\n", name, out)
+    old = out.read_text(encoding="utf-8")
+    # The main study rewrites the document: its own text, the timing section in place, the rest after it.
+    kept = keep_sections(old, "# new study\n<!-- timing:start -->\nnew timing\n<!-- timing:end -->\nmore\n")
+    assert kept.startswith("# new study\n<!-- timing:start -->\nold timing\n<!-- timing:end -->\nmore\n")
+    assert "# old study" not in kept and "| b |" in kept
+    assert [kept.index(MARKERS[n][0]) for n in MARKERS] == sorted(kept.index(MARKERS[n][0]) for n in MARKERS)
+    assert keep_sections(kept, kept) == kept  # regenerating twice changes nothing
 
 
 @pytest.mark.slow

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import sys
 import time
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from scipy import stats
 from auditor.findings import MIN_EFFECTIVE_USERS
 from auditor.stats.premium import ComparisonSummary, cluster_robust, jackknife, user_scores
 from auditor.stats.wild import cluster_diagnostics, wild_bootstrap
+from validation.sections import DOC, MARKERS, publish
 
 SEED = 20261130
 REPS = 1_000
@@ -49,7 +49,7 @@ QUICK_REPS = 200
 # a little noise to each p-value, not to the rejection rate's expectation.
 STUDY_DRAWS = 999
 PREMIUM = 0.03
-BEGIN, END = "<!-- clusters:begin -->", "<!-- clusters:end -->"
+BEGIN, END = MARKERS["clusters"]
 
 
 @dataclass(frozen=True)
@@ -252,14 +252,6 @@ def render(results: list[DesignResult], seed: int, command: str, seconds: float)
     return "\n".join(lines) + "\n"
 
 
-def splice(document: str, section: str, begin: str = BEGIN, end: str = END) -> str:
-    """Replace a study's section of docs/validation.md (between its markers), or append it."""
-    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end) + "\n?", re.S)
-    if pattern.search(document):
-        return pattern.sub(lambda _: section, document)
-    return document.rstrip("\n") + "\n\n" + section
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m validation.clusters", description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=None)
@@ -276,13 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(run_design(i, d, reps, args.seed))
         print(f"{d.name}: {results[-1].seconds:.1f} s", file=sys.stderr)
     section = render(results, args.seed, command, time.perf_counter() - start)
-    out = args.out or (None if args.quick else Path("docs/validation.md"))
-    if out is None:
-        sys.stdout.write(section)
-        return 0
-    out.write_text(splice(out.read_text(encoding="utf-8") if out.exists() else "", section), encoding="utf-8")
-    print(f"wrote {out}", file=sys.stderr)
-    return 0
+    return publish(section, "clusters", args.out or (None if args.quick else DOC))
 
 
 if __name__ == "__main__":

@@ -30,13 +30,14 @@ import numpy as np
 
 from auditor.stats.personal import (PairSums, attribution, dispersion, persistence,
                                     persistence_permutation, read)
+from validation.sections import DOC, MARKERS, publish
 
 SEED = 20261130
 ALPHA = 0.05
 MATERIALITY = 0.01
 LEVEL_TARGET = (0.035, 0.065)
 SPREAD_TOLERANCE = 0.005  # recovered sd within ±0.5 percentage points of the planted 3 %
-BEGIN, END = "<!-- personal:begin -->", "<!-- personal:end -->"
+BEGIN, END = MARKERS["personal"]
 READING_NOTE = (
     "- **Reading the table.** On the null logs the reading is mostly `dispersion_without_persistence`: their "
     "users' repeats within a cell share a component (sd 3 %: a user's own choice inside the cell), so different "
@@ -352,15 +353,6 @@ def section(results: dict[str, list[Outcome]], args, mixed: list[tuple[float, fl
     return "\n".join(lines)
 
 
-def replace_section(path: Path, text: str) -> None:
-    doc = path.read_text(encoding="utf-8")
-    if BEGIN in doc and END in doc:
-        doc = doc[:doc.index(BEGIN)] + text + doc[doc.index(END) + len(END):]
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(doc, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=200, help="logs per scenario (the planted ones get half)")
@@ -370,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--level-reps", type=int, default=1000,
                         help="null logs for the false-persistence rate (analytic test alone)")
     parser.add_argument("--mixed", type=int, default=20, help="small logs compared with statsmodels MixedLM")
-    parser.add_argument("--out", type=Path, default=Path("docs/validation.md"))
+    parser.add_argument("--out", type=Path, default=DOC)
     args = parser.parse_args(argv)
     started = time.perf_counter()
     results = {}
@@ -382,9 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"levels: {time.perf_counter() - started:.0f} s", file=sys.stderr)
     mixed = mixed_model_comparison(args.mixed)
     text = section(results, args, mixed, levels, time.perf_counter() - started)
-    replace_section(args.out, text)
     print(text)
-    return 0
+    return publish(text, "personal", args.out)
 
 
 if __name__ == "__main__":

@@ -35,12 +35,13 @@ from pathlib import Path
 import numpy as np
 
 from auditor.stats.premium import user_scores
-from validation.clusters import TEST_NAMES, TESTS, p_values, rate, splice
+from validation.clusters import TEST_NAMES, TESTS, p_values, rate
+from validation.sections import DOC, MARKERS, publish
 
 SEED = 20261130
 SPLITS = 1_000
 DRAWS = 999
-BEGIN, END = "<!-- real:begin -->", "<!-- real:end -->"
+BEGIN, END = MARKERS["real"]
 
 
 @dataclass(frozen=True)
@@ -168,14 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(run(i, d, args.splits, args.seed))
         print(f"{d.name}: {results[-1].seconds:.1f} s", file=sys.stderr)
     section = render(results, args.seed, command)
-    out = args.out or (None if args.quick else Path("docs/validation.md"))
-    if out is None:
-        sys.stdout.write(section)
-        return 0
-    text = out.read_text(encoding="utf-8") if out.exists() else ""
-    out.write_text(splice(text, section, BEGIN, END), encoding="utf-8")
-    print(f"wrote {out}", file=sys.stderr)
-    return 0
+    return publish(section, "real", args.out or (None if args.quick else DOC))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from scipy import stats
 from auditor.stats.multiple import bh_level, bh_qvalues
 from auditor.stats.premium import (PremiumEstimate, cluster_robust, equivalence_p, jackknife, minimum_detectable,
                                    minimum_flaggable, user_scores)
-from validation.timing import BEGIN as TIMING_BEGIN, END as TIMING_END, replace_section
+from validation.sections import keep_sections, write
 from validation.scenarios import FEW_SIDE, SCENARIOS, Scenario
 
 SEED = 20260901
@@ -644,20 +644,6 @@ EXPLANATION = [
 ]
 
 
-def _keep_sections(out: Path, text: str) -> str:
-    """The sections other studies write into the same file (validation.clusters, .real, .selfcheck) stay."""
-    import re  # noqa: PLC0415
-
-    if not out.exists():
-        return text
-    old = out.read_text(encoding="utf-8")
-    for name in ("clusters", "real", "selfcheck"):
-        found = re.search(rf"<!-- {name}:begin -->.*?<!-- {name}:end -->\n?", old, re.S)
-        if found:
-            text = text.rstrip("\n") + "\n\n" + found.group(0)
-    return text
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m validation.run", description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=None,
@@ -681,14 +667,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or (None if args.quick else Path("docs/validation.md"))
     if out is None:
         sys.stdout.write(text)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        kept = out.read_text(encoding="utf-8") if out.exists() else ""
-        if TIMING_BEGIN in kept and TIMING_END in kept:  # the timing section has its own script: keep it
-            text = replace_section(text, TIMING_BEGIN + kept.split(TIMING_BEGIN, 1)[1].split(TIMING_END, 1)[0]
-                                   + TIMING_END + "\n")
-        out.write_text(_keep_sections(out, text), encoding="utf-8")
-        print(f"wrote {out}", file=sys.stderr)
+    else:  # the other studies' sections have scripts of their own: kept as they are
+        write(out, keep_sections(out.read_text(encoding="utf-8") if out.exists() else "", text))
     return 0
 
 

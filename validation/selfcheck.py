@@ -32,15 +32,16 @@ from scipy import stats
 
 from auditor.stats.placebo import (SPLITS, PlaceboPairs, alarm_threshold, false_alarm_iid, self_check, split_salts,
                                    split_tests)
-from validation.clusters import DESIGNS, simulate, splice
+from validation.clusters import DESIGNS, simulate
 from validation.scenarios import BY_NAME
+from validation.sections import DOC, MARKERS, publish
 
 SEED = 20261201
 AUDIT_SEED = 20260901  # the audit's default [test] seed
 LOGS = 500
 QUICK_LOGS = 100
 ALPHA, CONFIDENCE = 0.05, 0.95
-BEGIN, END = "<!-- selfcheck:begin -->", "<!-- selfcheck:end -->"
+BEGIN, END = MARKERS["selfcheck"]
 
 
 def pairs_of(user: np.ndarray, cell: np.ndarray, y: np.ndarray, hashes: np.ndarray) -> PlaceboPairs:
@@ -253,14 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m validation.selfcheck" + (f" --logs {logs}" if logs != LOGS else "") \
         + (f" --seed {args.seed}" if args.seed != SEED else "")
     section = render(nulls, real, args.seed, command, time.perf_counter() - start)
-    out = args.out or (None if args.quick else Path("docs/validation.md"))
-    if out is None:
-        sys.stdout.write(section)
-        return 0
-    text = out.read_text(encoding="utf-8") if out.exists() else ""
-    out.write_text(splice(text, section, BEGIN, END), encoding="utf-8")
-    print(f"wrote {out}", file=sys.stderr)
-    return 0
+    return publish(section, "selfcheck", args.out or (None if args.quick else DOC))
 
 
 if __name__ == "__main__":

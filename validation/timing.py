@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from validation.sections import DOC, MARKERS, publish
+
 SEED = 20261130
 LOGS = 8
 USERS = 500
@@ -41,7 +43,7 @@ SPIKE_PREFERENCE = 0.5  # share of iOS rides inside the spike (others: SPIKE_MIN
 TRUE_PREMIUM = 0.05  # plus members, for the same ride at the same moment
 WEEK_START = np.datetime64("2026-09-07T00:00:00")  # UTC, a Monday
 HOURS = range(7, 22)  # rides between 07:00 and 22:00 UTC
-BEGIN, END = "<!-- timing:start -->", "<!-- timing:end -->"
+BEGIN, END = MARKERS["timing"]
 
 
 @dataclass(frozen=True)
@@ -233,14 +235,6 @@ def render(rows: list[TimingRow], command: str, seconds: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_section(document: str, section: str) -> str:
-    """`document` with its timing section replaced by `section` (appended when it has none)."""
-    if BEGIN in document and END in document:
-        head, rest = document.split(BEGIN, 1)
-        return head + section.rstrip("\n") + rest.split(END, 1)[1]
-    return document.rstrip("\n") + "\n\n" + section
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m validation.timing", description=__doc__.splitlines()[0])
     parser.add_argument("--logs", type=int, default=LOGS)
@@ -254,16 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     rows = run(args.logs, args.seed)
     section = render(rows, command, time.perf_counter() - started)
-    out = args.out or (Path("docs/validation.md") if args.logs == LOGS else None)
-    if out is None:
-        sys.stdout.write(section)
-        return 0
-    text = out.read_text(encoding="utf-8") if out.exists() else ""
-    staged = out.with_name(out.name + ".tmp")
-    staged.write_text(replace_section(text, section), encoding="utf-8")
-    staged.replace(out)  # the document is rewritten whole or not at all
-    print(f"wrote {out}", file=sys.stderr)
-    return 0
+    return publish(section, "timing", args.out or (DOC if args.logs == LOGS else None))
 
 
 if __name__ == "__main__":

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from auditor.findings.document import Finding, SelfCheckResult
+from auditor.findings.model import (Analytic, ClusterWeight, Decomposition, Dose, DoseBand, DoseRange, Evidence,
+                                    RankTest, Share, Steering)
 from auditor.spec import AuditConfig
-from auditor.summaries import (BAND, DOSE, GROUP, SHARE_OUTCOMES, STEERING, ComparisonData, DataQuality,
-                               EvidenceCell, InputFile)
+from auditor.summaries import BAND, DOSE, GROUP, SHARE_OUTCOMES, STEERING, ComparisonData, EvidenceCell
 from auditor.stats.multiple import bh_level, bh_qvalues
 from auditor.stats.placebo import PlaceboPairs, SelfCheck, calibrated_p, self_check, split_salts, split_tests
 from auditor.stats.premium import (PremiumEstimate, cluster_robust, equivalence_p, jackknife, material_interval,
                                    minimum_flaggable, raw_premium)
 from auditor.stats.wild import cluster_diagnostics
 from auditor.vocabulary import KIND_OUTCOME, InsufficientReason, Scale, Verdict
-
-SCHEMA_VERSION = 1
 
 # Below four effective users (G* = (sum B)^2 / sum B^2, see ComparisonSummary.effective_clusters)
 # the comparison is withheld. The t(G* - 1) reference still holds the level there, but only
@@ -35,140 +31,6 @@ MIN_EFFECTIVE_USERS = 4.0
 # this share of the comparison's weight, or the top five at least TOP5_SHARE_NOTED.
 TOP_SHARE_NOTED = 0.2
 TOP5_SHARE_NOTED = 0.5
-
-
-@dataclass(frozen=True)
-class Finding:
-    """The outcome of one comparison (a group vs its reference, a dose slope, or a steering test)."""
-
-    segment: str
-    column: str
-    group: str
-    reference: str
-    kind: str  # group | dose | steering
-    outcome: str  # what the premium is measured on
-    scale: str  # "ratio": premium = exp(beta) - 1; "difference": premium = difference in shares
-    premium: float  # calibrated (jackknife) headline: exp(beta) - 1
-    ci_low: float
-    ci_high: float
-    p_value: float
-    q_value: float
-    method: str
-    se_log: float
-    dof: float  # min(G_min, G*) - 1, to two decimals
-    analytic: dict  # the simple CR1 result, shown beside the calibrated one
-    raw_premium: float
-    flagged: bool
-    verdict: str
-    mde: float  # smallest premium that would be flagged at the configured power (see minimum_flaggable)
-    tost_p_value: float  # equivalence within ±materiality
-    rank_test: dict | None
-    cells: int
-    rows_group: int
-    rows_reference: int
-    rows_group_all: int
-    rows_reference_all: int
-    users: int
-    users_group: int | None  # users with group rows in supported cells (None for a dose)
-    users_reference: int | None
-    material_interval: bool | None  # the whole interval lies beyond ±materiality (None: no interval)
-    insufficient_reason: str | None  # a vocabulary.InsufficientReason when the verdict is insufficient_data
-    cluster_weight: dict  # how the weight is spread over users: effective users G*, top shares (cluster_weight)
-    coverage: float
-    clusters: int
-    pooled_clusters: bool
-    decomposition: dict | None
-    evidence: tuple[dict, ...] = ()
-    evidence_suppressed: int = 0
-    # Where the self-check failed: the share of placebo splits with |t| at least this finding's
-    # (the placebo distribution in place of the t reference); None when it passed or did not run.
-    calibrated_p_value: float | None = None
-    extra: dict = field(default_factory=dict)  # kind-specific fields (dose bands, steering tier shift)
-
-    def to_json(self) -> dict:
-        out = {k: v for k, v in self.__dict__.items() if k != "extra"}
-        out["evidence"] = list(self.evidence)
-        out.update(self.extra)
-        return _clean(out)
-
-
-@dataclass(frozen=True)
-class AuditRecord:
-    """Provenance: what ran, on what, with which config, when."""
-
-    name: str
-    platform: str
-    period: str | None
-    config_path: str | None
-    config_sha256: str
-    config_text: str
-    inputs: tuple[InputFile, ...]
-    input_format: str
-    match: str
-    alpha: float
-    materiality: float
-    confidence: float
-    spark_version: str
-    spark_master: str
-    auditor_version: str
-    python_version: str
-    started_at: str
-    finished_at: str
-    command: str
-    language: str = "en"
-    min_cell_size: int = 10
-    flag_rule: str = "estimate"  # test.flag_rule: what must reach materiality to flag
-    timings: dict = field(default_factory=dict)
-    table: dict | None = None  # a catalog table input: name, format, location, where, partitions read
-    labels: dict = field(default_factory=dict)  # display names for the report ([labels], see config.Labels)
-
-    def to_json(self) -> dict:
-        out = dict(self.__dict__)
-        out["inputs"] = [f.to_json() for f in self.inputs]
-        return out
-
-
-@dataclass(frozen=True)
-class AuditFindings:
-    """Everything findings.json holds."""
-
-    audit: AuditRecord
-    data_quality: DataQuality
-    findings: tuple[Finding, ...]
-    placebo: dict | None = None
-    notes: tuple[str, ...] = ()
-    baseline: dict | None = None  # the comparison with an earlier audit ([baseline] findings), see compare.py
-    personalisation: dict | None = None  # is pricing personalised? (auditor/findings/personal.py)
-
-    def to_json(self) -> dict:
-        return _clean({
-            "schema_version": SCHEMA_VERSION,
-            "audit": self.audit.to_json(),
-            "data_quality": self.data_quality.to_json(),
-            "findings": [f.to_json() for f in self.findings],
-            "placebo": self.placebo,
-            "notes": list(self.notes),
-            "baseline": self.baseline,
-            "personalisation": self.personalisation,
-        })
-
-    def write(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False, allow_nan=False) + "\n",
-                        encoding="utf-8")
-
-
-def _clean(value):
-    """NaN and infinity are not JSON: undefined numbers are written as null. Vocabulary members
-    (verdicts, reasons, scales) are written as their plain ids."""
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
 
 
 def decide(estimate: PremiumEstimate, q_value: float, tost_p: float, sufficient: bool,
@@ -194,24 +56,31 @@ def decide(estimate: PremiumEstimate, q_value: float, tost_p: float, sufficient:
 
 def insufficient_reason(d: ComparisonData, est: PremiumEstimate, test) -> str | None:
     """Why a comparison cannot be judged (None when it can)."""
-    p = d.primary
-    if p.cells == 0:
+    return insufficient(d.primary, est, test, min_effective=MIN_EFFECTIVE_USERS)
+
+
+def insufficient(summary, est: PremiumEstimate, test, min_effective: float = 0.0) -> str | None:
+    """The audit's rules for whether an estimate can be judged, in the order they are told: common
+    support, users on each side (or in all, for a dose), cells, effective users, an estimate at all.
+    A re-estimate under a changed rule (findings.sensitivity) applies them without the effective-users
+    floor, which guards the verdict, not a check on it."""
+    if summary.cells == 0:
         return InsufficientReason.NO_COMMON_SUPPORT
-    if p.users_group is not None and p.users_group < test.min_users:
+    if summary.users_group is not None and summary.users_group < test.min_users:
         return InsufficientReason.TOO_FEW_USERS_GROUP
-    if p.users_reference is not None and p.users_reference < test.min_users:
+    if summary.users_reference is not None and summary.users_reference < test.min_users:
         return InsufficientReason.TOO_FEW_USERS_REFERENCE
-    if p.users_group is None and p.users < test.min_users:
+    if summary.users_group is None and summary.users < test.min_users:
         return InsufficientReason.TOO_FEW_USERS
-    if p.cells < test.min_cells:
+    if summary.cells < test.min_cells:
         return InsufficientReason.TOO_FEW_CELLS
-    if p.clusters and p.effective_clusters < MIN_EFFECTIVE_USERS:
+    if min_effective and summary.clusters and summary.effective_clusters < min_effective:
         return InsufficientReason.TOO_FEW_EFFECTIVE_USERS
     return None if est.defined else InsufficientReason.NOT_ESTIMABLE
 
 
 def build_findings(data: dict[int, ComparisonData], config: AuditConfig, placebo: PlaceboPairs | None = None
-                   ) -> tuple[tuple[Finding, ...], dict | None]:
+                   ) -> tuple[tuple[Finding, ...], SelfCheckResult | None]:
     """Estimate each comparison, adjust across the audit's family (BH), decide; run the self-check on the
     placebo population's (cell, user) sums (auditor.engine.placebos), when there are any."""
     test = config.test
@@ -228,7 +97,7 @@ def build_findings(data: dict[int, ComparisonData], config: AuditConfig, placebo
         reason = insufficient_reason(d, est, test)
         dose = _dose_range(est, config.segments[c.segment_index].bands, test.materiality) if c.kind == DOSE else None
         # A dose is material over its stated range (lowest to highest band), not per doubling.
-        materiality = dose["materiality_per_doubling"] if dose else test.materiality
+        materiality = dose.materiality_per_doubling if dose else test.materiality
         tost = equivalence_p(est, materiality)
         verdict = decide(est, float(q), tost, reason is None, materiality, test.alpha, test.flag_rule)
         # The level at which BH would flag this comparison, the others' p-values as observed.
@@ -240,8 +109,8 @@ def build_findings(data: dict[int, ComparisonData], config: AuditConfig, placebo
             outcome=_outcome_name(d), scale=_scale(d),
             premium=est.premium, ci_low=est.ci_low, ci_high=est.ci_high, p_value=est.p_value, q_value=float(q),
             method=est.method, se_log=est.se, dof=round(est.dof, 2),
-            analytic={"method": analytic.method, "premium": analytic.premium, "se_log": analytic.se,
-                      "p_value": analytic.p_value, "ci_low": analytic.ci_low, "ci_high": analytic.ci_high},
+            analytic=Analytic(analytic.method, analytic.premium, analytic.se, analytic.p_value, analytic.ci_low,
+                              analytic.ci_high),
             raw_premium=_raw(d),
             flagged=verdict == Verdict.FLAGGED, verdict=verdict,
             mde=mde, tost_p_value=tost,
@@ -259,12 +128,12 @@ def build_findings(data: dict[int, ComparisonData], config: AuditConfig, placebo
             evidence_suppressed=sum(1 for e in d.evidence if not _publishable(e, config.report.min_cell_size)),
             calibrated_p_value=calibrated_p(est.beta / est.se if est.se else math.copysign(math.inf, est.beta),
                                             check.t) if calibrate else None,
-            extra=_extra(d, data, est, config, dose),
+            **_kind_parts(d, data, est, config, dose),
         ))
     return tuple(findings), _placebo_json(check, placebo, config)
 
 
-def cluster_weight(summary) -> dict:
+def cluster_weight(summary) -> ClusterWeight | None:
     """The `summclust` diagnostics of a comparison, for findings.json and the report.
 
     effective_users is G* (the t reference's degrees of freedom are min(G_min, G*) - 1);
@@ -275,11 +144,10 @@ def cluster_weight(summary) -> dict:
     report should say so in words.
     """
     if summary is None:
-        return {}
+        return None
     d = cluster_diagnostics(summary)
     few = bool(d.top_share >= TOP_SHARE_NOTED or d.top5_share >= TOP5_SHARE_NOTED) if d.users else False
-    return {"effective_users": d.effective_users, "top_share": d.top_share, "top5_share": d.top5_share,
-            "top_pull": d.top_pull, "few_users_carry": few}
+    return ClusterWeight(d.effective_users, d.top_share, d.top5_share, d.top_pull, few)
 
 
 def _outcome_name(d: ComparisonData) -> str:
@@ -306,16 +174,16 @@ def _analytic(d: ComparisonData, confidence: float) -> PremiumEstimate:
     return cluster_robust(d.secondary if d.comparison.kind == STEERING else d.primary, confidence, _scale(d))
 
 
-def _rank(d: ComparisonData, est: PremiumEstimate, test) -> dict | None:
+def _rank(d: ComparisonData, est: PremiumEstimate, test) -> RankTest | None:
     """Van Elteren's stratified rank test, with the same user-clustered jackknife."""
     if d.secondary is None:
         return None
     rank = jackknife(d.secondary, test.confidence)
     if not rank.defined:
-        return {"p_value": math.nan, "effect": math.nan, "agrees": None}
+        return RankTest(math.nan, math.nan, None)
     mean_sig, rank_sig = est.p_value < test.alpha, rank.p_value < test.alpha
     agrees = mean_sig == rank_sig and (not mean_sig or math.copysign(1, est.beta) == math.copysign(1, rank.beta))
-    return {"p_value": rank.p_value, "effect": rank.beta, "agrees": agrees}
+    return RankTest(rank.p_value, rank.beta, agrees)
 
 
 def _raw(d: ComparisonData) -> float:
@@ -326,7 +194,7 @@ def _raw(d: ComparisonData) -> float:
     return raw_premium(d.mean_group_all, d.mean_reference_all)
 
 
-def _decomposition(d: ComparisonData) -> dict:
+def _decomposition(d: ComparisonData) -> Decomposition:
     """Kitagawa–Oaxaca split of the raw gap in log points: unmatched + mix + price.
 
     The price part is the within-cell gap weighted by the group's rows in each cell
@@ -336,8 +204,7 @@ def _decomposition(d: ComparisonData) -> dict:
     """
     raw = d.mean_group_all - d.mean_reference_all
     matched = d.mean_group_matched - d.mean_reference_matched
-    return {"raw": raw, "unmatched": raw - matched, "mix": matched - d.price_gap_matched,
-            "price_group_weighted": d.price_gap_matched}
+    return Decomposition(raw, raw - matched, matched - d.price_gap_matched, d.price_gap_matched)
 
 
 EVIDENCE_PUBLISHED = 5  # evidence cells shown per finding
@@ -353,17 +220,15 @@ def published_evidence(cells: tuple[EvidenceCell, ...], min_cell_size: int) -> t
     return tuple(c for c in cells if _publishable(c, min_cell_size))[:EVIDENCE_PUBLISHED]
 
 
-def _evidence_json(cell: EvidenceCell, config: AuditConfig) -> dict:
+def _evidence_json(cell: EvidenceCell, config: AuditConfig) -> Evidence:
     bucket = None
     if cell.time_bucket is not None:
         bucket = datetime.fromtimestamp(cell.time_bucket, ZoneInfo(config.input.timezone)).isoformat(timespec="minutes")
-    return {"keys": cell.keys, "time_bucket": bucket, "rows_group": cell.rows_group, "rows_reference": cell.rows_reference,
-            "users_group": cell.users_group, "users_reference": cell.users_reference,
-            "median_group": cell.median_group, "median_reference": cell.median_reference,
-            "weight_share": cell.weight_share}
+    return Evidence(cell.keys, bucket, cell.rows_group, cell.rows_reference, cell.users_group, cell.users_reference,
+                    cell.median_group, cell.median_reference, cell.weight_share)
 
 
-def _dose_range(est: PremiumEstimate, bands: tuple[float, ...], materiality: float) -> dict:
+def _dose_range(est: PremiumEstimate, bands: tuple[float, ...], materiality: float) -> DoseRange:
     """A dose slope stated over the dose's range, from the lowest band's lower edge to the highest's.
 
     The slope is per doubling of (1 + dose); over the range it compounds: 0.9 % per
@@ -376,13 +241,13 @@ def _dose_range(est: PremiumEstimate, bands: tuple[float, ...], materiality: flo
     def over(beta_scale_premium):
         return math.expm1(math.log1p(beta_scale_premium) * doublings)
 
-    return {"from": low, "to": high, "doublings": doublings,
-            "materiality_per_doubling": math.expm1(math.log1p(materiality) / doublings),
-            "premium": over(est.premium), "ci_low": over(est.ci_low), "ci_high": over(est.ci_high)}
+    return DoseRange(low, high, doublings, math.expm1(math.log1p(materiality) / doublings), over(est.premium),
+                     over(est.ci_low), over(est.ci_high))
 
 
-def _extra(d: ComparisonData, data: dict[int, ComparisonData], est: PremiumEstimate, config: AuditConfig,
-           dose: dict | None = None) -> dict:
+def _kind_parts(d: ComparisonData, data: dict[int, ComparisonData], est: PremiumEstimate, config: AuditConfig,
+                dose: DoseRange | None = None) -> dict:
+    """The finding's kind-specific part: a dose's range and bands, a share's odds ratio, steering's tier shift."""
     c = d.comparison
     if c.kind == DOSE:
         bands = [b for b in sorted(data.values(), key=lambda b: b.comparison.id)
@@ -390,15 +255,15 @@ def _extra(d: ComparisonData, data: dict[int, ComparisonData], est: PremiumEstim
         curve = []
         for b in bands:
             e = jackknife(b.primary, config.test.confidence)
-            curve.append({"band": b.comparison.group, "reference_band": b.comparison.reference, "premium": e.premium,
-                          "ci_low": e.ci_low, "ci_high": e.ci_high, "rows": b.rows_group, "users": b.primary.users})
-        return {"per_doubling": est.premium, "over_range": dose, "bands": curve}
+            curve.append(DoseBand(b.comparison.group, b.comparison.reference, e.premium, e.ci_low, e.ci_high,
+                                  b.rows_group, b.primary.users))
+        return {"dose": Dose(est.premium, dose, tuple(curve))}
     if c.outcome in SHARE_OUTCOMES:
-        return {"odds_ratio": d.odds_ratio, "share_group": d.mean_group_matched, "share_reference": d.mean_reference_matched}
+        return {"share": Share(d.odds_ratio, d.mean_group_matched, d.mean_reference_matched)}
     if c.kind == STEERING:
         tier = jackknife(d.primary, config.test.confidence)
-        return {"tier_shift": tier.beta, "tier_shift_se": tier.se, "tier_p_value": tier.p_value,
-                "tier_order": list(config.steering.order), "option_column": config.steering.column}
+        return {"steering": Steering(tier.beta, tier.se, tier.p_value, tuple(config.steering.order),
+                                     config.steering.column)}
     return {}
 
 
@@ -410,16 +275,17 @@ def _self_check(placebo: PlaceboPairs | None, config: AuditConfig) -> SelfCheck 
     return self_check(tests, config.test.alpha, config.test.confidence)
 
 
-def _placebo_json(check: SelfCheck | None, placebo: PlaceboPairs | None, config: AuditConfig) -> dict | None:
+def _placebo_json(check: SelfCheck | None, placebo: PlaceboPairs | None, config: AuditConfig
+                  ) -> SelfCheckResult | None:
     """findings.json's `placebo`: the rejection rate at alpha with its exact interval, the population and,
     when the engine sampled cells, how much."""
     if check is None:
         return None
     column, reference = next((s.column, s.reference) for s in config.segments if s.kind == "group")
-    return {"splits": check.splits, "tested": check.tested, "rejections": check.rejections,
-            "rate": check.rate, "rate_low": check.rate_low, "rate_high": check.rate_high,
-            "alpha": check.alpha, "confidence": check.confidence, "expected": check.expected,
-            "warning": check.warning, "calibrated": check.warning,
-            "population": f"{column} = {reference}", "seed": config.test.seed, "method": "cv3_jackknife",
-            "users": int(np.unique(placebo.user_hash).size), "cells": placebo.cells, "pairs": int(placebo.cell.size),
-            "cells_total": placebo.cells_total, "pairs_total": placebo.pairs_total, "sampled": placebo.sampled}
+    return SelfCheckResult(
+        splits=check.splits, tested=check.tested, rejections=check.rejections, rate=check.rate,
+        rate_low=check.rate_low, rate_high=check.rate_high, alpha=check.alpha, confidence=check.confidence,
+        expected=check.expected, warning=check.warning, calibrated=check.warning,
+        population=f"{column} = {reference}", seed=config.test.seed, method="cv3_jackknife",
+        users=int(np.unique(placebo.user_hash).size), cells=placebo.cells, pairs=int(placebo.cell.size),
+        cells_total=placebo.cells_total, pairs_total=placebo.pairs_total, sampled=placebo.sampled)

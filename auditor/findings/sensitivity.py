@@ -25,6 +25,11 @@ bucket is halved, it neither falls below materiality nor shrinks at every
 halving (out of its finest window's interval) as the window narrows, and its
 cells are balanced; otherwise findings.json says why
 (`robust_reasons`) and its verdict becomes `flagged_not_robust`.
+
+Where the self-check failed (random splits of the same users are significant
+more often than the audit's level allows), any flag, of any kind, whose
+calibrated p-value (against those splits) is not below the level is not robust
+either: it is significant only by the reference the self-check refuted.
 """
 
 from __future__ import annotations
@@ -34,7 +39,9 @@ import math
 from typing import TYPE_CHECKING
 
 from auditor.spec import AuditConfig
-from auditor.findings.build import Finding, decide
+from auditor.findings.build import decide, insufficient
+from auditor.findings.document import Finding
+from auditor.findings.model import BalanceCheck, CurveStep, LeftOut, RobustReason, Robustness, SensitivityRow
 from auditor.stats.premium import ComparisonSummary, PremiumEstimate, jackknife
 from auditor.summaries import GROUP, TIME_POSITION, Comparison
 from auditor.vocabulary import InsufficientReason, RobustnessReason, Verdict
@@ -67,8 +74,9 @@ def sensitivity(engine: Engine, config: AuditConfig, items: tuple[Comparison, ..
     """
     flagged = {_key(f) for f in findings if f.flagged and f.kind == GROUP}
     targets = [c for c in items if c.kind == GROUP and _key(c) in flagged]
+    alpha = config.test.alpha
     if not targets:
-        return findings
+        return tuple(calibration(f, alpha) for f in findings)
     by_key = {_key(f): f for f in findings}
     tables: dict[tuple, list] = {}
     key = config.sensitivity.leave_out
@@ -78,7 +86,7 @@ def sensitivity(engine: Engine, config: AuditConfig, items: tuple[Comparison, ..
             c = left.comparison
             _row(tables, config, c, left.summary, by_key[_key(c)].scale,
                  change={"change": f"without {key} = {left.value}", "kind": "leave_out",
-                         "left_out": {"column": key, "value": left.value}})
+                         "left_out": LeftOut(key, left.value)})
 
     variants = _variants(config, targets, max(c.id for c in items) + 1)
     curve_steps = _curve_variants(config, targets, variants, max([c.id for c in items]
@@ -110,15 +118,15 @@ def sensitivity(engine: Engine, config: AuditConfig, items: tuple[Comparison, ..
 
     out = []
     for f in findings:
-        key3 = (f.segment, f.group, f.outcome)
+        key3 = _key(f)
         rows = tables.get(key3)
         if rows is None and key3 not in balance and key3 not in curves:
-            out.append(f)
+            out.append(calibration(f, alpha))
             continue
         rows = rows or []
         checks_of = balance.get(key3, [])
         curve, stop = timing_curve(f, config, curves.get(key3, []))
-        out.append(judge(f, rows, checks_of, curve, stop, config.test.materiality))
+        out.append(judge(f, rows, checks_of, curve, stop, config.test.materiality, alpha=alpha))
     return tuple(out)
 
 
@@ -127,20 +135,42 @@ def _key(c) -> tuple:
     return (c.segment, c.group, c.outcome)
 
 
-def judge(f: Finding, rows: list[dict], balance: list[dict], curve: list[dict], curve_stop: str | None,
-          materiality: float) -> Finding:
+def judge(f: Finding, rows: list[SensitivityRow], balance: list[BalanceCheck], curve: list[CurveStep],
+          curve_stop: str | None, materiality: float, *, alpha: float) -> Finding:
     """The finding with its checks attached, and its verdict: `flagged` if it survives them all,
     `flagged_not_robust` (with the reasons, most telling first) if not."""
-    reasons = _reasons(f, rows, balance, curve, materiality)
-    estimable = sum(1 for r in rows if r.get("estimable", True))
-    extra = dict(f.extra, sensitivity=rows, balance=balance, robust=not reasons, robust_reasons=reasons,
-                 variants_estimable=estimable, variants_unestimable=len(rows) - estimable)
-    if curve:
-        extra.update(time_curve=curve, time_curve_stop=curve_stop, time_curve_min_coverage=CURVE_MIN_COVERAGE)
+    reasons = _calibration_reasons(f, alpha) + _reasons(f, rows, balance, curve, materiality)
+    estimable = sum(1 for r in rows if r.estimable)
+    checks = Robustness(sensitivity=tuple(rows), balance=tuple(balance), robust=not reasons,
+                        robust_reasons=tuple(reasons), variants_estimable=estimable,
+                        variants_unestimable=len(rows) - estimable, time_curve=tuple(curve),
+                        time_curve_stop=curve_stop if curve else None,
+                        time_curve_min_coverage=CURVE_MIN_COVERAGE if curve else None)
     verdict = f.verdict
     if f.verdict == Verdict.FLAGGED and reasons:
         verdict = Verdict.FLAGGED_NOT_ROBUST
-    return dataclasses.replace(f, extra=extra, verdict=verdict)
+    return dataclasses.replace(f, robustness=checks, verdict=verdict)
+
+
+def calibration(f: Finding, alpha: float) -> Finding:
+    """A flag without sensitivity checks (a dose, a steering test, a group finding not re-estimated),
+    judged against the self-check alone: `flagged_not_robust` when the self-check failed and the
+    calibrated p-value is not below the level; unchanged otherwise."""
+    reasons = _calibration_reasons(f, alpha)
+    if not reasons or f.verdict != Verdict.FLAGGED:
+        return f
+    return dataclasses.replace(f, robustness=Robustness(robust=False, robust_reasons=tuple(reasons)),
+                               verdict=Verdict.FLAGGED_NOT_ROBUST)
+
+
+def _calibration_reasons(f: Finding, alpha: float) -> list[RobustReason]:
+    # The calibrated p-value exists only where the self-check failed (findings.build). It is compared
+    # with the level itself, not a BH level: with 200 splits it cannot go below 1/201, and a BH step
+    # over a large family would refuse every flag for the splits' resolution, not for the data.
+    p = f.calibrated_p_value
+    if p is None or not math.isfinite(p) or p < alpha:
+        return []
+    return [RobustReason(RobustnessReason.NOT_SIGNIFICANT_CALIBRATED, calibrated_p_value=p, alpha=alpha)]
 
 
 def _variants(config: AuditConfig, targets: list[Comparison], next_id: int):
@@ -200,7 +230,7 @@ def _curve_variants(config: AuditConfig, targets: list[Comparison], variants, ne
     return steps
 
 
-def timing_curve(f: Finding, config: AuditConfig, steps: list) -> tuple[list[dict], str | None]:
+def timing_curve(f: Finding, config: AuditConfig, steps: list) -> tuple[list[CurveStep], str | None]:
     """The finding's premium as the time window narrows: the audit's own window, then each halving
     while the matched coverage holds (see CURVE_MIN_COVERAGE), and why the curve ends there.
 
@@ -211,8 +241,8 @@ def timing_curve(f: Finding, config: AuditConfig, steps: list) -> tuple[list[dic
     width = config.match.time_bucket_seconds
     if not width or not steps:
         return [], None
-    curve = [{"time_bucket_seconds": width, "premium": f.premium, "ci_low": f.ci_low, "ci_high": f.ci_high,
-              "coverage": f.coverage, "rows": f.rows_group + f.rows_reference, "cells": f.cells, "audit": True}]
+    curve = [CurveStep(width, f.premium, f.ci_low, f.ci_high, f.coverage, f.rows_group + f.rows_reference, f.cells,
+                       audit=True)]
     previous = (f.rows_group + f.rows_reference, f.cells, f.premium)
     for seconds, d in steps:
         est = jackknife(d.primary, config.test.confidence, f.scale)
@@ -223,9 +253,8 @@ def timing_curve(f: Finding, config: AuditConfig, steps: list) -> tuple[list[dic
             return curve, "unestimable"
         if d.coverage < CURVE_MIN_COVERAGE * f.coverage:
             return curve, "coverage"
-        curve.append({"time_bucket_seconds": seconds, "premium": est.premium, "ci_low": est.ci_low,
-                      "ci_high": est.ci_high, "coverage": d.coverage, "rows": rows, "cells": d.primary.cells,
-                      "audit": False})
+        curve.append(CurveStep(seconds, est.premium, est.ci_low, est.ci_high, d.coverage, rows, d.primary.cells,
+                               audit=False))
         previous = (rows, d.primary.cells, est.premium)
     return curve, "limit"
 
@@ -241,21 +270,13 @@ def _flagged(config: AuditConfig, est: PremiumEstimate) -> bool:
 
 
 def unestimable(summary: ComparisonSummary, est: PremiumEstimate, test) -> str | None:
-    """Why a re-estimate cannot be judged (None when it can), by the audit's own rules for a comparison:
-    no purchases of a side left in shared cells, too few users or cells, or no estimate."""
+    """Why a re-estimate cannot be judged (None when it can): no purchases of a side left in shared
+    cells (a leave-out can empty one), then the audit's own rules for a comparison."""
     if summary.users_group == 0 or (summary.cells == 0 and summary.users_group is None):
         return InsufficientReason.NO_GROUP_ROWS
     if summary.users_reference == 0:
         return InsufficientReason.NO_REFERENCE_ROWS
-    if summary.cells == 0:
-        return InsufficientReason.NO_COMMON_SUPPORT
-    if summary.users_group is not None and summary.users_group < test.min_users:
-        return InsufficientReason.TOO_FEW_USERS_GROUP
-    if summary.users_reference is not None and summary.users_reference < test.min_users:
-        return InsufficientReason.TOO_FEW_USERS_REFERENCE
-    if summary.cells < test.min_cells:
-        return InsufficientReason.TOO_FEW_CELLS
-    return None if est.defined else InsufficientReason.NOT_ESTIMABLE
+    return insufficient(summary, est, test)
 
 
 def _row(tables: dict, config: AuditConfig, original: Comparison, summary: ComparisonSummary, scale: str,
@@ -264,11 +285,10 @@ def _row(tables: dict, config: AuditConfig, original: Comparison, summary: Compa
     and the re-estimate, or why there is none."""
     est = jackknife(summary, config.test.confidence, scale)
     reason = unestimable(summary, est, config.test)
-    tables.setdefault((original.segment, original.group, original.outcome), []).append({
-        **change, "premium": est.premium, "ci_low": est.ci_low,
-        "ci_high": est.ci_high, "p_value": est.p_value, "rows": summary.rows,
-        "estimable": reason is None, "unestimable_reason": reason,
-        "flagged": _flagged(config, est) if reason is None else None})
+    tables.setdefault(_key(original), []).append(SensitivityRow(
+        **change, premium=est.premium, ci_low=est.ci_low, ci_high=est.ci_high, p_value=est.p_value,
+        rows=summary.rows, estimable=reason is None, unestimable_reason=reason,
+        flagged=_flagged(config, est) if reason is None else None))
 
 
 def _balance(found: dict, targets: list[Comparison]) -> dict[tuple, list]:
@@ -285,16 +305,17 @@ def _balance(found: dict, targets: list[Comparison]) -> dict[tuple, list]:
             var_g, var_r = b.variances
             pooled = math.sqrt((var_g + var_r) / 2) if var_g + var_r > 0 else math.nan
             smd = b.difference / pooled if pooled > 0 else math.nan
-            out.setdefault((c.segment, c.group, c.outcome), []).append({
-                "measure": "time_bucket" if b.measure == TIME_POSITION else b.measure,
-                "mean_group": b.mean_group, "mean_reference": b.mean_reference,
-                "difference": b.difference, "smd": smd, "variance_ratio": var_g / var_r if var_r > 0 else math.nan,
+            out.setdefault(_key(c), []).append(BalanceCheck(
+                measure="time_bucket" if b.measure == TIME_POSITION else b.measure,
+                mean_group=b.mean_group, mean_reference=b.mean_reference,
+                difference=b.difference, smd=smd, variance_ratio=var_g / var_r if var_r > 0 else math.nan,
                 # Positions that do not vary at all cannot be unbalanced.
-                "balanced": not (math.isfinite(smd) and abs(smd) > SMD_LIMIT)})
+                balanced=not (math.isfinite(smd) and abs(smd) > SMD_LIMIT)))
     return out
 
 
-def _reasons(f: Finding, rows: list[dict], balance: list[dict], curve: list[dict], materiality: float) -> list[dict]:
+def _reasons(f: Finding, rows: list[SensitivityRow], balance: list[BalanceCheck], curve: list[CurveStep],
+             materiality: float) -> list[RobustReason]:
     """Why a flagged finding is not robust (empty when it is), most telling first (vocabulary.RobustnessReason).
 
     Only changes that could be estimated count: a leave-out with nothing left says nothing about
@@ -303,43 +324,45 @@ def _reasons(f: Finding, rows: list[dict], balance: list[dict], curve: list[dict
     finer window's noise cannot explain).
     """
     reasons = []
-    estimable = [r for r in rows if r.get("estimable", True)]
+    estimable = [r for r in rows if r.estimable]
     # A change loses the flag when its estimate leaves the finding's own interval as well: one that
     # only has less data to go on (leaving out a large city) widens the interval without moving the
     # premium, and says nothing against it.
-    lost = [r["change"] for r in estimable if not r["flagged"] and not (f.ci_low <= r["premium"] <= f.ci_high)]
+    lost = [r.change for r in estimable if not r.flagged and not (f.ci_low <= r.premium <= f.ci_high)]
     if lost:
-        reasons.append({"reason": RobustnessReason.LOSES_FLAG, "changes": lost})
+        reasons.append(RobustReason(RobustnessReason.LOSES_FLAG, changes=tuple(lost)))
     for r in estimable:
-        moved = math.isfinite(r["premium"]) and not (f.ci_low <= r["premium"] <= f.ci_high)
-        if r["kind"] == "time_bucket_halved" and moved:
-            reasons.append({"reason": RobustnessReason.TIME_BUCKET_MOVES, "premium": r["premium"],
-                            "original_premium": f.premium, "ci_low": f.ci_low, "ci_high": f.ci_high})
-    explained = False
+        moved = math.isfinite(r.premium) and not (f.ci_low <= r.premium <= f.ci_high)
+        if r.kind == "time_bucket_halved" and moved:
+            reasons.append(RobustReason(RobustnessReason.TIME_BUCKET_MOVES, premium=r.premium,
+                                        original_premium=f.premium, ci_low=f.ci_low, ci_high=f.ci_high))
+    reasons += _timing_reasons(f, curve, materiality)
+    for check in balance:
+        if not check.balanced:
+            reasons.append(RobustReason(RobustnessReason.IMBALANCE, measure=check.measure, smd=check.smd))
+    order = {name: i for i, name in enumerate(RobustnessReason)}
+    return sorted(reasons, key=lambda r: order.get(r.reason, len(order)))
+
+
+def _timing_reasons(f: Finding, curve: list[CurveStep], materiality: float) -> list[RobustReason]:
+    """Explained by timing (a finer window's premium below materiality, apart from the audit's), or, if not,
+    shrinking at every halving of the window."""
     for step in curve:
-        if step["audit"]:
+        if step.audit:
             continue
-        below = abs(step["premium"]) < materiality or math.copysign(1, step["premium"]) != math.copysign(1, f.premium)
-        apart = not (step["ci_low"] <= f.premium <= step["ci_high"])
+        below = abs(step.premium) < materiality or math.copysign(1, step.premium) != math.copysign(1, f.premium)
+        apart = not (step.ci_low <= f.premium <= step.ci_high)
         if below and apart:
-            reasons.append({"reason": RobustnessReason.EXPLAINED_BY_TIMING,
-                            "time_bucket_seconds": step["time_bucket_seconds"],
-                            "premium": step["premium"], "ci_low": step["ci_low"], "ci_high": step["ci_high"],
-                            "original_premium": f.premium})
-            explained = True
-            break
-    if not explained and len(curve) >= 3:
+            return [RobustReason(RobustnessReason.EXPLAINED_BY_TIMING, time_bucket_seconds=step.time_bucket_seconds,
+                                 premium=step.premium, ci_low=step.ci_low, ci_high=step.ci_high,
+                                 original_premium=f.premium)]
+    if len(curve) >= 3:
         # Smaller at every halving, and at the finest window its interval no longer holds the audit's
         # estimate: purchases compared closer in time differ less, so timing explains part of the gap.
-        sizes = [abs(step["premium"]) for step in curve]
+        sizes = [abs(step.premium) for step in curve]
         last = curve[-1]
-        if all(b < a for a, b in zip(sizes, sizes[1:])) and not (last["ci_low"] <= f.premium <= last["ci_high"]):
-            reasons.append({"reason": RobustnessReason.SHRINKS_WITH_WINDOW,
-                            "time_bucket_seconds": last["time_bucket_seconds"],
-                            "premium": last["premium"], "ci_low": last["ci_low"], "ci_high": last["ci_high"],
-                            "original_premium": f.premium})
-    for check in balance:
-        if not check["balanced"]:
-            reasons.append({"reason": RobustnessReason.IMBALANCE, "measure": check["measure"], "smd": check["smd"]})
-    order = {name: i for i, name in enumerate(RobustnessReason)}
-    return sorted(reasons, key=lambda r: order.get(r["reason"], len(order)))
+        if all(b < a for a, b in zip(sizes, sizes[1:])) and not (last.ci_low <= f.premium <= last.ci_high):
+            return [RobustReason(RobustnessReason.SHRINKS_WITH_WINDOW, time_bucket_seconds=last.time_bucket_seconds,
+                                 premium=last.premium, ci_low=last.ci_low, ci_high=last.ci_high,
+                                 original_premium=f.premium)]
+    return []

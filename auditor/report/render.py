@@ -13,6 +13,7 @@ from pathlib import Path
 import jinja2
 
 from auditor import vocabulary
+from auditor.findings import AuditFindings, load
 from auditor.report.formats import Formats, css_string, translations
 from auditor.report.view import build_view
 
@@ -40,12 +41,13 @@ def environment(language: str = "en") -> jinja2.Environment:
     return env
 
 
-def render(doc: dict, language: str = "en", min_cell_size: int = 10) -> str:
-    """The report for a findings.json document, as one self-contained HTML string."""
-    view = build_view(doc, language, min_cell_size)
+def render(doc: AuditFindings | dict, language: str = "en", min_cell_size: int = 10) -> str:
+    """The report for a findings document (the model, or findings.json as a dict), as one self-contained
+    HTML string."""
+    view = build_view(load(doc), language, min_cell_size)
     return environment(language).get_template(TEMPLATE).render(**view)
 
 
-def write_report(doc: dict, path: Path, language: str = "en", min_cell_size: int = 10) -> None:
+def write_report(doc: AuditFindings | dict, path: Path, language: str = "en", min_cell_size: int = 10) -> None:
     """Write the report for a findings.json document to `path`."""
     Path(path).write_text(render(doc, language, min_cell_size), encoding="utf-8")
