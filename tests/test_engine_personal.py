@@ -215,7 +215,7 @@ def test_the_phase_runs_in_few_spark_jobs(spark, phone_log):
     finally:
         context.setLocalProperty("spark.jobGroup.id", None)
     jobs = context.statusTracker().getJobIdsForGroup("personalisation-count")
-    assert block["reading"] == "persistent_explained"  # the phone model, found by the scan
+    assert block.reading == "persistent_explained"  # the phone model, found by the scan
     assert len(jobs) <= 19, len(jobs)
 
 
