@@ -14,14 +14,15 @@ from auditor import __version__
 from auditor.findings import compare, load, load_findings
 from auditor.spec import AuditConfig
 from auditor.engine.estimate import SparkEngine, plan
-from auditor.engine.personal import attribution_sample, candidate_columns, personal_sums
+from auditor.engine.personal import effective_split, personal_inputs
 from auditor.findings import AuditFindings, AuditRecord, SelfCheckResult, build_findings
 from auditor.findings.document import TableInput
 from auditor.findings.personal_model import Personalisation
-from auditor.engine.ingest import check_segments, ingest, list_inputs
+from auditor.engine.ingest import attribute_source, check_segments, ingest, list_inputs
 from auditor.engine.placebos import placebo_population
 from auditor.output import check_target, staged_output
 from auditor.findings.personal import analyse
+from auditor.stats.personal import choose_split
 from auditor.preflight import preflight
 from auditor.progress import Progress
 from auditor.report import write_report
@@ -117,7 +118,7 @@ def audit(config: AuditConfig, spark: SparkSession, progress: Progress | None = 
                 progress.say(f"{sum(f.verdict == Verdict.FLAGGED_NOT_ROBUST for f in findings)} of the flags not robust")
         finally:
             engine.release()
-        personalisation = personalise(ingested.accepted, config, progress)
+        personalisation = personalise(spark, ingested.accepted, config, progress)
     except BaseException:
         ingested.release()
         raise
@@ -140,23 +141,27 @@ def audit(config: AuditConfig, spark: SparkSession, progress: Progress | None = 
                    _release=ingested.release)
 
 
-def personalise(accepted: DataFrame, config: AuditConfig, progress: Progress) -> Personalisation | None:
+def personalise(spark: SparkSession, accepted: DataFrame, config: AuditConfig,
+                progress: Progress) -> Personalisation | None:
     """Is pricing personalised? findings.json's `personalisation` block (None when switched off)."""
-    settings = config.personalisation
-    if not settings.enabled:
+    if not config.personalisation.enabled:
         return None
     progress.phase("personalisation", "do users pay differently for the same purchase, the same users each time, "
                                       "and what about them explains it")
-    # A match key is the same for every purchase of a cell: no user differs from the others on it there.
-    candidates = [c for c in (*(s.column for s in config.segments if s.kind == "group"), *config.attribute_columns)
-                  if c not in config.match.exact]
-    columns = candidate_columns(accepted, list(dict.fromkeys(candidates)))
-    seed, test = config.test.seed, config.test
-    sums = personal_sums(accepted, config, seed, settings.rounding, test.materiality, columns)
-    sample = attribution_sample(accepted, config, seed, columns, users=sums.dispersion.users,
-                                pairs=sums.dispersion.pairs, max_users=settings.max_users) if columns else None
-    finding = analyse(sums, sample, test.alpha, test.materiality, test.confidence)
-    progress.say(f"{finding.reading}: {finding.persistence.users:,} users in shared cells in both halves")
+    source, candidates = attribute_source(spark, config)  # every column of the log but roles and match keys
+    requested = config.personalisation.split
+    splits = tuple(dict.fromkeys(effective_split(config, s) for s in (("week", "day") if requested == "auto"
+                                                                    else (requested,))))
+    parts, scanned = personal_inputs(accepted, source, candidates, config, splits, choose_split)
+    test = config.test
+    sums, sample = parts[0]
+    finding = replace(analyse(sums, sample, test.alpha, test.materiality, test.confidence, scanned),
+                      split_requested=requested)
+    if config.columns.disclosed:  # part 0 the undisclosed purchases, part 1 the disclosed ones
+        finding = replace(finding, disclosure_column=config.columns.disclosed,
+                          disclosed=analyse(*parts[1], test.alpha, test.materiality, test.confidence))
+    progress.say(f"{finding.reading}: {finding.persistence.users:,} users in shared cells in both halves; "
+                 f"{sum(c.kept for c in scanned)} of {len(scanned)} columns searched as user attributes")
     return Personalisation.from_json(finding.to_json())
 
 

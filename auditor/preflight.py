@@ -215,6 +215,10 @@ def column_keys(config: AuditConfig):
         yield "[steering] column", config.steering.column
         for column in config.steering.context:
             yield "[steering] context", column
+    for column in config.attribute_columns:
+        yield "[personalisation] columns", column
+    if config.columns.disclosed:
+        yield "[columns] disclosed", config.columns.disclosed
 
 
 def sample_values(overview: InputOverview, columns: list[str], rows: int = 10_000,

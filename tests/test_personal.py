@@ -338,10 +338,52 @@ def test_personalisation_is_on_by_default_and_its_columns_are_read():
     config = parse_config(_CONFIG)
     assert config.personalisation.enabled and config.attribute_columns == ()
     config = parse_config(_CONFIG + '[personalisation]\ncolumns = ["phone_model", "os", "city"]\nmax_users = 500\n')
-    assert config.attribute_columns == ("phone_model",)  # os and city are read already
-    assert "phone_model" in config.used_columns and config.personalisation.max_users == 500
+    assert config.attribute_columns == ("phone_model", "os", "city")
+    # The search reads its columns from the input on its own: ingest's cache does not carry them.
+    assert "phone_model" not in config.used_columns and config.personalisation.max_users == 500
+    assert "city" in config.not_attributes and "os" not in config.not_attributes  # a match key; a segment
     off = parse_config(_CONFIG + '[personalisation]\nenabled = false\ncolumns = ["phone_model"]\n')
-    assert not off.personalisation.enabled and "phone_model" not in off.used_columns
+    assert not off.personalisation.enabled and off.attribute_columns == ()
+
+
+def test_a_listed_column_missing_from_the_input_is_named_with_its_key():
+    from auditor.errors import AuditConfigError
+    from auditor.preflight import check_column_names
+    from auditor.spec import parse_config
+
+    config = parse_config(_CONFIG + '[personalisation]\ncolumns = ["phone_modle"]\n')
+    with pytest.raises(AuditConfigError) as error:
+        check_column_names(["id", "uid", "ts", "price", "city", "os", "phone_model"], config)
+    assert str(error.value) == ("[personalisation] columns = 'phone_modle': no such column in the input; "
+                                "did you mean 'phone_model'?")
+
+
+@pytest.mark.parametrize("columns, message", [
+    ("disclosed = 1", "[columns] disclosed must be the name of the column that flags a price shown as personalised, "
+                      'e.g. disclosed = "price_notice_shown" (true, 1 or yes on the purchases where the consumer was '
+                      "told), got 1"),
+    ('disclosed = "uid"', "[columns] disclosed = 'uid' is the user_id column: name the column that flags, per "
+                          "purchase, that the price shown was personalised and the consumer was told (true, 1 or "
+                          "yes), or remove disclosed"),
+    ('disclosed = "city"', "[columns] disclosed = 'city' is a match key: name the column that flags, per "
+                           "purchase, that the price shown was personalised and the consumer was told (true, 1 or "
+                           "yes), or remove disclosed"),
+])
+def test_a_bad_disclosed_column_is_named_with_the_fix(columns, message):
+    from auditor.errors import AuditConfigError
+    from auditor.spec import parse_config
+
+    with pytest.raises(AuditConfigError) as error:
+        parse_config(_CONFIG.replace('price = "price"', 'price = "price"\n' + columns))
+    assert str(error.value) == message
+
+
+def test_the_disclosed_column_is_read_and_never_searched():
+    from auditor.spec import parse_config
+
+    config = parse_config(_CONFIG.replace('price = "price"', 'price = "price"\ndisclosed = "notice"'))
+    assert config.columns.disclosed == "notice" and "notice" in config.used_columns
+    assert "notice" in config.not_attributes
 
 
 @pytest.mark.parametrize("table, message", [
@@ -358,3 +400,35 @@ def test_personalisation_config_errors_name_the_key_and_the_fix(table, message):
     with pytest.raises(AuditConfigError) as error:
         parse_config(_CONFIG + "[personalisation]\n" + table + "\n")
     assert str(error.value) == message
+
+
+def test_the_split_is_by_week_when_the_log_allows_else_by_day():
+    from auditor.stats.personal import PersistenceSums, choose_split
+
+    def sums(users: int) -> PersistenceSums:
+        return PersistenceSums(users, 40, *(1.0,) * 9)
+
+    assert choose_split({"week": sums(500), "day": sums(900)}) == "week"
+    assert choose_split({"week": sums(0), "day": sums(900)}) == "day"  # a log of one week
+    assert choose_split({"week": sums(0), "day": sums(10)}) == "week"  # neither: the first, read as insufficient
+    assert choose_split({"cell": sums(3)}) == "cell"
+
+
+def test_the_split_setting():
+    from auditor.errors import AuditConfigError
+    from auditor.spec import parse_config
+
+    assert parse_config(_CONFIG).personalisation.split == "auto"
+    assert parse_config(_CONFIG + '[personalisation]\nsplit = "day"\n').personalisation.split == "day"
+    with pytest.raises(AuditConfigError) as error:
+        parse_config(_CONFIG + '[personalisation]\nsplit = "month"\n')
+    assert str(error.value) == ("[personalisation] split must be one of auto, week, day, cell (auto: by week when "
+                                "the log allows, else by day), got 'month'")
+
+
+def test_the_report_says_a_split_by_day_reads_a_weekly_test_as_persistence():
+    from auditor.report.personal import split_note
+
+    assert "(the log spans too few weeks to split by week)" in split_note({"split": "day", "split_requested": "auto"}, "en")
+    assert "按天" in split_note({"split": "day", "split_requested": "day"}, "zh-CN")
+    assert split_note({"split": "week", "split_requested": "auto"}, "en") == ""

@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from auditor.spec import AuditConfig
+from auditor.spec.types import DISCLOSED_VALUES
 # What ingest reports (no Spark in them): findings and the report read these types.
 from auditor.summaries import DataQuality, InputFile  # noqa: F401
 from auditor.errors import AuditConfigError, AuditInputError, NothingToCompare
@@ -36,8 +37,8 @@ REASONS = tuple(reason.value for reason in RejectReason)
 # Internal names for the role columns (platform columns keep their own names).
 TID, USER, TS, PRICE = "__tid", "__user", "__ts", "__price"
 # Optional parts, present when configured: list price, discount, net price, quote fields, lawful factors.
-LIST, DISCOUNT, NET, QUOTED, EVENT, REQUEST, DECLARED = (
-    "__list", "__discount", "__net", "__quoted", "__event", "__request", "__declared")
+LIST, DISCOUNT, NET, QUOTED, EVENT, REQUEST, DECLARED, DISCLOSED = (
+    "__list", "__discount", "__net", "__quoted", "__event", "__request", "__declared", "__disclosed")
 _CORRUPT, _FILE, _ORDER, _REASON = "__corrupt_record", "__source_file", "__order", "__reason"
 _LINE, _LINE_SPLIT, _PARSED = "__line", "__line_split", "__parsed"
 _FIRST, _COPIES = "__first_copy", "__copies"
@@ -201,6 +202,34 @@ def ingest(spark: SparkSession, config: AuditConfig, inputs: tuple[InputFile, ..
                     segment_values=segment_values, cached=classified, segment_rows_read=segment_rows_read)
 
 
+def attribute_source(spark: SparkSession, config: AuditConfig) -> tuple[DataFrame, list[str]]:
+    """The input read again for the personalisation search: the user id and every column it may scan.
+
+    Ingest keeps the audited columns only, so the main audit's cache and shuffles do not grow with the
+    log's width; the search reads the rest here, in one aggregation per user (auditor.engine.personal.
+    user_attributes). Every row with a user id counts, accepted or not: a rejected price does not
+    change the user's phone model. Nested columns (structs, arrays, maps) are not scanned.
+    """
+    schema = input_schema(spark, config)
+    excluded = set(config.not_attributes)
+    names = [f.name for f in schema.fields if f.name not in excluded and f.name != "_corrupt_record"
+             and not isinstance(f.dataType, (T.StructType, T.ArrayType, T.MapType))]
+    spec = config.input
+    if spec.table:
+        from auditor.engine.catalog import scan
+        frame = scan(spark, spec)
+    elif spec.format == "parquet":
+        frame = spark.read.parquet(spec.path)
+    elif spec.format == "csv":
+        frame = _reader(spark, config).csv(spec.path)  # every field as text
+    else:
+        text_schema = T.StructType([T.StructField(f.name, T.StringType()) for f in schema.fields
+                                    if f.name != "_corrupt_record"])
+        frame = _reader(spark, config).schema(text_schema).json(spec.path)
+    user = _stripped(config.columns.user_id)
+    return (frame.select(F.when(user != "", user).alias(USER), *[F.col(_q(c)) for c in names]), names)
+
+
 def _q(name: str) -> str:
     """Quote a platform column name for Spark (names may hold dots or spaces)."""
     return "`" + name.replace("`", "``") + "`"
@@ -208,7 +237,7 @@ def _q(name: str) -> str:
 
 def _key_and_segment_columns(config: AuditConfig) -> list[str]:
     return [*config.match.exact, *(name for name, _ in config.match.bins), *config.segment_columns,
-            *config.context_columns, *config.attribute_columns]
+            *config.context_columns]
 
 
 def nanosecond_columns(inputs: tuple[InputFile, ...], config: AuditConfig) -> frozenset[str]:
@@ -424,6 +453,9 @@ def _extras(config: AuditConfig, types: dict) -> dict:
             out[QUOTED] = _as_number(quotes.quoted_price, types[quotes.quoted_price])
         if quotes.request_id:
             out[REQUEST] = F.col(_q(quotes.request_id)).cast("string")
+    if _reads_disclosure(config):  # the consumer was told the price was personalised: true, 1, yes, y or t
+        flag = F.lower(_stripped(config.columns.disclosed))
+        out[DISCLOSED] = F.coalesce(flag.isin(*DISCLOSED_VALUES), F.lit(False))
     if config.adjustments:
         out[DECLARED] = reduce(lambda a, b: a | b, [
             F.coalesce(F.col(_q(a.column)).cast("string") == a.value, F.lit(False)) for a in config.adjustments])
@@ -439,7 +471,13 @@ def optional_internal_columns(config: AuditConfig) -> list[str]:
         cols += [REQUEST] if config.quotes.request_id else []
     if config.adjustments:
         cols.append(DECLARED)
+    if _reads_disclosure(config):
+        cols.append(DISCLOSED)
     return cols
+
+
+def _reads_disclosure(config: AuditConfig) -> bool:
+    return bool(config.columns.disclosed) and config.personalisation.enabled
 
 
 def _position():

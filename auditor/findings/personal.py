@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from auditor.stats.personal import (Attribution, AttributionSample, Dispersion, Persistence, PersonalSums, attribution,
-                                    dispersion_from, persistence_from, read)
+                                    ScannedColumn, dispersion_from, persistence_from, read)
 from auditor.vocabulary import READINGS, Reading
 
 SCHEMA = 1
@@ -31,6 +31,10 @@ class PersonalisationFinding:
     materiality: float
     sample_users: int | None = None  # users whose purchases the attribute tests read
     sample_share: float | None = None  # their share of the users (1 when all were read)
+    scanned: tuple[ScannedColumn, ...] = ()  # every column the attribute search looked at, kept or not
+    split_requested: str | None = None  # [personalisation] split (auto: week when the log allows, else day)
+    disclosure_column: str | None = None  # [columns] disclosed: this finding reads the undisclosed purchases
+    disclosed: PersonalisationFinding | None = None  # the same analysis of the disclosed purchases
 
     def to_json(self) -> dict:
         low, high = self.persistence.middle80
@@ -39,6 +43,7 @@ class PersonalisationFinding:
             "schema": SCHEMA,
             "reading": str(self.reading),
             "split": self.split,
+            "split_requested": self.split_requested,
             "seed": self.persistence.seed,
             "alpha": self.alpha,
             "materiality": self.materiality,
@@ -56,19 +61,33 @@ class PersonalisationFinding:
                 "sample_users": self.sample_users,
                 "sample_share": self.sample_share,
             },
+            # What the search looked at: each column of the log but the roles and match keys, with its
+            # users, the share constant within them, about how many values, and why it was kept or not.
+            "scan": [{**asdict(c), "kept": c.kept} for c in self.scanned],
+            # With [columns] disclosed the analysis above is of the purchases whose price was not disclosed
+            # as personalised (the case the 2026 rules and the CPL Implementing Regulations Art. 9 concern);
+            # `disclosed` holds the same analysis of the disclosed ones.
+            "disclosure": None if self.disclosure_column is None else {
+                "column": self.disclosure_column,
+                "purchases_undisclosed": self.dispersion.purchases,
+                "purchases_disclosed": self.disclosed.dispersion.purchases if self.disclosed else 0,
+                "disclosed": None if self.disclosed is None else {
+                    k: v for k, v in self.disclosed.to_json().items() if k not in ("scan", "disclosure", "schema")},
+            },
         }
         return _clean(block)
 
 
 def analyse(sums: PersonalSums, sample: AttributionSample | None, alpha: float, materiality: float,
-            confidence: float = 0.95) -> PersonalisationFinding:
+            confidence: float = 0.95, scanned: tuple[ScannedColumn, ...] = ()) -> PersonalisationFinding:
     """The finding from the engine's sums and its sample of users (no Spark here)."""
     disp = dispersion_from(sums.dispersion)
     pers = persistence_from(sums.persistence, alpha=alpha, confidence=confidence, seed=sums.seed)
     attr = (attribution(sample.pairs, sample.attributes, sums.seed, alpha=alpha, block=sample.unit)
             if sample is not None and sample.attributes else None)
     return PersonalisationFinding(read(disp, pers, attr, alpha, materiality), disp, pers, attr, sums.split, alpha,
-                                  materiality, sample.users if sample else None, sample.share if sample else None)
+                                  materiality, sample.users if sample else None, sample.share if sample else None,
+                                  tuple(scanned))
 
 
 def _clean(value):
@@ -77,7 +96,7 @@ def _clean(value):
         return {k: _clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_clean(v) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    if isinstance(value, bool) or value is None or isinstance(value, str) or isinstance(value, Reading):
         return value
     if isinstance(value, (int,)):
         return int(value)
@@ -97,6 +116,22 @@ def sentence(block: dict, language: str = "en", labels: dict[str, str] | None = 
 
     `labels` gives a column's display name in this language (the config's [labels]), else its id.
     """
+    disclosure = block.get("disclosure")
+    zh = language == "zh-CN"
+    if disclosure:
+        main = _sentence(block, language, labels)
+        n0, n1 = disclosure["purchases_undisclosed"], disclosure["purchases_disclosed"]
+        other = disclosure.get("disclosed")
+        label = READINGS[Reading(other["reading"])].label(language) if other else "—"
+        if zh:
+            return (f"未告知个性化定价的购买（{n0:,} 笔可比购买）——{main} "
+                    f"已告知消费者为个性化价格的购买（{n1:,} 笔）：{label}。")
+        return (f"Purchases whose price was not disclosed as personalised ({n0:,} matched purchases) — {main} "
+                f"Purchases disclosed as personalised ({n1:,}): {label}.")
+    return _sentence(block, language, labels)
+
+
+def _sentence(block: dict, language: str, labels: dict[str, str] | None) -> str:
     reading = Reading(block["reading"])
     text = READINGS[reading]
     zh = language == "zh-CN"

@@ -109,23 +109,63 @@ class Attributes:
 
 
 @dataclass(frozen=True)
+class ScannedColumn(Plain):
+    """A column the attribute search looked at: its users, how constant within them, about how many values,
+    and why it was searched or not (kept, varies_within_users, too_many_values, one_value, empty)."""
+
+    column: str | None = None
+    users: int | None = None
+    constant_share: float | None = None
+    values: int | None = None
+    why: str | None = None
+    kept: bool | None = None
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """With [columns] disclosed: the block reads the undisclosed purchases; `disclosed` the disclosed ones."""
+
+    column: str | None = None
+    purchases_undisclosed: int | None = None
+    purchases_disclosed: int | None = None
+    disclosed: Personalisation | None = None
+
+    def to_json(self) -> dict:
+        return {"column": self.column, "purchases_undisclosed": self.purchases_undisclosed,
+                "purchases_disclosed": self.purchases_disclosed,
+                "disclosed": None if self.disclosed is None else {
+                    k: v for k, v in self.disclosed.to_json().items() if k not in ("schema", "scan", "disclosure")}}
+
+    @classmethod
+    def from_json(cls, doc):
+        if not isinstance(doc, dict):
+            return None
+        return read(cls, doc, disclosed=Personalisation.from_json(doc.get("disclosed")))
+
+
+@dataclass(frozen=True)
 class Personalisation:
     """Is pricing personalised? The reading and the three analyses behind it."""
 
     schema: int | None = None
     reading: str | None = None
-    split: str | None = None  # the unit each user's purchases are split by: "week" or "cell"
+    split: str | None = None  # the unit each user's purchases are split by: "week", "day" or "cell"
+    split_requested: str | None = None  # [personalisation] split (auto: by week when the log allows, else by day)
     seed: int | None = None
     alpha: float | None = None
     materiality: float | None = None
     dispersion: Dispersion = Dispersion()
     persistence: Persistence = Persistence()
     attributes: Attributes | None = None
+    scan: tuple[ScannedColumn, ...] = ()  # every column the attribute search looked at
+    disclosure: Disclosure | None = None
 
     def to_json(self) -> dict:
-        return {"schema": self.schema, "reading": self.reading, "split": self.split, "seed": self.seed,
+        return {"schema": self.schema, "reading": self.reading, "split": self.split,
+                "split_requested": self.split_requested, "seed": self.seed,
                 "alpha": self.alpha, "materiality": self.materiality, "dispersion": self.dispersion.to_json(),
-                "persistence": self.persistence.to_json(), "attributes": to_plain(self.attributes)}
+                "persistence": self.persistence.to_json(), "attributes": to_plain(self.attributes),
+                "scan": to_plain(self.scan), "disclosure": to_plain(self.disclosure)}
 
     @classmethod
     def from_json(cls, doc):
@@ -133,4 +173,5 @@ class Personalisation:
             return None
         return read(cls, doc, dispersion=Dispersion.from_json(doc.get("dispersion")) or Dispersion(),
                     persistence=Persistence.from_json(doc.get("persistence")) or Persistence(),
-                    attributes=Attributes.from_json(doc.get("attributes")))
+                    attributes=Attributes.from_json(doc.get("attributes")),
+                    scan=read_all(ScannedColumn, doc.get("scan")), disclosure=Disclosure.from_json(doc.get("disclosure")))

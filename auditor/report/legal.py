@@ -19,6 +19,8 @@ class Provision:
     allowed: str
     kinds: tuple[str, ...]
     outcomes: tuple[str, ...]
+    readings: tuple[str, ...] = ()  # personalisation readings it may concern
+    undisclosed_only: bool = False  # concerns prices the consumer was not told were personalised
 
 
 @lru_cache(maxsize=None)
@@ -28,6 +30,13 @@ def provisions(language: str) -> tuple[Provision, ...]:
     return tuple(
         Provision(id=p["id"], jurisdiction=p["jurisdiction"], title=p["title"][language],
                   concern=p["concern"][language], allowed=p["allowed"][language],
-                  kinds=tuple(p["kinds"]), outcomes=tuple(p["outcomes"]))
+                  kinds=tuple(p["kinds"]), outcomes=tuple(p["outcomes"]), readings=tuple(p.get("readings", ())),
+                  undisclosed_only=bool(p.get("undisclosed_only", False)))
         for p in tomllib.loads(text)["provision"]
     )
+
+
+def for_reading(reading: str, language: str, disclosed: bool) -> tuple[Provision, ...]:
+    """The provisions a personalisation reading may concern: for purchases disclosed as personalised,
+    not those that concern only prices the consumer was not told about."""
+    return tuple(p for p in provisions(language) if reading in p.readings and not (disclosed and p.undisclosed_only))

@@ -15,6 +15,7 @@ import numpy as np
 
 from auditor.report.charts import INK, _figure, _percent_axis, _svg
 from auditor.findings.personal import sentence
+from auditor.report.legal import for_reading
 from auditor.vocabulary import Label
 
 Z80 = 1.2815515655446004
@@ -36,7 +37,28 @@ TEXT = {
     "confirmed": Label("confirmed", "已验证"),
     "yes": Label("yes", "是"),
     "no": Label("no", "否"),
-    "searched": Label("Columns searched", "检索的字段"),
+    "searched": Label("Columns searched as user attributes (values)", "作为用户属性检索的字段（取值数）"),
+    "skipped": Label("Also looked at, not searched", "同时查看但未检索的字段"),
+    "varies_within_users": Label("varies within users", "同一用户内取值不一"),
+    "too_many_values": Label("about {values:,} values", "约 {values:,} 个取值"),
+    "one_value": Label("one value", "仅一个取值"),
+    "empty": Label("empty", "无取值"),
+    "split_day": Label(
+        "Each user's purchases are split into two halves by day{why}: a price test whose arms last longer than a "
+        "day (a weekly arm) reads as persistence here.",
+        "每位用户的购买按天分为两半{why}：持续时间超过一天的价格测试分组（如按周分组）在此会被读作持续性差异。"),
+    "split_day_why": Label(" (the log spans too few weeks to split by week)", "（日志跨越的周数不足以按周划分）"),
+    "split_cell": Label(
+        "Each user's purchases are split into two halves by cell: a price test whose arm spans several cells "
+        "reads as persistence here.",
+        "每位用户的购买按可比单元分为两半：跨越多个单元的价格测试分组在此会被读作持续性差异。"),
+    "may_concern": Label("May concern", "可能涉及"),
+    "may_concern_disclosed": Label("For the purchases disclosed as personalised, may concern",
+                                   "对已告知为个性化价格的购买，可能涉及"),
+    "disclosure_unknown": Label(
+        "Whether consumers were told a price was personalised is not in the log (set [columns] disclosed): "
+        "provisions on undisclosed prices are listed as they would apply to undisclosed ones.",
+        "日志中没有是否告知消费者价格为个性化的信息（可设置 [columns] disclosed）：涉及未告知价格的条款按未告知情形列出。"),
     "none_searched": Label("No user-level column was searched.", "未检索任何用户级字段。"),
     "dispersion": Label(
         "Purchases priced above other users' for the same purchase by more than materiality: {above}; below: "
@@ -58,6 +80,8 @@ class AttributeRow:
 def _pct(value, signed: bool = True) -> str:
     if value is None or not math.isfinite(value):
         return "—"
+    if abs(value) < 0.0005:  # rounds to zero: no sign ("−0.0%" reads as a negative share)
+        value = 0.0
     return (f"{100 * value:+.1f}%" if signed else f"{100 * value:.1f}%").replace("-", "−")
 
 
@@ -76,6 +100,29 @@ def attribute_rows(block: dict, language: str, labels: dict[str, str] | None = N
                          users=v["users"],
                          premium=_pct(v["premium"]), share=_pct(shares.get(v["column"]), signed=False),
                          confirmed=yes if v["confirmed"] else no) for v in values]
+
+
+def split_note(block: dict, language: str) -> str:
+    """What the halves were split by, when finer than a week: a test arm longer than the unit reads as persistence."""
+    if block.get("split") == "day":
+        why = TEXT["split_day_why"](language) if block.get("split_requested") == "auto" else ""
+        return TEXT["split_day"](language).format(why=why)
+    return TEXT["split_cell"](language) if block.get("split") == "cell" else ""
+
+
+def searched_columns(block: dict, language: str, labels: dict[str, str] | None = None) -> list[str]:
+    """The columns searched, each with its number of values (an older block: the names alone)."""
+    scan = block.get("scan")
+    if scan is None:
+        return [(labels or {}).get(c, c) for c in (block.get("attributes") or {}).get("searched", [])]
+    return [f"{(labels or {}).get(c['column'], c['column'])} ({c['values']:,})" for c in scan if c["kept"]]
+
+
+def skipped_columns(block: dict, language: str, labels: dict[str, str] | None = None) -> list[str]:
+    """The columns looked at and not searched, each with why (a column whose users' values differ is not a
+    user attribute; identifiers and free text have too many values to test)."""
+    return [f"{(labels or {}).get(c['column'], c['column'])} ({TEXT[c['why']](language).format(values=c['values'])})"
+            for c in block.get("scan") or [] if not c["kept"]]
 
 
 def spread_chart(block: dict, *, chart_id: str, language: str, glyphs: set[str] | None = None) -> str:
@@ -142,9 +189,19 @@ def section(block: dict, language: str = "en", labels: dict[str, str] | None = N
         headers=[TEXT[k](language) for k in ("column", "value", "users", "premium", "share", "confirmed")],
         rows=attribute_rows(block, language, labels, value_label),
         searched_label=TEXT["searched"](language),
-        searched=[(labels or {}).get(c, c) for c in attributes.get("searched", [])],
+        searched=searched_columns(block, language, labels),
+        skipped_label=TEXT["skipped"](language),
+        skipped=skipped_columns(block, language, labels),
         none_searched=TEXT["none_searched"](language),
         dispersion=TEXT["dispersion"](language).format(
             above=_pct(disp.get("above_materiality"), signed=False), below=_pct(disp.get("below_materiality"), False),
             noise=_pct(disp.get("noise_sd"), signed=False)),
-        reading=block["reading"])
+        reading=block["reading"],
+        separator="；" if language == "zh-CN" else "; ", stop="。" if language == "zh-CN" else ".",
+        may_concern_label=TEXT["may_concern"](language),
+        may_concern=[p.title for p in for_reading(block["reading"], language, disclosed=False)],
+        may_concern_disclosed_label=TEXT["may_concern_disclosed"](language),
+        may_concern_disclosed=[p.title for p in for_reading(other["reading"], language, disclosed=True)]
+        if (other := (block.get("disclosure") or {}).get("disclosed")) else [],
+        disclosure_note="" if block.get("disclosure") else TEXT["disclosure_unknown"](language),
+        split_note=split_note(block, language))

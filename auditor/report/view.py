@@ -142,7 +142,7 @@ def _personalisation_html(doc: AuditFindings, words: Words, language: str) -> st
         return ""
     from auditor.report.personal import section
 
-    searched = block.attributes.searched if block.attributes else ()
+    searched = [c.column for c in block.scan] or (block.attributes.searched if block.attributes else ())
     return section(block.to_json(), language, labels={c: words.column(c) for c in searched},
                    value_label=words.value)
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from auditor.errors import AuditConfigError
 from auditor.spec.labels import Labels, labels_from_table
-from auditor.spec.types import (FLAG_RULES, FORMATS, ROLES, TABLE, Adjustment, AuditConfig, Baseline, Columns,
+from auditor.spec.types import (FLAG_RULES, FORMATS, ROLES, SPLITS, TABLE, Adjustment, AuditConfig, Baseline, Columns,
                                 InputSpec, MatchSpec, Personalisation, PriceParts, Quotes, ReportSpec, Segment,
                                 Sensitivity, Steering, TestSpec)
 from auditor.vocabulary import LANGUAGES
@@ -28,7 +28,7 @@ _KNOWN = {
     "audit": ("name", "platform", "period"),
     "input": ("path", "format", "timezone", "csv_delimiter", "table", "where"),
     "baseline": ("findings",),
-    "columns": (*ROLES, "list_price", "discount", "net_price"),
+    "columns": (*ROLES, "list_price", "discount", "net_price", "disclosed"),
     "quotes": ("event_column", "quote_value", "purchase_value", "quoted_price", "request_id"),
     "adjustments": ("name", "column", "value"),
     "sensitivity": ("leave_out", "bins"),
@@ -39,7 +39,7 @@ _KNOWN = {
     "steering": ("column", "order", "context"),
     "report": ("language", "min_cell_size"),
     "labels": ("columns", "values", "segments", "audit"),
-    "personalisation": ("enabled", "columns", "max_users", "rounding"),
+    "personalisation": ("enabled", "columns", "max_users", "rounding", "split"),
 }
 
 
@@ -84,7 +84,8 @@ def parse_config(text: str, base_dir: Path | None = None, source_path: str | Non
         platform=_string(audit, "audit", "platform"),
         period=_string(audit, "audit", "period", required=False),
         input=_input(inp, base_dir or Path.cwd()),
-        columns=Columns(**{role: _string(cols, "columns", role, hint=_ROLE_HINT[role]) for role in ROLES}),
+        columns=Columns(**{role: _string(cols, "columns", role, hint=_ROLE_HINT[role]) for role in ROLES},
+                        disclosed=_disclosed(cols)),
         match=_match(match),
         segments=_segments(raw),
         test=_test(test),
@@ -216,7 +217,13 @@ def _personalisation(table: dict) -> Personalisation:
     if isinstance(max_users, bool) or not isinstance(max_users, int) or max_users < 100:
         raise AuditConfigError(f"[personalisation] max_users must be an integer of at least 100, got {max_users!r}")
     rounding = _number(table, "personalisation", "rounding", 0.001, 0, 0.1, high_open=True)
-    return Personalisation(enabled=enabled, columns=tuple(columns), max_users=max_users, rounding=rounding)
+    split = table.get("split", "auto")
+    if split not in SPLITS:
+        raise AuditConfigError(
+            f"[personalisation] split must be one of {', '.join(SPLITS)} (auto: by week when the log allows, "
+            f"else by day), got {split!r}")
+    return Personalisation(enabled=enabled, columns=tuple(columns), max_users=max_users, rounding=rounding,
+                           split=split)
 
 
 def _baseline(raw: dict, base_dir: Path) -> Baseline | None:
@@ -341,6 +348,16 @@ def _steering(raw: dict, match: dict) -> Steering | None:
     return Steering(column=column, order=tuple(order), context=tuple(context))
 
 
+def _disclosed(cols: dict) -> str | None:
+    value = cols.get("disclosed")
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise AuditConfigError(
+            f"[columns] disclosed must be the name of the column that flags a price shown as personalised, "
+            f"e.g. disclosed = \"price_notice_shown\" (true, 1 or yes on the purchases where the consumer was "
+            f"told), got {value!r}")
+    return value
+
+
 def _parts(cols: dict) -> PriceParts:
     parts = PriceParts(**{k: _string(cols, "columns", k, required=False) for k in ("list_price", "discount", "net_price")})
     if len(parts.columns) == 1:
@@ -442,6 +459,13 @@ def _check_overlaps(config: AuditConfig) -> None:
     if len(roles) != len(ROLES):
         raise AuditConfigError("[columns] each role needs its own column: two roles name the same column")
     match_cols = set(config.match.exact) | {name for name, _ in config.match.bins}
+    disclosed = config.columns.disclosed
+    if disclosed and (disclosed in roles or disclosed in match_cols or disclosed in config.segment_columns):
+        what = (f"the {roles[disclosed]} column" if disclosed in roles else
+                "a match key" if disclosed in match_cols else "a segment's column")
+        raise AuditConfigError(
+            f"[columns] disclosed = {disclosed!r} is {what}: name the column that flags, per purchase, that the "
+            f"price shown was personalised and the consumer was told (true, 1 or yes), or remove disclosed")
     kinds = {}
     for i, seg in enumerate(config.segments):
         if kinds.setdefault(seg.column, seg.kind) != seg.kind:

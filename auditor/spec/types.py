@@ -56,6 +56,18 @@ class Columns:
     user_id: str
     timestamp: str
     price: str
+    # A per-purchase flag that the price shown was personalised and the consumer was told (optional):
+    # the personalisation analysis then reads undisclosed and disclosed purchases apart.
+    disclosed: str | None = None
+
+
+# [personalisation] split: "auto" splits by week when the log holds enough users with shared cells in two
+# weeks, else by day (with a note); "week", "day" and "cell" split by that unit whatever the data.
+SPLITS = ("auto", "week", "day", "cell")
+
+# Values of [columns] disclosed read as "disclosed" (case and blanks ignored); any other value,
+# or none, is read as undisclosed: the rules ask the platform to show that it told the consumer.
+DISCLOSED_VALUES = ("true", "1", "yes", "y", "t")
 
 
 @dataclass(frozen=True)
@@ -195,6 +207,7 @@ class Personalisation:
     columns: tuple[str, ...] = ()
     max_users: int = 20_000
     rounding: float = 0.001
+    split: str = "auto"  # what each user's purchases are split into halves by: auto, week, day or cell
 
 
 @dataclass(frozen=True)
@@ -263,20 +276,32 @@ class AuditConfig:
     def optional_columns(self) -> tuple[str, ...]:
         """Columns read when present in a row but not required: price parts, quote fields, adjustments."""
         cols = [*self.parts.columns, *(a.column for a in self.adjustments)]
+        if self.columns.disclosed and self.personalisation.enabled:
+            cols.append(self.columns.disclosed)
         if self.quotes:
             cols += [c for c in (self.quotes.event_column, self.quotes.quoted_price, self.quotes.request_id) if c]
         return tuple(c for c in dict.fromkeys(cols) if c not in self.required_columns)
 
     @property
     def attribute_columns(self) -> tuple[str, ...]:
-        """User-level columns read for the personalisation search alone (`[personalisation] columns`)."""
+        """Columns the analyst lists for the personalisation search (`[personalisation] columns`): they must
+        exist in the input; the search reads them, with every other candidate, from the input on its own."""
         if not self.personalisation.enabled:
             return ()
-        known = set(self.required_columns + self.segment_columns + self.context_columns + self.optional_columns)
-        return tuple(c for c in dict.fromkeys(self.personalisation.columns) if c not in known)
+        return tuple(dict.fromkeys(self.personalisation.columns))
+
+    @property
+    def not_attributes(self) -> tuple[str, ...]:
+        """Columns the personalisation search never scans: the roles, the price parts and quote fields, the
+        match keys (the same for every purchase of a cell, so no user differs from the others on them)."""
+        cols = [*(getattr(self.columns, r) for r in ROLES), *self.match.exact, *(n for n, _ in self.match.bins),
+                *self.parts.columns, *([self.columns.disclosed] if self.columns.disclosed else [])]
+        if self.quotes:
+            cols += [c for c in (self.quotes.event_column, self.quotes.quoted_price, self.quotes.request_id) if c]
+        return tuple(dict.fromkeys(cols))
 
     @property
     def used_columns(self) -> tuple[str, ...]:
         """Every input column the audit reads (all others are pruned at the scan)."""
         return tuple(dict.fromkeys(self.required_columns + self.segment_columns + self.context_columns
-                                   + self.optional_columns + self.attribute_columns))
+                                   + self.optional_columns))

@@ -648,6 +648,38 @@ class ColumnSums:
         return column_share_from(self.column, self.weight, self.weighted_first, self.weighted_second, variance)
 
 
+def choose_split(persistence: Mapping[str, PersistenceSums], min_users: int = 30, min_cells: int = 5) -> str:
+    """The first split (in the order given) under which persistence is defined — at least `min_users`
+    users with shared cells in both halves and `min_cells` shared cells, as `read` asks — else the first.
+
+    Given ("week", "day"): by week when the log spans enough weeks, else by day. A day is finer than a
+    weekly price test's arm, so under it a weekly test reads as persistence: the finding says so.
+    """
+    splits = list(persistence)
+    for split in splits:
+        s = persistence[split]
+        if s.users >= min_users and s.cells >= min_cells:
+            return split
+    return splits[0]
+
+
+@dataclass(frozen=True)
+class ScannedColumn:
+    """A column the attribute scan looked at: how many users hold a value, how constant it is within them,
+    about how many values it has, and whether it was kept (`why`: kept, varies_within_users, one_value,
+    too_many_values, empty)."""
+
+    column: str
+    users: int
+    constant_share: float  # of the users with a value, the share whose values all agree
+    values: int  # distinct values (approximate, relative error about 5 %)
+    why: str
+
+    @property
+    def kept(self) -> bool:
+        return self.why == "kept"
+
+
 @dataclass(frozen=True)
 class PersonalSums:
     """What the engine hands back: the dispersion and persistence sums, and the candidate columns' sums."""
