@@ -255,12 +255,14 @@ READINGS: dict[Reading, ReadingText] = {
               "同一批用户每次都支付更高价格，且日志中记录的用户属性可解释其中大部分：即依据这些属性的定向定价。"
               "下文的分组结论据此展开。")),
     Reading.UNEXPLAINED: ReadingText(
-        Label("Persistent personalisation, not explained by any column in the log",
-              "持续的个性化定价，日志中没有字段可以解释"),
-        Label("The same users paid more each time, and no column in the log accounts for it: the platform may "
-              "price on something it does not log (for example a willingness-to-pay score). The officer may ask "
-              "the platform for the features its pricing uses.",
-              "同一批用户每次都支付更高价格，而日志中没有任何字段可以解释：平台可能依据未记录的信息定价"
+        Label("Persistent personalisation, mostly not explained by the columns in the log",
+              "持续的个性化定价，日志中的字段无法解释其大部分"),
+        # "Mostly": a column may explain part of it (read.explained: under half), and the table of
+        # attributes beside the reading says which; the rest is what the platform must account for.
+        Label("The same users paid more each time, and the columns in the log account for less than half of it: "
+              "the platform may price on something it does not log (for example a willingness-to-pay score). "
+              "The officer may ask the platform for the features its pricing uses.",
+              "同一批用户每次都支付更高价格，而日志中的字段只能解释其中不到一半：平台可能依据未记录的信息定价"
               "（例如支付意愿评分）。执法人员可要求平台说明其定价所用的特征。")),
     Reading.INSUFFICIENT: ReadingText(
         Label("Too little data to tell", "数据过少，无法判断"),
