@@ -93,7 +93,7 @@ def preflight(config: AuditConfig) -> InputOverview:
         raise AuditInputError(f"[input] path: {what} {'is' if len(files) == 1 else 'are'} empty (0 bytes): nothing to audit")
     reader = {"parquet": _parquet_columns, "csv": _csv_columns, "json": _json_columns}[spec.format]
     columns = reader(nonempty, config)
-    columns += [c for c in _partition_columns(files, spec.path) if c not in columns]
+    columns += [c for c in partition_folders(files, spec.path) if c not in columns]
     check_column_names(columns, config, where=_where(nonempty[0], spec.path))
     return InputOverview(path=spec.path, format=spec.format, files=files, bytes=sum(sizes.values()),
                          columns=tuple(columns))
@@ -165,7 +165,7 @@ def _json_columns(files: list[str], config: AuditConfig) -> list[str]:
     raise AuditInputError(f"[input] path: {config.input.path} holds only blank lines: nothing to audit")
 
 
-def _partition_columns(files: tuple[str, ...], path: str) -> list[str]:
+def partition_folders(files: tuple[str, ...], path: str) -> list[str]:
     """Hive-style partition folders (date=2026-09-07/) are columns Spark adds to every row."""
     root = path.removeprefix("file://")
     names: dict[str, None] = {}
@@ -225,7 +225,7 @@ def sample_values(overview: InputOverview, columns: list[str], rows: int = 10_00
     for file in overview.files:
         if seen >= rows:
             break
-        for record in _records(file, overview.format, columns, rows - seen, delimiter):
+        for record in sample_records(file, overview.format, columns, rows - seen, delimiter):
             seen += 1
             for c in columns:
                 value = record.get(c)
@@ -233,7 +233,8 @@ def sample_values(overview: InputOverview, columns: list[str], rows: int = 10_00
     return seen, counts
 
 
-def _records(file: str, fmt: str, columns: list[str], limit: int, delimiter: str = ","):
+def sample_records(file: str, fmt: str, columns: list[str], limit: int, delimiter: str = ","):
+    """Up to `limit` records of one input file, as dicts of the wanted columns, read without Spark."""
     if os.path.getsize(file) == 0 or limit <= 0:
         return
     if fmt == "parquet":

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from auditor.spec import AuditConfig
 from auditor.errors import AuditInputError
-from auditor.preflight import InputOverview, _partition_columns, _records, preflight, sample_values
+from auditor.preflight import InputOverview, partition_folders, sample_records, preflight, sample_values
 from auditor.vocabulary import RejectReason
 
 SHOWN_VALUES = 6  # most common values listed per segment column
@@ -181,7 +181,7 @@ class _IngestRules:
         numbers = [cols.price, *(name for name, _ in config.match.bins)]
         parts = [c for c in config.parts.columns if c not in numbers]
         required = [*config.required_columns, *(c for c in (config.parts.list_price, config.parts.net_price) if c)]
-        folders = set(_partition_columns(overview.files, overview.path))
+        folders = set(partition_folders(overview.files, overview.path))
 
         def read(columns):
             return tuple(c for c in columns if c not in folders)
@@ -215,7 +215,7 @@ def _sample(overview: InputOverview, config: AuditConfig, wanted: list[str], row
     for file in overview.files:
         if seen >= rows:
             break
-        for record in _records(file, overview.format, wanted, rows - seen, config.input.csv_delimiter):
+        for record in sample_records(file, overview.format, wanted, rows - seen, config.input.csv_delimiter):
             seen += 1
             yield record
 

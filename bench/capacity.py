@@ -130,8 +130,9 @@ def capacity_markdown(models: list[dict], checked: list[tuple[dict, dict, dict]]
                 ratio = f"{there / predicted:.2f}" if predicted and there else "–"
                 lines.append(f"| {local['shape']} | {local['rows']:,} | {name} | {here:,.1f} | {predicted:,.1f} "
                              f"| {there or 0:,.1f} | {ratio} |")
-            lines.append(f"| {local['shape']} | {local['rows']:,} | premium (iOS) | {local.get('premium_audit')} "
-                         f"| – | {measured.get('premium_audit')} | – |")
+            same = local.get("premium_audit") == measured.get("premium_audit")
+            lines.append(f"| {local['shape']} | {local['rows']:,} | premium (iOS) | {local.get('premium_audit') or 0:.6f} "
+                         f"| – | {measured.get('premium_audit') or 0:.6f} | {'equal' if same else 'differs'} |")
     return "\n".join(lines)
 
 
