@@ -10,6 +10,7 @@ import math
 import re
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
@@ -33,54 +34,81 @@ def summary(config: AuditConfig, config_path: Path | str, sample_rows: int = 10_
     started = time.perf_counter() if started is None else started
     overview = preflight(config)
     checked = time.perf_counter() - started
-    lines = [f"config: {config_path} ({config.name}, {config.platform})"]
-    if overview.remote:
-        lines.append(f"input: {overview.path} ({overview.format}): remote, so its files and columns are "
-                     "checked by Spark when the audit starts")
-    else:
-        count = len(overview.files)
-        lines.append(f"input: {overview.path} ({overview.format}): {count:,} file{'s' if count != 1 else ''}, "
-                     f"{_size(overview.bytes)}; {len(overview.columns)} columns")
+    lines = [f"config: {config_path} ({config.name}, {config.platform})", _input_line(overview)]
+    lines += _column_lines(config)
+    if not overview.remote and overview.format != "table":
+        lines += _value_check(overview, config, sample_rows)
+    if not overview.remote:
+        lines += _segment_value_lines(overview, config, sample_rows)
+    lines += _comparison_lines(config)
+    lines.append(f"ok: the audit would start (config and pre-flight checks took {checked:.2f} s)")
+    return "\n".join(lines)
 
-    lines.append("columns:")
-    cols = config.columns
+
+def _input_line(overview: InputOverview) -> str:
+    """The input's files and bytes, or why they are not counted here."""
+    if overview.remote:
+        return (f"input: {overview.path} ({overview.format}): remote, so its files and columns are "
+                "checked by Spark when the audit starts")
+    count = len(overview.files)
+    return (f"input: {overview.path} ({overview.format}): {count:,} file{'s' if count != 1 else ''}, "
+            f"{_size(overview.bytes)}; {len(overview.columns)} columns")
+
+
+def _column_lines(config: AuditConfig) -> list[str]:
+    """The column for each role, match key, bin and segment, aligned."""
+    cols, match = config.columns, config.match
     rows = [(role, getattr(cols, role)) for role in ("transaction_id", "user_id", "timestamp", "price")]
     rows += [(f"{part}", getattr(config.parts, part)) for part in ("list_price", "discount", "net_price")
              if getattr(config.parts, part)]
-    rows += [("match exact", ", ".join(config.match.exact))] if config.match.exact else []
-    rows += [("match bins", ", ".join(f"{name} (width {width:g})" for name, width in config.match.bins))] \
-        if config.match.bins else []
-    rows += [("time bucket", f"{config.match.time_bucket} of {cols.timestamp}")] if config.match.time_bucket else []
+    rows += [("match exact", ", ".join(match.exact))] if match.exact else []
+    rows += [("match bins", ", ".join(f"{name} (width {width:g})" for name, width in match.bins))] if match.bins else []
+    rows += [("time bucket", f"{match.time_bucket} of {cols.timestamp}")] if match.time_bucket else []
     rows += [(f"segment {seg.name}", f"{seg.column} ({seg.kind})") for seg in config.segments]
     if config.steering:
         rows.append(("steering", f"{config.steering.column} within {', '.join(config.steering.context)}"))
     width = max(len(label) for label, _ in rows)
-    lines += [f"  {label:<{width}}  {value}" for label, value in rows]
+    return ["columns:"] + [f"  {label:<{width}}  {value}" for label, value in rows]
 
-    if not overview.remote and overview.format != "table":
-        lines += _value_check(overview, config, sample_rows)
 
-    group_columns = list(dict.fromkeys(s.column for s in config.segments if s.kind == "group"))
-    if group_columns and not overview.remote:
-        sampled, counts = sample_values(overview, group_columns, sample_rows, config.input.csv_delimiter)
-        lines.append(f"segment values in the first {sampled:,} rows:")
-        for seg in (s for s in config.segments if s.kind == "group"):
-            values = counts[seg.column]
-            common = ", ".join(f"{'(blank)' if v is None else v} {n:,}" for v, n in values.most_common(SHOWN_VALUES))
-            more = f", and {len(values) - SHOWN_VALUES:,} more values" if len(values) > SHOWN_VALUES else ""
-            lines.append(f"  {seg.column}: {common}{more}")
-            absent = [v for v in (seg.reference, *seg.groups) if values[v] == 0]
-            if absent:
-                lines.append(f"    not in the sample: {', '.join(repr(v) for v in absent)} "
-                             "(the audit stops if a configured value never occurs; check spelling and case)")
+def _segment_value_lines(overview: InputOverview, config: AuditConfig, sample_rows: int) -> list[str]:
+    """The most common values of each segment column in the sample, and configured values it lacks."""
+    groups = [s for s in config.segments if s.kind == "group"]
+    if not groups:
+        return []
+    sampled, counts = sample_values(overview, list(dict.fromkeys(s.column for s in groups)), sample_rows,
+                                    config.input.csv_delimiter)
+    lines = [f"segment values in the first {sampled:,} rows:"]
+    for seg in groups:
+        values = counts[seg.column]
+        common = ", ".join(f"{'(blank)' if v is None else v} {n:,}" for v, n in values.most_common(SHOWN_VALUES))
+        more = f", and {len(values) - SHOWN_VALUES:,} more values" if len(values) > SHOWN_VALUES else ""
+        lines.append(f"  {seg.column}: {common}{more}")
+        absent = [v for v in (seg.reference, *seg.groups) if values[v] == 0]
+        if absent:
+            lines.append(f"    not in the sample: {', '.join(repr(v) for v in absent)} "
+                         "(the audit stops if a configured value never occurs; check spelling and case)")
+    return lines
 
-    lines.append("the audit will compare, within cells of " + config.match.description + ":")
+
+def _comparison_lines(config: AuditConfig) -> list[str]:
+    """What the audit will compare, on which outcomes, and when it flags."""
+    lines = ["the audit will compare, within cells of " + config.match.description + ":"]
     for seg in config.segments:
         if seg.kind == "group":
             lines.append(f"  {seg.name}: {', '.join(seg.groups)} against {seg.reference} ({seg.column})")
         else:
             lines.append(f"  {seg.name}: price per doubling of 1 + {seg.column}, and by bands from "
                          f"{seg.band_label(0)}")
+    lines.append(f"  outcomes: {', '.join(_outcomes(config))}")
+    if config.steering:
+        lines.append(f"  steering: offered {config.steering.column} tier ({' < '.join(config.steering.order)})")
+    lines.append(f"  flagged when q < {config.test.alpha:g} and |premium| >= {config.test.materiality:g}")
+    return lines
+
+
+def _outcomes(config: AuditConfig) -> list[str]:
+    """The outcomes compared for each group, in words, given the columns the log has."""
     outcomes = ["price paid"]
     if config.parts.complete:
         outcomes += ["list price", "coupon incidence and amount"]
@@ -90,12 +118,7 @@ def summary(config: AuditConfig, config_path: Path | str, sample_rows: int = 10_
         outcomes += ["conversion"] if config.quotes.request_id else []
     if config.adjustments:
         outcomes.append("price without declared adjustments (" + ", ".join(a.name for a in config.adjustments) + ")")
-    lines.append(f"  outcomes: {', '.join(outcomes)}")
-    if config.steering:
-        lines.append(f"  steering: offered {config.steering.column} tier ({' < '.join(config.steering.order)})")
-    lines.append(f"  flagged when q < {config.test.alpha:g} and |premium| >= {config.test.materiality:g}")
-    lines.append(f"ok: the audit would start (config and pre-flight checks took {checked:.2f} s)")
-    return "\n".join(lines)
+    return outcomes
 
 
 def _size(n: int) -> str:
@@ -140,44 +163,77 @@ def _missing(value) -> bool:
     return value is None or (isinstance(value, str) and not value.strip(_BLANK))
 
 
-def sample_rejects(overview: InputOverview, config: AuditConfig, rows: int) -> tuple[int, Counter, dict]:
-    """Rows of the first `rows` that ingest would reject, by reason, as ingest decides it (first reason that
-    applies; duplicates aside), and one example value per reason: (rows sampled, counts, examples)."""
-    cols = config.columns
-    numbers = [cols.price, *(name for name, _ in config.match.bins)]
-    parts = [c for c in config.parts.columns if c not in numbers]
-    required = [*config.required_columns, *(c for c in (config.parts.list_price, config.parts.net_price) if c)]
-    # Partition folders (day=.../) are columns Spark adds; a row read from the file alone has none.
-    folders = set(partition_folders(overview.files, overview.path))
-    numbers, parts = [c for c in numbers if c not in folders], [c for c in parts if c not in folders]
-    required = [c for c in required if c not in folders]
-    wanted = list(dict.fromkeys([*required, *numbers, *parts, cols.timestamp]))
-    typed = overview.format == "parquet"
-    counts: Counter = Counter()
-    examples: dict[str, tuple[str, object]] = {}
+@dataclass(frozen=True)
+class _IngestRules:
+    """The columns ingest reads and checks, as the sample can show them (partition folders aside: Spark adds
+    those columns, and a row read from the file alone has none)."""
+
+    required: tuple[str, ...]  # blank: missing_value
+    numbers: tuple[str, ...]  # not a plain decimal: unparseable_number
+    parts: tuple[str, ...]  # price parts: unparseable when not blank and not a number
+    timestamp: str | None  # None: a partition folder
+    price: str | None
+    typed: bool  # Parquet: values come typed
+
+    @classmethod
+    def of(cls, overview: InputOverview, config: AuditConfig) -> _IngestRules:
+        cols = config.columns
+        numbers = [cols.price, *(name for name, _ in config.match.bins)]
+        parts = [c for c in config.parts.columns if c not in numbers]
+        required = [*config.required_columns, *(c for c in (config.parts.list_price, config.parts.net_price) if c)]
+        folders = set(partition_folders(overview.files, overview.path))
+
+        def read(columns):
+            return tuple(c for c in columns if c not in folders)
+
+        return cls(read(required), read(numbers), read(parts), None if cols.timestamp in folders else cols.timestamp,
+                   None if cols.price in folders else cols.price, overview.format == "parquet")
+
+    def wanted(self, timestamp: str) -> list[str]:
+        return list(dict.fromkeys([*self.required, *self.numbers, *self.parts, timestamp]))
+
+    def reject(self, record: dict) -> tuple[str, str] | None:
+        """The first reason ingest would reject the row for (its order), and the column at fault."""
+        blank = next((c for c in self.required if _missing(record.get(c))), None)
+        if blank is not None:
+            return RejectReason.MISSING_VALUE.value, blank
+        bad = next((c for c in self.numbers if _number(record.get(c), self.typed) is None), None)
+        bad = bad or next((c for c in self.parts if not _missing(record.get(c))
+                           and _number(record.get(c), self.typed) is None), None)
+        if bad is not None:
+            return RejectReason.UNPARSEABLE_NUMBER.value, bad
+        if self.timestamp is not None and not _timestamp_ok(record.get(self.timestamp), self.typed):
+            return RejectReason.UNPARSEABLE_TIMESTAMP.value, self.timestamp
+        if self.price is not None and _number(record.get(self.price), self.typed) <= 0:
+            return RejectReason.NONPOSITIVE_PRICE.value, self.price
+        return None
+
+
+def _sample(overview: InputOverview, config: AuditConfig, wanted: list[str], rows: int):
+    """The first `rows` records of the input's files, with the `wanted` columns."""
     seen = 0
     for file in overview.files:
         if seen >= rows:
             break
         for record in sample_records(file, overview.format, wanted, rows - seen, config.input.csv_delimiter):
             seen += 1
-            reason = example = None
-            blank = next((c for c in required if _missing(record.get(c))), None)
-            if blank is not None:
-                reason, example = RejectReason.MISSING_VALUE.value, (blank, record.get(blank))
-            if reason is None:
-                bad = next((c for c in numbers if _number(record.get(c), typed) is None), None)
-                bad = bad or next((c for c in parts if not _missing(record.get(c))
-                                   and _number(record.get(c), typed) is None), None)
-                if bad is not None:
-                    reason, example = RejectReason.UNPARSEABLE_NUMBER.value, (bad, record.get(bad))
-            if reason is None and cols.timestamp not in folders and not _timestamp_ok(record.get(cols.timestamp), typed):
-                reason, example = RejectReason.UNPARSEABLE_TIMESTAMP.value, (cols.timestamp, record.get(cols.timestamp))
-            if reason is None and cols.price not in folders and _number(record.get(cols.price), typed) <= 0:
-                reason, example = RejectReason.NONPOSITIVE_PRICE.value, (cols.price, record.get(cols.price))
-            if reason is not None:
-                counts[reason] += 1
-                examples.setdefault(reason, example)
+            yield record
+
+
+def sample_rejects(overview: InputOverview, config: AuditConfig, rows: int) -> tuple[int, Counter, dict]:
+    """Rows of the first `rows` that ingest would reject, by reason, as ingest decides it (first reason that
+    applies; duplicates aside), and one example value per reason: (rows sampled, counts, examples)."""
+    rules = _IngestRules.of(overview, config)
+    counts: Counter = Counter()
+    examples: dict[str, tuple[str, object]] = {}
+    seen = 0
+    for record in _sample(overview, config, rules.wanted(config.columns.timestamp), rows):
+        seen += 1
+        rejected = rules.reject(record)
+        if rejected is not None:
+            reason, column = rejected
+            counts[reason] += 1
+            examples.setdefault(reason, (column, record.get(column)))
     return seen, counts, examples
 
 
@@ -210,19 +266,16 @@ def _quote_check(overview: InputOverview, config: AuditConfig, rows: int) -> lis
     wanted = [c for c in (quotes.event_column, quotes.quoted_price) if c]
     events: Counter = Counter()
     unpriced = purchases = seen = 0
-    for file in overview.files:
-        if seen >= rows:
-            break
-        for record in sample_records(file, overview.format, wanted, rows - seen, config.input.csv_delimiter):
-            seen += 1
-            event = record.get(quotes.event_column)
-            event = None if event is None else str(event).strip()
-            events[event] += 1
-            if quotes.quoted_price and event == quotes.purchase_value:
-                purchases += 1
-                quoted = record.get(quotes.quoted_price)
-                number = None if _missing(quoted) else _number(quoted, typed)
-                unpriced += number is None or number <= 0
+    for record in _sample(overview, config, wanted, rows):
+        seen += 1
+        event = record.get(quotes.event_column)
+        event = None if event is None else str(event).strip()
+        events[event] += 1
+        if quotes.quoted_price and event == quotes.purchase_value:
+            purchases += 1
+            quoted = record.get(quotes.quoted_price)
+            number = None if _missing(quoted) else _number(quoted, typed)
+            unpriced += number is None or number <= 0
     lines = []
     other = sum(n for e, n in events.items() if e not in (quotes.quote_value, quotes.purchase_value))
     if seen and other:

@@ -81,6 +81,23 @@ def test_older_shapes_still_load_and_render(language):
     assert ("苹果iOS" if language == "zh-CN" else "iOS") in html
 
 
+def test_a_file_without_the_optional_fields_renders_what_it_holds():
+    """The first findings files had no mde, evidence, analytic result, kind, outcome or verdict: the report
+    says the evidence is not in the file and shows each finding's own numbers."""
+    doc = version_1()
+    for finding in doc["findings"]:
+        for key in ("mde", "evidence", "analytic", "kind", "outcome", "verdict"):
+            finding.pop(key, None)
+    assert any(f["flagged"] for f in doc["findings"])
+    html = render(doc, "en", 10)
+    assert "Cell-level evidence is not included in this findings file." in html
+    for index, finding in enumerate(doc["findings"]):
+        card = re.search(rf'<article [^>]*data-finding="{index}">.*?</article>', html, re.S).group(0)
+        shown = re.findall(r'<data value="([^"]*)" data-k="premium">', card)
+        assert shown and {json.loads(v) for v in shown} == {finding["premium"]}, index
+        assert 'data-k="analytic.p_value"' not in card and 'data-k="mde"' not in card
+
+
 def test_what_is_written_reads_back_equal():
     doc = load(VERSION_1)
     again = load(json.loads(json.dumps(doc.to_json())))

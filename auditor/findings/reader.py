@@ -86,13 +86,14 @@ def _audit(audit: dict, config: dict | None) -> AuditRecord:
         match_rules=_match_rules(match_rules if isinstance(match_rules, dict) else (config or {}).get("match")),
         user_column=audit.get("user_column") if "user_column" in audit else _user_column(config),
         timings=dict(audit.get("timings") or {}),
-        config_text=audit.get("config_text") or "", match=audit.get("match") or "",
-        config_sha256=audit.get("config_sha256") or "", input_format=audit.get("input_format") or "",
-        command=audit.get("command") or "", spark_version=audit.get("spark_version") or "",
-        spark_master=audit.get("spark_master") or "", auditor_version=audit.get("auditor_version") or "",
-        python_version=audit.get("python_version") or "", confidence=audit.get("confidence") or 0.95,
-        language=audit.get("language") or "en", flag_rule=audit.get("flag_rule") or "estimate",
+        **{name: audit.get(name) or default for name, default in _RECORD_DEFAULTS.items()},
         min_cell_size=_min_cell_size(audit.get("min_cell_size")))
+
+
+# What an audit record missing a field (or holding an empty one) is read as.
+_RECORD_DEFAULTS = {"config_text": "", "match": "", "config_sha256": "", "input_format": "", "command": "",
+                    "spark_version": "", "spark_master": "", "auditor_version": "", "python_version": "",
+                    "confidence": 0.95, "language": "en", "flag_rule": "estimate"}
 
 
 def _config_text(audit: dict) -> dict | None:

@@ -79,24 +79,39 @@ def sensitivity(engine: Engine, config: AuditConfig, items: tuple[Comparison, ..
         return tuple(calibration(f, alpha) for f in findings)
     by_key = {_key(f): f for f in findings}
     tables: dict[tuple, list] = {}
-    key = config.sensitivity.leave_out
-    if key:
-        values = engine.common_values(key, MAX_VALUES)
-        for left in engine.left_out(tuple(targets), values):
-            c = left.comparison
-            _row(tables, config, c, left.summary, by_key[_key(c)].scale,
-                 change={"change": f"without {key} = {left.value}", "kind": "leave_out",
-                         "left_out": LeftOut(key, left.value)})
+    _leave_out_rows(engine, config, targets, by_key, tables)
+    curves = _changed_rules(engine, config, items, targets, by_key, tables)
+    balance = _balance(engine.balance(tuple(targets)), targets)
+    return tuple(_checked(f, config, tables, balance, curves) for f in findings)
 
+
+def _leave_out_rows(engine: Engine, config: AuditConfig, targets: list[Comparison], by_key: dict,
+                    tables: dict) -> None:
+    """A row for each of the most common values of the left-out key: the finding without it."""
+    key = config.sensitivity.leave_out
+    if not key:
+        return
+    values = engine.common_values(key, MAX_VALUES)
+    for left in engine.left_out(tuple(targets), values):
+        c = left.comparison
+        _row(tables, config, c, left.summary, by_key[_key(c)].scale,
+             change={"change": f"without {key} = {left.value}", "kind": "leave_out",
+                     "left_out": LeftOut(key, left.value)})
+
+
+def _changed_rules(engine: Engine, config: AuditConfig, items: tuple[Comparison, ...], targets: list[Comparison],
+                   by_key: dict, tables: dict) -> dict[tuple, list]:
+    """The rows for each change of the matching rule, and each finding's timing-curve steps (seconds, data).
+
+    The curve's first step is the table's "time bucket halved" variant itself: asked once, or its rows
+    would be counted twice. The curve is asked in two rounds (CURVE_FIRST_ROUND): most curves end at
+    their second or third step, where coverage falls, and every step asked is another copy of the
+    finding's rows in the lean pass; the second round asks only the steps of curves still going. A
+    curve ends at its first step that fails, so one that ended in the first round is the curve every
+    step would have given."""
     variants = _variants(config, targets, max(c.id for c in items) + 1)
     curve_steps = _curve_variants(config, targets, variants, max([c.id for c in items]
                                                                  + [v.id for _, _, v in variants]) + 1)
-    # The curve's first step is the table's "time bucket halved" variant itself: asked once, or its
-    # rows would be counted twice. The curve is asked in two rounds (CURVE_FIRST_ROUND): most curves
-    # end at their second or third step, where coverage falls, and every step asked is another copy
-    # of the finding's rows in the lean pass; the second round asks only the steps of curves still
-    # going. A curve ends at its first step that fails, so one that ended in the first round is the
-    # curve every step would have given.
     step_of: dict[tuple, list] = {}
     for seconds, original, variant in curve_steps:
         step_of.setdefault(_key(original), []).append((seconds, variant))
@@ -104,30 +119,32 @@ def sensitivity(engine: Engine, config: AuditConfig, items: tuple[Comparison, ..
     asked = tuple(dict.fromkeys([v for _, _, v in variants] + [v for s in first_round.values() for _, v in s]))
     data = engine.variants(asked) if asked else {}  # one lean pass for every change of every finding
     for change, original, variant in variants:
-        _row(tables, config, original, data[variant.id].primary,
-             by_key[_key(original)].scale, change=change)
+        _row(tables, config, original, data[variant.id].primary, by_key[_key(original)].scale, change=change)
     curves = {k: [(seconds, data[v.id]) for seconds, v in steps] for k, steps in first_round.items()}
+    _second_round(engine, config, by_key, step_of, curves)
+    return curves
+
+
+def _second_round(engine: Engine, config: AuditConfig, by_key: dict, step_of: dict, curves: dict) -> None:
+    """The remaining steps of the curves still going after the first round, asked in one more lean pass."""
     going = [k for k, steps in step_of.items() if len(steps) > len(curves[k])
              and timing_curve(by_key[k], config, curves[k])[1] == "limit"]
-    if going:
-        more = tuple(v for k in going for _, v in step_of[k][len(curves[k]):])
-        data.update(engine.variants(more))
-        for k in going:
-            curves[k] = [(seconds, data[v.id]) for seconds, v in step_of[k]]
-    balance = _balance(engine.balance(tuple(targets)), targets)
+    if not going:
+        return
+    data = engine.variants(tuple(v for k in going for _, v in step_of[k][len(curves[k]):]))
+    for k in going:
+        curves[k] += [(seconds, data[v.id]) for seconds, v in step_of[k][len(curves[k]):]]
 
-    out = []
-    for f in findings:
-        key3 = _key(f)
-        rows = tables.get(key3)
-        if rows is None and key3 not in balance and key3 not in curves:
-            out.append(calibration(f, alpha))
-            continue
-        rows = rows or []
-        checks_of = balance.get(key3, [])
-        curve, stop = timing_curve(f, config, curves.get(key3, []))
-        out.append(judge(f, rows, checks_of, curve, stop, config.test.materiality, alpha=alpha))
-    return tuple(out)
+
+def _checked(f: Finding, config: AuditConfig, tables: dict, balance: dict, curves: dict) -> Finding:
+    """The finding with its checks and robustness verdict, or judged against the self-check alone when it
+    has none."""
+    key = _key(f)
+    rows = tables.get(key)
+    if rows is None and key not in balance and key not in curves:
+        return calibration(f, config.test.alpha)
+    curve, stop = timing_curve(f, config, curves.get(key, []))
+    return judge(f, rows or [], balance.get(key, []), curve, stop, config.test.materiality, alpha=config.test.alpha)
 
 
 def _key(c) -> tuple:

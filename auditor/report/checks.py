@@ -117,23 +117,35 @@ def robustness(f: Finding, words: Words, formats: Formats, _) -> dict | None:
         return None
     labels = {str(r.change): change_label(r, words, _)[0] for r in checks.sensitivity or ()}
     found = [w for w in (_reason_words(r, labels, words, formats, _) for r in checks.robust_reasons) if w]
-    less_data = any(r.estimable and r.flagged is False and finite(r.premium) and finite(f.ci_low)
-                    and finite(f.ci_high) and f.ci_low <= r.premium <= f.ci_high for r in checks.sensitivity or ())
-    untested = None
-    if isinstance(checks.variants_unestimable, int) and checks.variants_unestimable:
-        untested = (_("None of the changes above could be estimated, so the flag could not be tested against "
-                      "them; its robustness rests on the other checks alone.") if checks.variants_estimable == 0 else
-                    _("Changes that leave nothing to compare are shown as not estimable; they do not count "
-                      "against the flag."))
     return {"robust": bool(checks.robust), "reasons": [card for card, _short, _advice in found],
             "balance": [{"measure": balance_measure(str(b.measure), words, _), "smd": b.smd,
                          "balanced": bool(b.balanced)} for b in checks.balance or ()],
             "summary": found[0][1] if found else None, "check_first": found[0][2] if found else None,
-            "untested": untested, "curve": timing_curve(checks.time_curve, checks.time_curve_stop,
-                                                         checks.time_curve_min_coverage, formats, words.language, _),
+            "untested": _untested(checks, _), "curve": timing_curve(checks.time_curve, checks.time_curve_stop,
+                                                                     checks.time_curve_min_coverage, formats,
+                                                                     words.language, _),
             "less_data": _("Where a change is no longer flagged but its premium stays inside the finding's "
                            "interval, it has less data to go on; it does not move the estimate, and does not count "
-                           "against the flag.") if less_data else None}
+                           "against the flag.") if _less_data(f) else None}
+
+
+def _less_data(f: Finding) -> bool:
+    """A change no longer flagged whose premium stays inside the finding's interval: it had less data."""
+    if not (finite(f.ci_low) and finite(f.ci_high)):
+        return False
+    return any(r.estimable and r.flagged is False and finite(r.premium) and f.ci_low <= r.premium <= f.ci_high
+               for r in f.robustness.sensitivity or ())
+
+
+def _untested(checks, _) -> str | None:
+    """Changes that could not be estimated, and what that means for the flag."""
+    if not (isinstance(checks.variants_unestimable, int) and checks.variants_unestimable):
+        return None
+    if checks.variants_estimable == 0:
+        return _("None of the changes above could be estimated, so the flag could not be tested against "
+                 "them; its robustness rests on the other checks alone.")
+    return _("Changes that leave nothing to compare are shown as not estimable; they do not count "
+             "against the flag.")
 
 
 def _trend(steps: tuple[CurveStep, ...], formats: Formats, _) -> str | None:

@@ -53,23 +53,35 @@ def _charts(views: list[dict], audit: AuditRecord, language: str, formats: Forma
         raw_label=_("Raw gap (all purchases, unmatched)"), matched_label=_("Matched premium (same conditions)"))
     cell_charts = 0
     for view in views:
-        points = [charts.CellPoint(c["users_group"] + c["users_reference"], c["ratio"], c["weight_share"] or 0)
-                  for c in view["evidence"] if c["ratio"] is not None
-                  and isinstance(c["users_group"], int) and isinstance(c["users_reference"], int)]
-        if view["flagged"] and len(points) >= 2 and cell_charts < CELL_CHARTS_MAX:
+        if cell_charts < CELL_CHARTS_MAX and _cell_chart(view, language, percent, glyphs, _):
             cell_charts += 1
-            view["cell_chart"] = Markup(charts.cell_plot(
-                points, view["premium"], chart_id=f"cells-{view['index'] + 1}", language=language,
-                percent=percent, glyphs=glyphs, title=_("Median gap in each published cell"),
-                xlabel=_("Distinct users in the cell"), ylabel=_("Median gap in the cell"),
-                premium_label=_("Matched premium, all cells"), cell_label=_("Published cell (area = weight)")))
-        bands = [(str(b["band"]), b["premium"], b["ci_low"], b["ci_high"]) for b in view["bands"]
-                 if finite(b["premium"]) and finite(b["ci_low"]) and finite(b["ci_high"])]
-        if bands:
-            view["band_chart"] = Markup(charts.band_plot(
-                bands, chart_id=f"bands-{view['index'] + 1}", language=language, percent=percent, glyphs=glyphs,
-                title=_("Premium by band"), xlabel=view["column"], ylabel=_("Premium over the lowest band")))
+        _band_chart(view, language, percent, glyphs, _)
     return {"forest": Markup(forest), "gap": Markup(gap)}
+
+
+def _cell_chart(view: dict, language: str, percent, glyphs: set[str], _) -> bool:
+    """A flagged finding's published cells, each at its median gap (area: its weight), if it has two."""
+    points = [charts.CellPoint(c["users_group"] + c["users_reference"], c["ratio"], c["weight_share"] or 0)
+              for c in view["evidence"] if c["ratio"] is not None
+              and isinstance(c["users_group"], int) and isinstance(c["users_reference"], int)]
+    if not (view["flagged"] and len(points) >= 2):
+        return False
+    view["cell_chart"] = Markup(charts.cell_plot(
+        points, view["premium"], chart_id=f"cells-{view['index'] + 1}", language=language,
+        percent=percent, glyphs=glyphs, title=_("Median gap in each published cell"),
+        xlabel=_("Distinct users in the cell"), ylabel=_("Median gap in the cell"),
+        premium_label=_("Matched premium, all cells"), cell_label=_("Published cell (area = weight)")))
+    return True
+
+
+def _band_chart(view: dict, language: str, percent, glyphs: set[str], _) -> None:
+    """A dose finding's premium by band against the lowest band."""
+    bands = [(str(b["band"]), b["premium"], b["ci_low"], b["ci_high"]) for b in view["bands"]
+             if finite(b["premium"]) and finite(b["ci_low"]) and finite(b["ci_high"])]
+    if bands:
+        view["band_chart"] = Markup(charts.band_plot(
+            bands, chart_id=f"bands-{view['index'] + 1}", language=language, percent=percent, glyphs=glyphs,
+            title=_("Premium by band"), xlabel=view["column"], ylabel=_("Premium over the lowest band")))
 
 
 def _population(population, words: Words) -> str | None:

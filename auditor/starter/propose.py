@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -57,94 +58,188 @@ class Proposal:
 
 # --- proposing ----------------------------------------------------------------------------------------
 
-def propose(sample: pd.DataFrame, input_path: str, input_format: str) -> Proposal:
-    """Roles, match keys, bins and segments for a sample, each from the numbers in its profile."""
-    if sample.empty or sample.shape[1] == 0:
-        raise AuditInputError(f"--input {input_path}: the sample holds no rows: check the path and --format")
-    profiles, typed = profile(sample)
-    names = list(profiles)
-    notes = []
-    roles: dict[str, str | None] = {}
-    alternatives: dict[str, tuple[str, ...]] = {}
+@dataclass(frozen=True)
+class RoleRule:
+    """How one role of the config is recognised: which columns may hold it, and how well each fits (the
+    highest score is proposed, the next three are left as commented alternatives)."""
 
-    def choose(role: str, candidates: list[tuple[float, str]]) -> None:
-        ranked = [n for _, n in sorted(candidates, key=lambda c: (-c[0], names.index(c[1])))]
-        roles[role] = ranked[0] if ranked else None
-        alternatives[role] = tuple(ranked[1:4])
-        if len(ranked) > 1 and sorted(candidates, reverse=True)[0][0] == sorted(candidates, reverse=True)[1][0]:
-            notes.append(f"{role}: {ranked[0]} and {ranked[1]} fit equally well; the first in the file was taken")
+    role: str
+    fits: Callable[[str, Profile], bool]
+    score: Callable[[str, Profile], float]
 
-    p = profiles
-    # The transaction id: (nearly) unique and not a number or time; the name breaks ties.
-    choose("transaction_id", [(name_score(n, "transaction_id") + name_score(n, "id") + 2 * p[n].unique_share, n)
-                              for n in names if p[n].unique_share >= 0.98 and p[n].kind in ("text", "integer")
-                              and p[n].nulls <= 0.01 * p[n].rows and p[n].distinct > 1])
-    used = {roles["transaction_id"]}
-    # The user id: repeated (a user buys more than once) yet many values; the name decides among such columns.
-    choose("user_id", [(3 * name_score(n, "user_id") + name_score(n, "id") + min(p[n].distinct, 10_000) / 10_000, n)
-                       for n in names if n not in used and p[n].kind in ("text", "integer")
-                       and 0.0005 < p[n].unique_share < 0.9 and p[n].distinct >= 10
-                       and (name_score(n, "user_id") or p[n].distinct > MAX_SEGMENT_VALUES * 4)
-                       and not (p[n].kind == "integer" and name_score(n, "count") and not name_score(n, "user_id"))])
-    used.add(roles["user_id"])
-    choose("timestamp", [(name_score(n, "timestamp") + 2 * p[n].has_time_of_day + p[n].unique_share, n)
-                         for n in names if n not in used and p[n].kind == "timestamp"])
-    used.add(roles["timestamp"])
-    money = [n for n in names if n not in used and p[n].kind in ("number", "integer") and p[n].positive
-             and name_score(n, "price")]
-    choose("price", [(name_score(n, "price") - 2 * name_score(n, "not_price") + 0.5 * ("paid" in name_words(n)
-                      or "实付" in n), n) for n in money])
-    used.add(roles["price"])
-    if roles["price"] is None:
-        notes.append("price: no positive numeric column is named like a price (price, fare, amount, 价格, jiage, ...)")
 
+def _transaction_fits(n: str, p: Profile) -> bool:
+    """(Nearly) unique, not a number or time, hardly ever blank."""
+    return p.unique_share >= 0.98 and p.kind in ("text", "integer") and p.nulls <= 0.01 * p.rows and p.distinct > 1
+
+
+def _transaction_score(n: str, p: Profile) -> float:
+    return name_score(n, "transaction_id") + name_score(n, "id") + 2 * p.unique_share
+
+
+def _user_fits(n: str, p: Profile) -> bool:
+    """Repeated (a user buys more than once) yet many values; a count about a user is never its id."""
+    named = bool(name_score(n, "user_id"))
+    return (p.kind in ("text", "integer") and 0.0005 < p.unique_share < 0.9 and p.distinct >= 10
+            and (named or p.distinct > MAX_SEGMENT_VALUES * 4)
+            and not (p.kind == "integer" and name_score(n, "count") and not named))
+
+
+def _user_score(n: str, p: Profile) -> float:
+    """The name decides among such columns."""
+    return 3 * name_score(n, "user_id") + name_score(n, "id") + min(p.distinct, 10_000) / 10_000
+
+
+def _timestamp_score(n: str, p: Profile) -> float:
+    return name_score(n, "timestamp") + 2 * p.has_time_of_day + p.unique_share
+
+
+def _price_fits(n: str, p: Profile) -> bool:
+    return p.kind in ("number", "integer") and p.positive and bool(name_score(n, "price"))
+
+
+def _price_score(n: str, p: Profile) -> float:
+    """Named like a price, not like a list price or a discount; what was paid first."""
+    return name_score(n, "price") - 2 * name_score(n, "not_price") + 0.5 * ("paid" in name_words(n) or "实付" in n)
+
+
+# The roles in the order they are chosen: a column taken by one is not offered to the next.
+ROLE_RULES = (
+    RoleRule("transaction_id", _transaction_fits, _transaction_score),
+    RoleRule("user_id", _user_fits, _user_score),
+    RoleRule("timestamp", lambda n, p: p.kind == "timestamp", _timestamp_score),
+    RoleRule("price", _price_fits, _price_score),
+)
+NO_PRICE = "price: no positive numeric column is named like a price (price, fare, amount, 价格, jiage, ...)"
+
+
+def _choose(rule: RoleRule, names: list[str], profiles: dict[str, Profile], used: set
+            ) -> tuple[str | None, tuple[str, ...], str | None]:
+    """The best column for a role among those not used, the alternatives, and a note when two tie."""
+    candidates = [(rule.score(n, profiles[n]), n) for n in names if n not in used and rule.fits(n, profiles[n])]
+    ranked = [n for _, n in sorted(candidates, key=lambda c: (-c[0], names.index(c[1])))]
+    note = None
+    scores = sorted(candidates, reverse=True)
+    if len(ranked) > 1 and scores[0][0] == scores[1][0]:
+        note = f"{rule.role}: {ranked[0]} and {ranked[1]} fit equally well; the first in the file was taken"
+    return (ranked[0] if ranked else None), tuple(ranked[1:4]), note
+
+
+def _price_parts(names: list[str], p: dict[str, Profile], used: set, price: str | None) -> dict[str, str]:
+    """List price and coupon columns beside the price: any two imply the third."""
     parts = {}
     for part in ("list_price", "discount"):
         found = [n for n in names if n not in used and p[n].kind in ("number", "integer") and name_score(n, part)]
         if found:
             parts[part] = found[0]
     if parts:
-        parts["net_price"] = roles["price"]
-    used |= set(parts.values())
+        parts["net_price"] = price
+    return parts
 
-    user = roles["user_id"]
-    if user is not None:
-        profiles = {n: (Profile(**{**pr.__dict__, "constant_within_user": constancy(typed, user, n)})
-                        if n not in used else pr) for n, pr in profiles.items()}
-        p = profiles
-    constant = {n: (p[n].constant_within_user or 0) >= 0.95 for n in names}
 
-    adjustments = tuple(n for n in names if n not in used and name_score(n, "adjustment") and p[n].distinct <= 5)
-    used |= set(adjustments)
-    categorical = [n for n in names if n not in used and p[n].kind in ("text", "integer", "date", "boolean")
-                   and 1 <= p[n].distinct <= MAX_MATCH_VALUES]
-    # A user attribute (the same for all of a user's rows) is a segment unless its name says it sets the price.
-    segments = tuple(n for n in categorical if constant[n] and 2 <= p[n].distinct <= MAX_SEGMENT_VALUES
-                     and not (name_score(n, "match") > name_score(n, "segment")))
-    doses = tuple(n for n in names if n not in used and n not in segments and constant[n]
-                  and p[n].kind in ("integer", "number") and p[n].distinct > MAX_SEGMENT_VALUES)
-    # A log of quotes and purchases: its event column is not a key (see [quotes] in the README).
-    events = tuple(n for n in categorical if p[n].distinct <= 5 and {"quote", "purchase"} & {v.lower() for v, _ in p[n].top})
-    match = [n for n in categorical if n not in segments and n not in doses and n not in events
-             and (p[n].kind != "integer" or name_score(n, "match"))
-             and (not constant[n] or name_score(n, "match")) and p[n].unique_share < 0.5]
+def _is_segment(n: str, p: Profile, constant: bool) -> bool:
+    """A user attribute (the same for all of a user's rows) is a segment unless its name says it sets the price."""
+    return constant and 2 <= p.distinct <= MAX_SEGMENT_VALUES and not name_score(n, "match") > name_score(n, "segment")
+
+
+def _is_match_key(n: str, p: Profile, constant: bool) -> bool:
+    """A category that varies within a user (or is named like a place, product or class), not an id."""
+    return ((p.kind != "integer" or bool(name_score(n, "match"))) and (not constant or bool(name_score(n, "match")))
+            and p.unique_share < 0.5)
+
+
+def _is_event(p: Profile) -> bool:
+    """A quote log's event column: a few values, among them quote or purchase (not a key, see [quotes])."""
+    return p.distinct <= 5 and bool({"quote", "purchase"} & {v.lower() for v, _ in p.top})
+
+
+def _redundant(match: list[str], p: dict[str, Profile], sample: pd.DataFrame) -> dict[str, str]:
+    """A key fixed by another key with more values adds nothing (a hotel's city): key -> the key fixing it."""
     redundant = {}
-    for n in match:  # a key fixed by another key with more values adds nothing (a hotel's city)
+    for n in match:
         for other in match:
             if other != n and p[n].distinct >= 2 and p[other].distinct > p[n].distinct and \
                     sample.groupby(sample[other].astype(str))[n].nunique(dropna=True).max() == 1:
                 redundant[n] = other
                 break
-    bins = tuple((n, nice_width(p[n])) for n in names
-                 if n not in used and n not in doses and p[n].kind in ("integer", "number")
-                 and p[n].distinct > MAX_SEGMENT_VALUES and not constant[n] and name_score(n, "price") == 0
-                 and p[n].quantiles is not None and p[n].unique_share < 0.98)
-    has_date_key = any(p[n].kind == "date" or "date" in name_words(n) for n in match)
-    bucket = None if has_date_key else "1h"
+    return redundant
+
+
+def _is_binned(n: str, p: Profile, constant: bool) -> bool:
+    """A number that varies within a user and is not a price or an id: compared within bands of it."""
+    return (p.kind in ("integer", "number") and p.distinct > MAX_SEGMENT_VALUES and not constant
+            and name_score(n, "price") == 0 and p.quantiles is not None and p.unique_share < 0.98)
+
+
+def _with_constancy(profiles: dict[str, Profile], typed, user: str | None, used: set) -> dict[str, Profile]:
+    """Each column not yet given a role, with how often it is constant within a user."""
+    if user is None:
+        return profiles
+    return {n: (Profile(**{**pr.__dict__, "constant_within_user": constancy(typed, user, n)}) if n not in used else pr)
+            for n, pr in profiles.items()}
+
+
+def _categorical(names: list[str], p: dict[str, Profile], used: set) -> list[str]:
+    """Columns of few enough values to be a key or a segment."""
+    return [n for n in names if n not in used and p[n].kind in ("text", "integer", "date", "boolean")
+            and 1 <= p[n].distinct <= MAX_MATCH_VALUES]
+
+
+def _doses(names: list[str], p: dict[str, Profile], used: set, constant: dict[str, bool]) -> tuple[str, ...]:
+    """A number constant within a user, of too many values for a segment (prior orders): a dose."""
+    return tuple(n for n in names if n not in used and constant[n] and p[n].kind in ("integer", "number")
+                 and p[n].distinct > MAX_SEGMENT_VALUES)
+
+
+def _adjustments(names: list[str], p: dict[str, Profile], used: set) -> tuple[str, ...]:
+    """Columns of a few values named like a promotion or campaign: the price adjustments beside the price."""
+    return tuple(n for n in names if n not in used and name_score(n, "adjustment") and p[n].distinct <= 5)
+
+
+def _picked(names: list[str], p: dict[str, Profile], constant: dict[str, bool], rule) -> tuple[str, ...]:
+    """The columns a rule (name, profile, constant within a user) accepts, in file order."""
+    return tuple(n for n in names if rule(n, p[n], constant[n]))
+
+
+def _has_date_key(match: list[str], p: dict[str, Profile]) -> bool:
+    """A date among the keys makes the time bucket redundant."""
+    return any(p[n].kind == "date" or "date" in name_words(n) for n in match)
+
+
+def propose(sample: pd.DataFrame, input_path: str, input_format: str) -> Proposal:
+    """Roles, match keys, bins and segments for a sample, each from the numbers in its profile."""
+    if sample.empty or sample.shape[1] == 0:
+        raise AuditInputError(f"--input {input_path}: the sample holds no rows: check the path and --format")
+    profiles, typed = profile(sample)
+    names = list(profiles)
+    notes, roles, alternatives, used = [], {}, {}, set()
+    for rule in ROLE_RULES:
+        roles[rule.role], alternatives[rule.role], note = _choose(rule, names, profiles, used)
+        notes += [note] if note else []
+        used.add(roles[rule.role])
+    if roles["price"] is None:
+        notes.append(NO_PRICE)
+    parts = _price_parts(names, profiles, used, roles["price"])
+    used |= set(parts.values())
+    p = profiles = _with_constancy(profiles, typed, roles["user_id"], used)
+    constant = {n: (p[n].constant_within_user or 0) >= 0.95 for n in names}
+
+    adjustments = _adjustments(names, p, used)
+    used |= set(adjustments)
+    categorical = _categorical(names, p, used)
+    segments = _picked(categorical, p, constant, _is_segment)
+    doses = _doses(names, p, used | set(segments), constant)
+    events = tuple(n for n in categorical if _is_event(p[n]))
+    match = list(_picked([n for n in categorical if n not in {*segments, *doses, *events}], p, constant,
+                         _is_match_key))
+    redundant = _redundant(match, p, sample)
+    bins = tuple((n, nice_width(p[n])) for n in _picked([n for n in names if n not in used | set(doses)], p,
+                                                        constant, _is_binned))
     return Proposal(input_path=input_path, input_format=input_format, sample_rows=len(sample), profiles=profiles,
                     roles=roles, alternatives=alternatives, price_parts=parts,
                     match=tuple(n for n in match if n not in redundant), redundant=redundant, bins=bins,
-                    segments=segments, doses=doses, adjustments=adjustments, events=events, time_bucket=bucket, notes=tuple(notes))
+                    segments=segments, doses=doses, adjustments=adjustments, events=events,
+                    time_bucket=None if _has_date_key(match, p) else "1h", notes=tuple(notes))
 
 
 def reference_value(p: Profile) -> tuple[str, str]:

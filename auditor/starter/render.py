@@ -17,16 +17,28 @@ from auditor.starter.propose import Proposal, propose, reference_value
 
 def render(proposal: Proposal, config_dir: Path) -> str:
     """The starter config's text: each proposal with its numbers, alternatives commented out."""
-    p = proposal.profiles
-    path = proposal.input_path
+    out = _head(proposal, config_dir) + _columns(proposal) + _match(proposal) + _segments(proposal)
+    out += _doses(proposal) + _adjustments(proposal) + _events(proposal)
+    out += ["", "[test]", "alpha = 0.05", "materiality = 0.01", ""]
+    if proposal.notes:
+        out += [f"# Note: {note}" for note in proposal.notes] + [""]
+    return "\n".join(out)
+
+
+def _shown_path(path: str, config_dir: Path) -> str:
+    """The input path as the config shows it: relative to the config's folder where it can be."""
     if not os.path.isabs(path) or "://" in path:
-        shown = path
-    else:
-        try:
-            shown = os.path.relpath(path, config_dir)
-        except ValueError:  # another drive
-            shown = path
-    out = [
+        return path
+    try:
+        return os.path.relpath(path, config_dir)
+    except ValueError:  # another drive
+        return path
+
+
+def _head(proposal: Proposal, config_dir: Path) -> list[str]:
+    """What the file is, [audit] with its TODOs, and [input]."""
+    path = proposal.input_path
+    return [
         "# Starter audit config proposed by `auditor init` from the first "
         f"{proposal.sample_rows:,} rows of {path}.",
         "# Every value below is a proposal: check each against what you know of the platform before running.",
@@ -38,69 +50,107 @@ def render(proposal: Proposal, config_dir: Path) -> str:
         'platform = "TODO: the platform audited"',
         "",
         "[input]",
-        f"path = {_q(shown)}",
+        f"path = {_q(_shown_path(path, config_dir))}",
         f"format = {_q(proposal.input_format)}",
         *([f"csv_delimiter = {_q(proposal.delimiter)}"] if proposal.delimiter != "," else []),
         "",
         "[columns]",
     ]
-    reasons = {
-        "transaction_id": lambda n: f"{p[n].unique_share:.1%} unique; " + p[n].numbers(),
-        "user_id": lambda n: f"{p[n].distinct:,} users, {p[n].rows / max(p[n].distinct, 1):.1f} rows each; "
-                             + p[n].numbers(),
-        "timestamp": lambda n: f"{p[n].kind}{' with time of day' if p[n].has_time_of_day else ''}; " + p[n].numbers(),
-        "price": lambda n: f"positive {p[n].kind}, 10–90 % range {_range(p[n])}; " + p[n].numbers(),
-    }
-    for role, reason in reasons.items():
+
+
+# What each role's proposal rests on, in the order the roles are written.
+ROLE_REASONS = {
+    "transaction_id": lambda p: f"{p.unique_share:.1%} unique; " + p.numbers(),
+    "user_id": lambda p: f"{p.distinct:,} users, {p.rows / max(p.distinct, 1):.1f} rows each; " + p.numbers(),
+    "timestamp": lambda p: f"{p.kind}{' with time of day' if p.has_time_of_day else ''}; " + p.numbers(),
+    "price": lambda p: f"positive {p.kind}, 10–90 % range {_range(p)}; " + p.numbers(),
+}
+
+
+def _columns(proposal: Proposal) -> list[str]:
+    """[columns]: each role's column with its numbers (or a TODO), alternatives, and the price's parts."""
+    p = proposal.profiles
+    out = []
+    for role, reason in ROLE_REASONS.items():
         chosen = proposal.roles.get(role)
         if chosen is None:
             out.append(f"# {role} = \"TODO\"   # no column fits: name it here")
         else:
-            out.append(f"{role} = {_q(chosen)}   # {reason(chosen)}")
-        for other in proposal.alternatives.get(role, ()):
-            out.append(f"# {role} = {_q(other)}   # alternative: {p[other].numbers()}")
-    for part, column in proposal.price_parts.items():
-        if column:
-            out.append(f"{part} = {_q(column)}   # named like a {part.replace('_', ' ')}; {p[column].numbers()}")
-    out += ["", "[match]                 # purchases are comparable when all of these agree"]
+            out.append(f"{role} = {_q(chosen)}   # {reason(p[chosen])}")
+        out += [f"# {role} = {_q(other)}   # alternative: {p[other].numbers()}"
+                for other in proposal.alternatives.get(role, ())]
+    out += [f"{part} = {_q(column)}   # named like a {part.replace('_', ' ')}; {p[column].numbers()}"
+            for part, column in proposal.price_parts.items() if column]
+    return out
+
+
+def _match(proposal: Proposal) -> list[str]:
+    """[match]: the exact keys (and those left out as fixed by another), the time bucket, the bins."""
+    p = proposal.profiles
+    out = ["", "[match]                 # purchases are comparable when all of these agree"]
     if proposal.match:
         out.append("exact = [" + ", ".join(_q(n) for n in proposal.match) + "]")
-        for n in proposal.match:
-            out.append(f"#   {n}: {p[n].numbers()}; values: {_values(p[n])}")
+        out += [f"#   {n}: {p[n].numbers()}; values: {_values(p[n])}" for n in proposal.match]
     else:
         out.append('# exact = ["TODO"]   # no low-to-moderate cardinality column that varies within users was found')
-    for n, other in proposal.redundant.items():
-        out.append(f"#   {n} is left out: each {other} has one {n} in the sample (add it back if that is not so)")
+    out += [f"#   {n} is left out: each {other} has one {n} in the sample (add it back if that is not so)"
+            for n, other in proposal.redundant.items()]
     if proposal.time_bucket:
         out.append(f"time_bucket = {_q(proposal.time_bucket)}   # prices change by the hour on most platforms")
     else:
         out.append('# time_bucket = "1h"   # a date key is matched exactly; add a bucket if prices change within a day')
     if proposal.bins:
         out.append("bins = { " + ", ".join(f"{key(n)} = {w:g}" for n, w in proposal.bins) + " }")
-        for n, w in proposal.bins:
-            out.append(f"#   {n}: bins of {w:g} (about a tenth of its 10–90 % range {_range(p[n])}: about ten "
-                       f"bands, so that purchases in one band are alike in {n}); {p[n].numbers()}")
-    for i, n in enumerate(proposal.segments):
-        top = p[n].top
+        out += [f"#   {n}: bins of {w:g} (about a tenth of its 10–90 % range {_range(p[n])}: about ten "
+                f"bands, so that purchases in one band are alike in {n}); {p[n].numbers()}" for n, w in proposal.bins]
+    return out
+
+
+def _segments(proposal: Proposal) -> list[str]:
+    """[[segments]]: each user attribute with its reference value and why, or a commented TODO."""
+    p = proposal.profiles
+    out = []
+    for n in proposal.segments:
         reference, reason = reference_value(p[n])
         out += ["", "[[segments]]",
                 f"# {n}: a user attribute ({p[n].numbers()}); values: {_values(p[n])}",
                 f"# reference: {reason}",
                 f"name = {_q(n)}", f"column = {_q(n)}", f"reference = {_q(reference)}",
-                "groups = [" + ", ".join(_q(v) for v, _ in top if v != reference) + "]"]
+                "groups = [" + ", ".join(_q(v) for v, _ in p[n].top if v != reference) + "]"]
     if not proposal.segments:
         out += ["", "# [[segments]]   # no column is constant within users with a few values: name one here",
                 '# name = "TODO"', '# column = "TODO"', '# reference = "TODO"', '# groups = ["TODO"]']
+    return out
+
+
+def _doses(proposal: Proposal) -> list[str]:
+    """Numeric user attributes, as commented dose segments."""
+    p = proposal.profiles
+    out = []
     for n in proposal.doses:
         out += ["", f"# A numeric user attribute ({p[n].numbers()}; 10–90 % range {_range(p[n])}):",
                 "# uncomment to test whether price rises with it (a loyalty penalty).",
                 "# [[segments]]", f"# name = {_q(n)}", '# kind = "dose"', f"# column = {_q(n)}"]
+    return out
+
+
+def _adjustments(proposal: Proposal) -> list[str]:
+    """Columns that look like declared promotions, as commented [[adjustments]]."""
+    p = proposal.profiles
+    out = []
     for n in proposal.adjustments:
         top = [v for v, _ in p[n].top if v.strip()]
         out += ["", f"# {n} looks like a declared promotion ({p[n].numbers()}; values: {_values(p[n])}).",
                 "# If it marks a lawful, published price factor, uncomment:",
                 "# [[adjustments]]", f"# name = {_q(n)}", f"# column = {_q(n)}",
                 f"# value = {_q(top[0] if top else 'TODO')}"]
+    return out
+
+
+def _events(proposal: Proposal) -> list[str]:
+    """A column telling quotes from purchases, as a commented [quotes] table."""
+    p = proposal.profiles
+    out = []
     for n in proposal.events:
         values = [v for v, _ in p[n].top]
         quote = next((v for v in values if v.lower() == "quote"), "quote")
@@ -109,10 +159,7 @@ def render(proposal: Proposal, config_dir: Path) -> str:
                 "# If this is a log of quotes, uncomment (quoted_price and request_id are optional):",
                 "# [quotes]", f"# event_column = {_q(n)}", f"# quote_value = {_q(quote)}",
                 f"# purchase_value = {_q(purchase)}"]
-    out += ["", "[test]", "alpha = 0.05", "materiality = 0.01", ""]
-    if proposal.notes:
-        out += [f"# Note: {note}" for note in proposal.notes] + [""]
-    return "\n".join(out)
+    return out
 
 
 def _range(p: Profile) -> str:
