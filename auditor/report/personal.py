@@ -181,7 +181,6 @@ def section(block: dict, language: str = "en", labels: dict[str, str] | None = N
     """The HTML of the section that opens the report's findings (`labels`: columns' display names;
     `value_label(column, value)`: a value's)."""
     disp = block["dispersion"]
-    attributes = block.get("attributes") or {}
     return _ENV.get_template("personal.html.j2").render(
         title=TEXT["title"](language),
         sentence=sentence(block, language, labels),
