@@ -5,7 +5,8 @@ or through another fixture), and those whose code (the test, its fixtures and th
 they call) starts a JVM itself — a standalone cluster, a Spark session, or `auditor run`/`demo`,
 spark-submit or jobs/audit.py in a child process. `python -m pytest -m "not spark"` runs the rest
 (statistics, config, vocabulary, findings, report, generator, starter) without a JVM; there, a test
-that still reaches Spark fails and says to mark it.
+that still reaches Spark fails and says to mark it. The fast lane also leaves out `slow` tests
+(`-m "not spark and not slow"`: the validation study's Monte Carlo checks).
 
 `audit_toml(**tables)` is the suite's one config builder: a small valid audit.toml, any table
 replaced or extended by keyword (`audit_toml(input={"path": ...}, test={"materiality": 0.02})`),

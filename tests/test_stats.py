@@ -269,6 +269,7 @@ def test_wild_bootstrap_is_deterministic_and_counts_the_observed_draw():
     assert wild_bootstrap(_unequal(6, users=10), draws=99).weights == "webb"
 
 
+@pytest.mark.slow  # a Monte Carlo study in small
 def test_the_effective_users_reference_holds_the_level_where_the_old_one_did_not():
     """The recorded simulation (validation/clusters.py), small: users holding a third of the rows."""
     from validation.clusters import DESIGNS, run_design

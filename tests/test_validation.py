@@ -25,6 +25,7 @@ def heavy_null() -> Draws:
     return _draws("heavy_users", 0.0, 150)
 
 
+@pytest.mark.slow  # a Monte Carlo study in small
 def test_jackknife_keeps_its_level_with_heavy_users_where_cr1_does_not(heavy_null):
     cv3, se = rate(rejections(heavy_null.estimates["cv3"]))
     cr1, _ = rate(rejections(heavy_null.estimates["cr1"]))
@@ -36,6 +37,7 @@ def test_jackknife_keeps_its_level_with_heavy_users_where_cr1_does_not(heavy_nul
     assert np.mean(heavy_null.estimates["cr1"].se < heavy_null.estimates["cv3"].se) > 0.95
 
 
+@pytest.mark.slow  # a Monte Carlo study in small
 def test_planted_premium_is_covered_and_unbiased_with_heavy_users():
     planted = _draws("heavy_users", 0.02, 100)
     coverage, _ = rate(covers(planted.estimates["cv3"], 0.02))
@@ -44,6 +46,7 @@ def test_planted_premium_is_covered_and_unbiased_with_heavy_users():
     assert abs(b) <= 3 * se, (b, se)
 
 
+@pytest.mark.slow  # a Monte Carlo study in small
 def test_baseline_detects_five_percent_and_is_unbiased_at_two():
     five = _draws("baseline", 0.05, 60)
     power, _ = rate(rejections(five.estimates["cv3"]))
@@ -72,6 +75,7 @@ def test_planting_a_premium_shifts_the_estimate_exactly_and_leaves_both_errors_u
         assert planted.se == pytest.approx(none.se, rel=1e-9)
 
 
+@pytest.mark.slow  # a Monte Carlo study in small
 def test_power_from_shifted_nulls_agrees_with_independent_planted_runs():
     """The power curve (and the 80 %-power premium) come from nulls by that shift; planted logs must agree."""
     null = _draws("baseline", 0.0, 200)
@@ -93,6 +97,7 @@ def test_study_report_states_its_command_seeds_and_tables():
         assert f"`{s.name}`" in text
 
 
+@pytest.mark.slow  # a Monte Carlo study in small
 def test_few_users_on_one_side_hold_the_level_or_are_withheld():
     """The study's few-users rows (docs/validation.md), fewer datasets: a group of 2 and of 10 among 600.
 
@@ -110,6 +115,7 @@ def test_few_users_on_one_side_hold_the_level_or_are_withheld():
         assert row.insufficient == 1.0 and row.flagged[0] == 0.0
 
 
+@pytest.mark.slow  # a Monte Carlo study in small
 def test_flag_rule_keeps_false_flags_below_alpha_and_the_printed_mde_is_flagged_with_its_power():
     from validation.run import flag_rule_row
 
@@ -154,6 +160,7 @@ def test_random_splits_of_real_travel_agents_hold_the_level_now():
     assert before > 0.08 and now <= 0.075 and now < before
 
 
+@pytest.mark.slow  # a Monte Carlo study in small
 def test_the_self_check_warns_on_logs_where_the_test_over_rejects_and_rarely_where_it_holds():
     """A small version of validation/selfcheck.py: the interval rule on simulated null logs."""
     from validation.selfcheck import run_null
