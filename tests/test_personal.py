@@ -427,8 +427,12 @@ def test_the_split_setting():
 
 
 def test_the_report_says_a_split_by_day_reads_a_weekly_test_as_persistence():
+    from auditor.findings.personal_model import Personalisation
     from auditor.report.personal import split_note
 
-    assert "(the log spans too few weeks to split by week)" in split_note({"split": "day", "split_requested": "auto"}, "en")
-    assert "按天" in split_note({"split": "day", "split_requested": "day"}, "zh-CN")
-    assert split_note({"split": "week", "split_requested": "auto"}, "en") == ""
+    def block(split: str, requested: str) -> Personalisation:
+        return Personalisation(split=split, split_requested=requested)
+
+    assert "(the log spans too few weeks to split by week)" in split_note(block("day", "auto"), "en")
+    assert "按天" in split_note(block("day", "day"), "zh-CN")
+    assert split_note(block("week", "auto"), "en") == ""

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from auditor.findings.personal import PersonalisationFinding
+from auditor.findings.personal_model import Personalisation
 from auditor.report.personal import attribute_rows, section
 from auditor.stats.personal import PairSums, attribution, dispersion, persistence, read
 
 
-def _block(premium: float, user_sd: float = 0.0, hostile: bool = False) -> dict:
+def _block(premium: float, user_sd: float = 0.0, hostile: bool = False) -> Personalisation:
     rng = np.random.default_rng([20261130, 96])
     users = 1200
     model = rng.choice(4, users, p=(0.3, 0.3, 0.2, 0.2))
@@ -24,13 +25,14 @@ def _block(premium: float, user_sd: float = 0.0, hostile: bool = False) -> dict:
     attributes = {"phone": {u: names[m] for u, m in enumerate(model)}}
     pairs = PairSums.from_rows(cell, user, y)
     disp, pers, attr = dispersion(pairs), persistence(pairs, seed=3), attribution(pairs, attributes, seed=3)
-    return PersonalisationFinding(read(disp, pers, attr), disp, pers, attr, "cell", 0.05, 0.01).to_json()
+    finding = PersonalisationFinding(read(disp, pers, attr), disp, pers, attr, "cell", 0.05, 0.01)
+    return Personalisation.from_json(finding.to_json())  # as findings.json is read back
 
 
 @pytest.mark.parametrize("language, title", [("en", "Is pricing personalised?"), ("zh-CN", "定价是否个性化？")])
 def test_section_opens_with_the_verdict_and_shows_one_chart_and_one_table(language, title):
     block = _block(math.log(1.06))
-    assert block["reading"] == "persistent_explained"
+    assert block.reading == "persistent_explained"
     html = section(block, language, labels={"phone": "phone model"})
     assert f"<h2>{title}</h2>" in html
     assert html.count("<svg") == 1 and html.count("<table") == 1
@@ -47,7 +49,7 @@ def test_log_values_are_escaped():
 
 def test_no_persistent_spread_shows_what_could_have_been_detected():
     block = _block(0.0)
-    assert block["reading"] == "no_material_personalisation"
+    assert block.reading == "no_material_personalisation"
     html = section(block, "en")
     assert "smallest spread of persistent user premiums this data could have detected" in html
     assert "smallest spread the data could detect" in html  # the chart's dotted curve

@@ -1,7 +1,7 @@
 """The report section "Is pricing personalised?": the verdict sentence, one chart, one table.
 
-Rendered from findings.json's `personalisation` block alone (auditor.findings.personal), so an
-archived audit renders the same section. The template (reports/templates/personal.html.j2) only
+Rendered from findings.json's `personalisation` block alone, as the findings model holds it
+(auditor.findings.personal_model.Personalisation), so an archived audit renders the same section. The template (reports/templates/personal.html.j2) only
 formats what this module prepares; the chart follows auditor.charts (inline SVG, text as text).
 """
 
@@ -15,6 +15,7 @@ import numpy as np
 
 from auditor.report.charts import INK, _figure, _percent_axis, _svg
 from auditor.findings.personal import sentence
+from auditor.findings.personal_model import Personalisation
 from auditor.report.legal import for_reading
 from auditor.vocabulary import Label
 
@@ -77,6 +78,11 @@ class AttributeRow:
     confirmed: str
 
 
+def _size(value: float | None) -> float:
+    """A spread to draw: an undefined one (None once read back, NaN as built) draws as none."""
+    return 0.0 if value is None or math.isnan(value) else value
+
+
 def _pct(value, signed: bool = True) -> str:
     if value is None or not math.isfinite(value):
         return "—"
@@ -85,55 +91,63 @@ def _pct(value, signed: bool = True) -> str:
     return (f"{100 * value:+.1f}%" if signed else f"{100 * value:.1f}%").replace("-", "−")
 
 
-def attribute_rows(block: dict, language: str, labels: dict[str, str] | None = None,
+def _name(column: str, labels: dict[str, str] | None) -> str:
+    """A column's display name (the config's [labels]), else its id."""
+    return labels[column] if labels and column in labels else column
+
+
+def _confirmation_size(value: float | None) -> float:
+    """How far a value's confirmed premium is from none (undefined: none), for the table's order."""
+    return 0.0 if value is None or math.isnan(value) else abs(value)
+
+
+def attribute_rows(block: Personalisation, language: str, labels: dict[str, str] | None = None,
                    value_label=None) -> list[AttributeRow]:
     """The table: each value scanned, confirmed first, then by the size of its premium."""
-    attributes = block.get("attributes") or {}
-    shares = {c["column"]: c["share"] for c in attributes.get("columns", [])}
-    values = sorted(attributes.get("values", []),
-                    key=lambda v: (not v["confirmed"], -abs(v["confirmation"] or 0.0)))
+    attributes = block.attributes
+    if attributes is None:
+        return []
+    shares = {c.column: c.share for c in attributes.columns}
+    values = sorted(attributes.values, key=lambda v: (not v.confirmed, -_confirmation_size(v.confirmation)))
     yes, no = TEXT["yes"](language), TEXT["no"](language)
     def shown(column: str, value: str) -> str:
         return value_label(column, value) if value_label else value
 
-    return [AttributeRow(column=(labels or {}).get(v["column"], v["column"]), value=shown(v["column"], v["value"]),
-                         users=v["users"],
-                         premium=_pct(v["premium"]), share=_pct(shares.get(v["column"]), signed=False),
-                         confirmed=yes if v["confirmed"] else no) for v in values]
+    return [AttributeRow(column=_name(v.column, labels), value=shown(v.column, v.value), users=v.users,
+                         premium=_pct(v.premium), share=_pct(shares[v.column] if v.column in shares else None,
+                                                             signed=False),
+                         confirmed=yes if v.confirmed else no) for v in values]
 
 
-def split_note(block: dict, language: str) -> str:
+def split_note(block: Personalisation, language: str) -> str:
     """What the halves were split by, when finer than a week: a test arm longer than the unit reads as persistence."""
-    if block.get("split") == "day":
-        why = TEXT["split_day_why"](language) if block.get("split_requested") == "auto" else ""
+    if block.split == "day":
+        why = TEXT["split_day_why"](language) if block.split_requested == "auto" else ""
         return TEXT["split_day"](language).format(why=why)
-    return TEXT["split_cell"](language) if block.get("split") == "cell" else ""
+    return TEXT["split_cell"](language) if block.split == "cell" else ""
 
 
-def searched_columns(block: dict, language: str, labels: dict[str, str] | None = None) -> list[str]:
-    """The columns searched, each with its number of values (an older block: the names alone)."""
-    scan = block.get("scan")
-    if scan is None:
-        return [(labels or {}).get(c, c) for c in (block.get("attributes") or {}).get("searched", [])]
-    return [f"{(labels or {}).get(c['column'], c['column'])} ({c['values']:,})" for c in scan if c["kept"]]
+def searched_columns(block: Personalisation, language: str, labels: dict[str, str] | None = None) -> list[str]:
+    """The columns searched, each with its number of values."""
+    return [f"{_name(c.column, labels)} ({c.values:,})" for c in block.scan if c.kept]
 
 
-def skipped_columns(block: dict, language: str, labels: dict[str, str] | None = None) -> list[str]:
+def skipped_columns(block: Personalisation, language: str, labels: dict[str, str] | None = None) -> list[str]:
     """The columns looked at and not searched, each with why (a column whose users' values differ is not a
     user attribute; identifiers and free text have too many values to test)."""
-    return [f"{(labels or {}).get(c['column'], c['column'])} ({TEXT[c['why']](language).format(values=c['values'])})"
-            for c in block.get("scan") or [] if not c["kept"]]
+    return [f"{_name(c.column, labels)} ({TEXT[c.why](language).format(values=c.values)})"
+            for c in block.scan if not c.kept]
 
 
-def spread_chart(block: dict, *, chart_id: str, language: str, glyphs: set[str] | None = None) -> str:
+def spread_chart(block: Personalisation, *, chart_id: str, language: str, glyphs: set[str] | None = None) -> str:
     """The implied spread of users' persistent premiums: a normal curve of sd `persistence.sd`, its middle
     80 % filled, the curves of the interval's ends dashed, the materiality band hatched; when no
     persistence was found, the smallest spread the data could have detected, dotted."""
-    pers = block["persistence"]
-    materiality = block["materiality"]
-    sd = pers.get("sd") or 0.0
-    high = pers.get("sd_high") or 0.0
-    detectable = pers.get("detectable_sd") or 0.0
+    pers = block.persistence
+    materiality = block.materiality
+    sd = _size(pers.sd)
+    high = _size(pers.sd_high)
+    detectable = _size(pers.detectable_sd)
     reach = max(3 * max(sd, high, detectable), 2 * math.log1p(materiality))
     x = np.linspace(-reach, reach, 401)
     fig, ax = _figure(2.4, language)
@@ -143,15 +157,15 @@ def spread_chart(block: dict, *, chart_id: str, language: str, glyphs: set[str] 
     def density(s: float) -> np.ndarray:
         return np.exp(-0.5 * (x / s) ** 2) / (s * math.sqrt(2 * math.pi))
 
-    p_value = pers.get("p_value")
-    found = p_value is not None and p_value < block["alpha"]
+    p_value = pers.p_value
+    found = p_value is not None and p_value < block.alpha
     if found and sd > 0:
         y = density(sd)
         inside = np.abs(x) <= Z80 * sd
         ax.fill_between(x, 0, y, where=inside, color="#bdbdbd", alpha=0.7, linewidth=0,
                         label=TEXT["middle80"](language))
         ax.plot(x, y, color=INK, linewidth=1.4, label=TEXT["estimate"](language))
-        for s, label in ((pers.get("sd_low") or 0.0, TEXT["bounds"](language)), (high, None)):
+        for s, label in ((_size(pers.sd_low), TEXT["bounds"](language)), (high, None)):
             if s > 0:
                 ax.plot(x, density(s), color=INK, linewidth=0.8, linestyle="--", label=label)
     elif detectable > 0:  # nothing persistent found: what could have been
@@ -176,14 +190,15 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("reports", "templates"), a
                           undefined=jinja2.StrictUndefined)
 
 
-def section(block: dict, language: str = "en", labels: dict[str, str] | None = None,
+def section(block: Personalisation, language: str = "en", labels: dict[str, str] | None = None,
             glyphs: set[str] | None = None, value_label=None) -> str:
     """The HTML of the section that opens the report's findings (`labels`: columns' display names;
     `value_label(column, value)`: a value's)."""
-    disp = block["dispersion"]
+    disp = block.dispersion
+    other = block.disclosure.disclosed if block.disclosure is not None else None
     return _ENV.get_template("personal.html.j2").render(
         title=TEXT["title"](language),
-        sentence=sentence(block, language, labels),
+        sentence=sentence(block.to_json(), language, labels),
         chart=spread_chart(block, chart_id="personal-spread", language=language, glyphs=glyphs),
         headers=[TEXT[k](language) for k in ("column", "value", "users", "premium", "share", "confirmed")],
         rows=attribute_rows(block, language, labels, value_label),
@@ -193,14 +208,14 @@ def section(block: dict, language: str = "en", labels: dict[str, str] | None = N
         skipped=skipped_columns(block, language, labels),
         none_searched=TEXT["none_searched"](language),
         dispersion=TEXT["dispersion"](language).format(
-            above=_pct(disp.get("above_materiality"), signed=False), below=_pct(disp.get("below_materiality"), False),
-            noise=_pct(disp.get("noise_sd"), signed=False)),
-        reading=block["reading"],
+            above=_pct(disp.above_materiality, signed=False), below=_pct(disp.below_materiality, False),
+            noise=_pct(disp.noise_sd, signed=False)),
+        reading=block.reading,
         separator="；" if language == "zh-CN" else "; ", stop="。" if language == "zh-CN" else ".",
         may_concern_label=TEXT["may_concern"](language),
-        may_concern=[p.title for p in for_reading(block["reading"], language, disclosed=False)],
+        may_concern=[p.title for p in for_reading(block.reading, language, disclosed=False)],
         may_concern_disclosed_label=TEXT["may_concern_disclosed"](language),
-        may_concern_disclosed=[p.title for p in for_reading(other["reading"], language, disclosed=True)]
-        if (other := (block.get("disclosure") or {}).get("disclosed")) else [],
-        disclosure_note="" if block.get("disclosure") else TEXT["disclosure_unknown"](language),
+        may_concern_disclosed=[p.title for p in for_reading(other.reading, language, disclosed=True)]
+        if other is not None else [],
+        disclosure_note="" if block.disclosure is not None else TEXT["disclosure_unknown"](language),
         split_note=split_note(block, language))

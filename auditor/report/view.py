@@ -155,7 +155,7 @@ def _personalisation_html(doc: AuditFindings, words: Words, language: str) -> st
     from auditor.report.personal import section
 
     searched = [c.column for c in block.scan] or (block.attributes.searched if block.attributes else ())
-    return section(block.to_json(), language, labels={c: words.column(c) for c in searched},
+    return section(block, language, labels={c: words.column(c) for c in searched},
                    value_label=words.value)
 
 
