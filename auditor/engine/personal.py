@@ -163,28 +163,31 @@ def user_attributes(frame: DataFrame, columns: list[str], user: Column | None = 
         *[F.count(f"lo{i}").alias(f"users{i}") for i in range(len(columns))],
         *[F.sum((F.col(f"lo{i}") == F.col(f"hi{i}")).cast("long")).alias(f"same{i}") for i in range(len(columns))],
         *[F.approx_count_distinct(f"lo{i}").alias(f"values{i}") for i in range(len(columns))]).first()
-    scanned, kept = [], []
-    for i, column in enumerate(columns):
-        users, same, values = int(row[f"users{i}"] or 0), int(row[f"same{i}"] or 0), int(row[f"values{i}"] or 0)
-        constant = same / users if users else 0.0
-        if not users:
-            why = "empty"
-        elif constant < constant_share:
-            why = "varies_within_users"
-        elif values < 2:
-            why = "one_value"
-        elif values > max_values:
-            why = "too_many_values"
-        else:
-            why = "kept"
-            kept.append(i)
-        scanned.append(ScannedColumn(column, users, constant, values, why))
+    scanned = tuple(_scanned(column, row, i, max_values, constant_share) for i, column in enumerate(columns))
+    kept = [i for i, c in enumerate(scanned) if c.why == "kept"]
     if not kept:
         per_user.unpersist()
-        return UserAttributes(None, (), tuple(scanned))
+        return UserAttributes(None, (), scanned)
     table = per_user.select(USER, *[F.when(F.col(f"lo{i}") == F.col(f"hi{i}"), F.col(f"lo{i}")).alias(f"v{j}")
                                     for j, i in enumerate(kept)])
-    return UserAttributes(table, tuple(columns[i] for i in kept), tuple(scanned), per_user)
+    return UserAttributes(table, tuple(columns[i] for i in kept), scanned, per_user)
+
+
+def _scanned(column: str, row, i: int, max_values: int, constant_share: float) -> ScannedColumn:
+    """What the scan found of one column, and whether it is searched (`why` = "kept") or why not."""
+    users, same, values = int(row[f"users{i}"] or 0), int(row[f"same{i}"] or 0), int(row[f"values{i}"] or 0)
+    constant = same / users if users else 0.0
+    if not users:
+        why = "empty"
+    elif constant < constant_share:
+        why = "varies_within_users"
+    elif values < 2:
+        why = "one_value"
+    elif values > max_values:
+        why = "too_many_values"
+    else:
+        why = "kept"
+    return ScannedColumn(column, users, constant, values, why)
 
 
 # --- The pass -------------------------------------------------------------------------------------------
@@ -289,36 +292,11 @@ class PersonalPass:
     def _part(self, rows: list) -> PartSums:
         bins = [r for r in rows if r["kind"] == "d"]
         users = [r for r in rows if r["kind"] == "u"]
-
-        def total(name: str) -> float:
-            return float(sum(r[name] or 0 for r in bins))
-
-        cells = int(round(total("cells")))
-        p10, p90 = _histogram_quantiles([r for r in bins if r["bin"] is not None], (0.1, 0.9))
         everyone = next((r for r in users if r["column"] == -1), None)
-        dispersion = DispersionSums(
-            cells=cells, users=int(everyone["users_shared"]) if everyone else 0, purchases=total("purchases"),
-            above_rounding=total("above_rounding"), below_rounding=total("below_rounding"),
-            above_materiality=total("above_materiality"), below_materiality=total("below_materiality"),
-            sum_d=total("sum_d"), sum_d2=total("sum_d2"), noise_weight=total("noise_weight"),
-            between_ss=total("between_ss"), df_between=int(total("shared_pairs")) - cells,
-            within_ss_shared=total("within_ss_shared"), df_within_shared=int(total("df_within_shared")),
-            noise_ss=total("noise_ss"), noise_df=int(total("noise_df")), repeat_pairs=int(total("repeat_pairs")),
-            p10=p10, p90=p90, pairs=int(total("pairs")))
-        persistence, columns = {}, {}
-        for s in self.splits:
-            persistence[s] = PersistenceSums(
-                users=int(everyone[f"users_{s}"] or 0) if everyone else 0, cells=cells,
-                **{k: float((everyone[f"{k}_{s}"] if everyone else 0.0) or 0.0)
-                   for k in ("w", "w_d0", "w_d1", "w_d00", "w_d11", "w_d01", "w2", "w2_d01", "w2_d01_sq")})
-            out = []
-            for i, column in enumerate(self.attributes.columns):
-                mine = sorted((r for r in users if r["column"] == i and (r[f"users_{s}"] or 0) > 0),
-                              key=lambda r: r["value"])
-                out.append(ColumnSums(column, tuple(r["value"] for r in mine), tuple(float(r[f"w_{s}"]) for r in mine),
-                                      tuple(float(r[f"w_d0_{s}"]) for r in mine),
-                                      tuple(float(r[f"w_d1_{s}"]) for r in mine)))
-            columns[s] = tuple(out)
+        dispersion = _dispersion_sums(bins, everyone)
+        persistence = {s: _persistence_sums(everyone, s, dispersion.cells) for s in self.splits}
+        columns = {s: tuple(_column_sums(users, i, column, s) for i, column in enumerate(self.attributes.columns))
+                   for s in self.splits}
         return PartSums(dispersion, persistence, columns)
 
     def sample(self, split: dict[int, str], users: int, pairs: int, max_users: int = 20_000
@@ -340,6 +318,39 @@ class PersonalPass:
             rows = rows.join(self.attributes.table, USER, "left")
         frame = rows.toPandas()
         return {part: _sample(frame[frame[PART] == part], columns, share) for part in split}
+
+
+def _dispersion_sums(bins: list, everyone) -> DispersionSums:
+    """A part's dispersion sums: its deviation bins added up (the bins also give the percentiles)."""
+    def total(name: str) -> float:
+        return float(sum(r[name] or 0 for r in bins))
+
+    cells = int(round(total("cells")))
+    p10, p90 = _histogram_quantiles([r for r in bins if r["bin"] is not None], (0.1, 0.9))
+    return DispersionSums(
+        cells=cells, users=int(everyone["users_shared"]) if everyone else 0, purchases=total("purchases"),
+        above_rounding=total("above_rounding"), below_rounding=total("below_rounding"),
+        above_materiality=total("above_materiality"), below_materiality=total("below_materiality"),
+        sum_d=total("sum_d"), sum_d2=total("sum_d2"), noise_weight=total("noise_weight"),
+        between_ss=total("between_ss"), df_between=int(total("shared_pairs")) - cells,
+        within_ss_shared=total("within_ss_shared"), df_within_shared=int(total("df_within_shared")),
+        noise_ss=total("noise_ss"), noise_df=int(total("noise_df")), repeat_pairs=int(total("repeat_pairs")),
+        p10=p10, p90=p90, pairs=int(total("pairs")))
+
+
+def _persistence_sums(everyone, split: str, cells: int) -> PersistenceSums:
+    """A part's persistence sums under one split, from the row of all users (column -1)."""
+    return PersistenceSums(
+        users=int(everyone[f"users_{split}"] or 0) if everyone else 0, cells=cells,
+        **{k: float((everyone[f"{k}_{split}"] if everyone else 0.0) or 0.0)
+           for k in ("w", "w_d0", "w_d1", "w_d00", "w_d11", "w_d01", "w2", "w2_d01", "w2_d01_sq")})
+
+
+def _column_sums(users: list, i: int, column: str, split: str) -> ColumnSums:
+    """One attribute column's sums per value under one split (values with users in both halves), by value."""
+    mine = sorted((r for r in users if r["column"] == i and (r[f"users_{split}"] or 0) > 0), key=lambda r: r["value"])
+    return ColumnSums(column, tuple(r["value"] for r in mine), tuple(float(r[f"w_{split}"]) for r in mine),
+                      tuple(float(r[f"w_d0_{split}"]) for r in mine), tuple(float(r[f"w_d1_{split}"]) for r in mine))
 
 
 def _sample(pairs, columns: tuple[str, ...], share: float) -> AttributionSample:
