@@ -142,7 +142,7 @@ class AuditResult:
     def _summary(self) -> dict:
         doc = self.document
         return {"name": doc.audit.name, "platform": doc.audit.platform, "period": doc.audit.period,
-                "input": doc.audit.table["name"] if doc.audit.table else ", ".join(f.path for f in doc.audit.inputs[:3]),
+                "input": doc.audit.table.name if doc.audit.table else ", ".join(f.path for f in doc.audit.inputs[:3]),
                 "rows_read": doc.data_quality.rows_read, "rows_accepted": doc.data_quality.rows_accepted,
                 "rows_rejected": doc.data_quality.rows_rejected, "comparisons": len(doc.findings),
                 "flagged": sum(f.verdict == Verdict.FLAGGED for f in doc.findings),

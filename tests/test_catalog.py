@@ -49,9 +49,10 @@ def audited(spark, warehouse):
 def test_where_reads_only_the_selected_partitions_and_records_them(audited, warehouse):
     root, made, table = warehouse
     record = audited.document.audit
-    assert record.table["name"] == table and record.table["format"] == "parquet"
-    assert record.table["where"] == WHERE
-    assert record.table["partitions"] == [f"day={d}" for d in DAYS]
+    assert record.table.name == table and record.table.format == "parquet"
+    assert record.table.where == WHERE
+    assert record.table.partitions == tuple(f"day={d}" for d in DAYS)
+    assert table in audited._repr_html_()  # the notebook's summary names the table it read
     # The files fingerprinted are exactly the data files of those partitions, by an independent listing.
     on_disk = sorted(str(p.resolve()) for d in DAYS for p in (root / "warehouse" / "rides" / f"day={d}").glob("*.parquet"))
     assert [f.path for f in record.inputs] == on_disk and on_disk
