@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
 from auditor.findings.personal import PersonalisationFinding
-from auditor.findings.personal_model import Personalisation
+from auditor.findings.personal_model import Personalisation, ScannedColumn
 from auditor.report.personal import attribute_rows, section
 from auditor.stats.personal import PairSums, attribution, dispersion, persistence, read
 
@@ -53,3 +54,25 @@ def test_no_persistent_spread_shows_what_could_have_been_detected():
     html = section(block, "en")
     assert "smallest spread of persistent user premiums this data could have detected" in html
     assert "smallest spread the data could detect" in html  # the chart's dotted curve
+
+
+@pytest.mark.parametrize("user_sd", [0.3, 0.6])
+def test_a_wide_spread_is_drawn_with_ticks_above_minus_one_hundred_percent(user_sd):
+    """Users whose persistent premiums spread by tens of percent (a flagged peak-hour log did): the axis
+    takes coarse steps, and a tick at −100 % or below (no log point) is left out, not an error."""
+    block = _block(0.0, user_sd=user_sd)
+    assert block.persistence.sd > 0.2
+    html = section(block, "en")
+    assert html.count("<svg") == 1 and "−100" not in html.split("<svg")[1].split("</svg>")[0]
+
+
+def test_column_ids_and_the_config_key_are_code_and_a_hostile_column_name_is_escaped():
+    """The scan lists columns no config names: their ids show as code (not words of the report's language),
+    a labelled column by its label, and a column name from the log is escaped like any log value."""
+    block = _block(math.log(1.06))
+    scan = (ScannedColumn("phone", 1200, 1.0, 4, "kept", True),
+            ScannedColumn("<i>x</i>", 1200, 1.0, 195, "too_many_values", False))
+    html = section(dataclasses.replace(block, scan=scan), "zh-CN", labels={"phone": "手机型号"})
+    assert "手机型号 (4)" in html and "<code>phone</code>" not in html
+    assert "<code>&lt;i&gt;x&lt;/i&gt;</code>" in html and "<i>x</i>" not in html
+    assert "<code>[columns] disclosed</code>" in html

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import jinja2
 import numpy as np
+from markupsafe import Markup, escape
 
 from auditor.report.charts import INK, _figure, _percent_axis, _svg
 from auditor.findings.personal import sentence
@@ -127,16 +128,32 @@ def split_note(block: Personalisation, language: str) -> str:
     return TEXT["split_cell"](language) if block.split == "cell" else ""
 
 
-def searched_columns(block: Personalisation, language: str, labels: dict[str, str] | None = None) -> list[str]:
+def _shown(column: str, labels: dict[str, str] | None) -> Markup:
+    """A column as the section names it: its label, or its id as code (an id is not a word of the report's
+    language; the scan lists columns no config names)."""
+    if labels and column in labels:
+        return escape(labels[column])
+    return Markup("<code>{}</code>").format(column)
+
+
+def searched_columns(block: Personalisation, language: str, labels: dict[str, str] | None = None) -> list[Markup]:
     """The columns searched, each with its number of values."""
-    return [f"{_name(c.column, labels)} ({c.values:,})" for c in block.scan if c.kept]
+    return [Markup("{} ({})").format(_shown(c.column, labels), f"{c.values:,}") for c in block.scan if c.kept]
 
 
-def skipped_columns(block: Personalisation, language: str, labels: dict[str, str] | None = None) -> list[str]:
+def skipped_columns(block: Personalisation, language: str, labels: dict[str, str] | None = None) -> list[Markup]:
     """The columns looked at and not searched, each with why (a column whose users' values differ is not a
     user attribute; identifiers and free text have too many values to test)."""
-    return [f"{_name(c.column, labels)} ({TEXT[c.why](language).format(values=c.values)})"
+    return [Markup("{} ({})").format(_shown(c.column, labels), TEXT[c.why](language).format(values=c.values))
             for c in block.scan if not c.kept]
+
+
+def _disclosure_note(block: Personalisation, language: str) -> Markup:
+    """Without [columns] disclosed, what the provisions assume; the config key shown as code."""
+    if block.disclosure is not None:
+        return Markup("")
+    key = "[columns] disclosed"
+    return escape(TEXT["disclosure_unknown"](language)).replace(key, Markup("<code>{}</code>").format(key))
 
 
 def spread_chart(block: Personalisation, *, chart_id: str, language: str, glyphs: set[str] | None = None) -> str:
@@ -176,7 +193,8 @@ def spread_chart(block: Personalisation, *, chart_id: str, language: str, glyphs
     ax.spines["left"].set_visible(False)
     # The axis is in log points; ticks sit at round premiums and say them (exp(x) - 1).
     step = next((t for t in (0.005, 0.01, 0.02, 0.025, 0.05, 0.1, 0.2) if math.expm1(reach) / t <= 4), 0.5)
-    premiums = [k * step for k in range(-8, 9) if abs(math.log1p(k * step)) <= reach] if step < 1 else [0.0]
+    # A wide spread takes coarse steps; a premium of -100 % or less has no log point, and is no tick.
+    premiums = [k * step for k in range(-8, 9) if k * step > -1 and abs(math.log1p(k * step)) <= reach]
     ax.set_xticks([math.log1p(t) for t in premiums])
     _percent_axis(ax, "x", lambda value: _pct(math.expm1(value)))
     ax.set_xlabel(TEXT["xlabel"](language))
@@ -217,5 +235,5 @@ def section(block: Personalisation, language: str = "en", labels: dict[str, str]
         may_concern_disclosed_label=TEXT["may_concern_disclosed"](language),
         may_concern_disclosed=[p.title for p in for_reading(other.reading, language, disclosed=True)]
         if other is not None else [],
-        disclosure_note="" if block.disclosure is not None else TEXT["disclosure_unknown"](language),
+        disclosure_note=_disclosure_note(block, language),
         split_note=split_note(block, language))

@@ -155,7 +155,8 @@ def _personalisation_html(doc: AuditFindings, words: Words, language: str) -> st
     from auditor.report.personal import section
 
     searched = [c.column for c in block.scan] or (block.attributes.searched if block.attributes else ())
-    return section(block, language, labels={c: words.column(c) for c in searched},
+    # Only the columns the config labels: the section shows the others by their ids, as code.
+    return section(block, language, labels={c: words.column(c) for c in searched if str(c) in words.columns},
                    value_label=words.value)
 
 
