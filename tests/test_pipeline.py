@@ -12,6 +12,7 @@ from auditor import pipeline
 from auditor.cli import main
 from auditor.spec import load_config, parse_config
 from auditor.errors import AuditOutputError
+from auditor.findings import SCHEMA_VERSION
 from auditor.engine.estimate import summarize
 from auditor.synth import generate
 from auditor.engine.ingest import ingest
@@ -45,8 +46,8 @@ def test_demo_recovers_planted_premiums_and_avoids_simpson_trap(demo):
     assert trap.raw_premium > 0.2 and not trap.flagged and trap.verdict in ("cleared", "inconclusive")
     # The raw gap is explained by what plus members buy, not by what they pay for it.
     parts = trap.decomposition
-    assert parts["raw"] == pytest.approx(parts["unmatched"] + parts["mix"] + parts["price_group_weighted"], abs=1e-12)
-    assert parts["mix"] + parts["unmatched"] > 0.15 and abs(parts["price_group_weighted"]) < 0.01
+    assert parts.raw == pytest.approx(parts.unmatched + parts.mix + parts.price_group_weighted, abs=1e-12)
+    assert parts.mix + parts.unmatched > 0.15 and abs(parts.price_group_weighted) < 0.01
 
 
 def test_demo_accounts_for_every_row(demo):
@@ -65,7 +66,7 @@ def test_demo_accounts_for_every_row(demo):
 def test_findings_json_has_the_documented_fields(demo):
     _, _, out = demo
     doc = json.loads((out / "findings.json").read_text())
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == SCHEMA_VERSION == 2
     assert {"name", "config_sha256", "inputs", "spark_version", "auditor_version", "started_at"} <= set(doc["audit"])
     assert len(doc["audit"]["inputs"][0]["sha256"]) == 64
     assert {"rows_read", "rows_accepted", "rows_rejected", "rejected_by_reason"} <= set(doc["data_quality"])

@@ -127,17 +127,17 @@ def test_findings_carry_the_self_check_and_calibrated_p_values_when_it_fails(spa
     pairs = placebo_pairs(accepted, config)
     data = summarize(accepted, config)
     findings, placebo = build_findings(data, config, pairs)
-    assert placebo["splits"] == 50 and placebo["tested"] == 50 and placebo["seed"] == SEED
-    assert placebo["population"] == "os = android" and not placebo["sampled"]
-    assert placebo["rate_low"] <= placebo["rate"] <= placebo["rate_high"]
-    assert placebo["warning"] == (placebo["rate_low"] > 0.05)
-    if not placebo["warning"]:
+    assert placebo.splits == 50 and placebo.tested == 50 and placebo.seed == SEED
+    assert placebo.population == "os = android" and not placebo.sampled
+    assert placebo.rate_low <= placebo.rate <= placebo.rate_high
+    assert placebo.warning == (placebo.rate_low > 0.05)
+    if not placebo.warning:
         assert all(f.calibrated_p_value is None for f in findings)
     # The same splits, read as a failed check: each finding gets its p-value against them.
     from auditor.findings import build as module
     monkeypatch.setattr(module, "self_check", lambda *a: dataclasses.replace(self_check(*a), warning=True))
     findings, placebo = build_findings(data, config, pairs)
-    assert placebo["warning"] and placebo["calibrated"]
+    assert placebo.warning and placebo.calibrated
     (price,) = [f for f in findings if f.outcome == "price"]
     t = np.abs(split_tests(pairs, split_salts(SEED, 50)).t)
     observed = abs(np.log1p(price.premium) / price.se_log)

@@ -104,4 +104,4 @@ def test_hotel_top_tier_premium_and_its_simpson_mix(spark, tmp_path):
     assert listed.flagged and listed.premium == pytest.approx(0.04, abs=0.012)
     assert not found[("group", "gold", "list_price")].flagged
     parts = found[("group", "diamond", "price")].decomposition
-    assert parts["mix"] > 0.15  # top members book pricier rooms
+    assert parts.mix > 0.15  # top members book pricier rooms

@@ -108,9 +108,10 @@ def test_the_curve_asked_in_rounds_is_the_curve_of_every_step(spark, tmp_path, m
     assert len(asked_at_once) == 1 and sum(asked_in_rounds) == asked_at_once[0], (asked_in_rounds, asked_at_once)
     for group, f in at_once.items():
         g = rounds[group]
-        assert (g.verdict, g.extra.get("time_curve_stop")) == (f.verdict, f.extra.get("time_curve_stop"))
-        for part in ("time_curve", "sensitivity", "robust_reasons"):  # as written, so NaN equals NaN
-            assert json.dumps(g.extra.get(part), default=str) == json.dumps(f.extra.get(part), default=str)
+        written, expected = g.to_json(), f.to_json()  # as written, so NaN equals NaN
+        assert (g.verdict, written.get("time_curve_stop")) == (f.verdict, expected.get("time_curve_stop"))
+        for part in ("time_curve", "sensitivity", "robust_reasons"):
+            assert json.dumps(written.get(part), default=str) == json.dumps(expected.get(part), default=str)
 
 
 def _text(html: str) -> str:
