@@ -194,7 +194,8 @@ def test_an_audit_writes_the_personalisation_block_and_opens_its_report_with_it(
     html = (tmp_path / "audit" / "report.html").read_text()
     assert html.index('id="personalisation"') < html.index('<section id="findings">')
     assert "Persistent personalisation, explained by columns in the log" in html
-    assert "phone_model (7)" in html and "prior_orders (about " in html
+    # Columns no config labels are named by their ids, as code.
+    assert "<code>phone_model</code> (7)" in html and "<code>prior_orders</code> (about " in html
 
 
 def test_the_phase_runs_in_few_spark_jobs(spark, phone_log):
