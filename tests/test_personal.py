@@ -275,6 +275,7 @@ def test_findings_block_is_plain_json_and_its_sentence_reads_it(premium, user_sd
     import json
 
     from auditor.findings.personal import PersonalisationFinding, sentence
+    from auditor.findings.personal_model import Personalisation
 
     cell, user, y, attributes = _with_attribute(0, premium)
     if user_sd:
@@ -287,7 +288,8 @@ def test_findings_block_is_plain_json_and_its_sentence_reads_it(premium, user_sd
     assert json.loads(json.dumps(block, allow_nan=False)) == block  # no NaN, numpy or tuple left
     assert block["reading"] == str(reading) and block["seed"] == 9
     assert block["persistence"]["middle80_high"] == pytest.approx(pers.middle80[1])
-    english, chinese = sentence(block, "en", {"phone": "phone model"}), sentence(block, "zh-CN")
+    typed = Personalisation.from_json(block)  # the report reads the block as findings.json is read back
+    english, chinese = sentence(typed, "en", {"phone": "phone model"}), sentence(typed, "zh-CN")
     assert english.startswith(READINGS[reading].label("en")) and "：" in chinese
     if reading is Reading.EXPLAINED:
         assert "phone model (" in english and "phone (" in chinese

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from auditor.findings.model import Plain, read, read_all, to_plain
+from auditor.findings.model import Plain, read, read_all
 
 
 @dataclass(frozen=True)
@@ -40,17 +40,13 @@ class Difference(Plain):
 
 
 @dataclass(frozen=True)
-class NotComparable:
+class NotComparable(Plain):
     """A comparison in both audits whose definition changed, or whose premium is undefined in one."""
 
     segment: str
     group: str
     outcome: str
     reasons: tuple[Difference, ...]  # e.g. field "match", before "city", after "city, car_level"
-
-    def to_json(self) -> dict:
-        return {"segment": self.segment, "group": self.group, "outcome": self.outcome,
-                "reasons": to_plain(self.reasons)}
 
     @classmethod
     def from_json(cls, doc):
@@ -78,7 +74,7 @@ class AuditSummary(Plain):
 
 
 @dataclass(frozen=True)
-class AuditChanges:
+class AuditChanges(Plain):
     """An audit compared with an earlier one."""
 
     before: AuditSummary
@@ -89,11 +85,6 @@ class AuditChanges:
     not_comparable: tuple[NotComparable, ...]
     only_before: tuple[ComparisonKey, ...]
     only_after: tuple[ComparisonKey, ...]
-
-    def to_json(self) -> dict:
-        return {"before": self.before.to_json(), "after": self.after.to_json(), "confidence": self.confidence,
-                "alpha": self.alpha, "changes": to_plain(self.changes), "not_comparable": to_plain(self.not_comparable),
-                "only_before": to_plain(self.only_before), "only_after": to_plain(self.only_after)}
 
     @classmethod
     def from_json(cls, doc):

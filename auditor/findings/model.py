@@ -194,16 +194,12 @@ class DoseBand(Plain):
 
 
 @dataclass(frozen=True)
-class Dose:
+class Dose(Plain):
     """A dose finding's slope per doubling, over its range, and its curve by band."""
 
     per_doubling: float | None = None
     over_range: DoseRange | None = None
     bands: tuple[DoseBand, ...] = ()
-
-    def to_json(self) -> dict:
-        return {"per_doubling": self.per_doubling, "over_range": to_plain(self.over_range),
-                "bands": to_plain(self.bands)}
 
     @classmethod
     def from_json(cls, doc: dict):

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 
 from auditor.stats.personal import (Attribution, AttributionSample, Dispersion, Persistence, PersonalSums, attribution,
                                     ScannedColumn, dispersion_from, persistence_from, read)
+from auditor.findings.personal_model import Personalisation
 from auditor.vocabulary import READINGS, Reading
 
 SCHEMA = 1
@@ -111,18 +112,18 @@ def _pct(value: float | None, language: str, signed: bool = True) -> str:
     return text.replace("-", "−")
 
 
-def sentence(block: dict, language: str = "en", labels: dict[str, str] | None = None) -> str:
-    """The verdict sentence that opens the report's findings, from the findings.json block.
+def sentence(block: Personalisation, language: str = "en", labels: dict[str, str] | None = None) -> str:
+    """The verdict sentence that opens the report's findings, from the findings model's block.
 
     `labels` gives a column's display name in this language (the config's [labels]), else its id.
     """
-    disclosure = block.get("disclosure")
+    disclosure = block.disclosure
     zh = language == "zh-CN"
     if disclosure:
         main = _sentence(block, language, labels)
-        n0, n1 = disclosure["purchases_undisclosed"], disclosure["purchases_disclosed"]
-        other = disclosure.get("disclosed")
-        label = READINGS[Reading(other["reading"])].label(language) if other else "—"
+        n0, n1 = disclosure.purchases_undisclosed, disclosure.purchases_disclosed
+        other = disclosure.disclosed
+        label = READINGS[Reading(other.reading)].label(language) if other else "—"
         if zh:
             return (f"未告知个性化定价的购买（{n0:,} 笔可比购买）——{main} "
                     f"已告知消费者为个性化价格的购买（{n1:,} 笔）：{label}。")
@@ -131,17 +132,17 @@ def sentence(block: dict, language: str = "en", labels: dict[str, str] | None = 
     return _sentence(block, language, labels)
 
 
-def _sentence(block: dict, language: str, labels: dict[str, str] | None) -> str:
-    reading = Reading(block["reading"])
+def _sentence(block: Personalisation, language: str, labels: dict[str, str] | None) -> str:
+    reading = Reading(block.reading)
     text = READINGS[reading]
     zh = language == "zh-CN"
-    pers, disp = block["persistence"], block["dispersion"]
+    pers, disp = block.persistence, block.dispersion
     name = text.label(language)
-    sd = _pct(pers.get("sd"), language, signed=False)
+    sd = _pct(pers.sd, language, signed=False)
     if reading in (Reading.UNEXPLAINED, Reading.EXPLAINED):
-        low, high = _pct(pers["middle80_low"], language), _pct(pers["middle80_high"], language)
-        interval = f"{_pct(pers['sd_low'], language, False)}–{_pct(pers['sd_high'], language, False)}"
-        p = pers["p_value"]
+        low, high = _pct(pers.middle80_low, language), _pct(pers.middle80_high, language)
+        interval = f"{_pct(pers.sd_low, language, False)}–{_pct(pers.sd_high, language, False)}"
+        p = pers.p_value
         p_text = "p < 0.001" if p is not None and p < 0.001 else f"p = {p:.3f}"
         if zh:
             detail = (f"中间 80 % 的用户在相同交易中相对其他用户支付 {low} 至 {high}"
@@ -149,26 +150,26 @@ def _sentence(block: dict, language: str, labels: dict[str, str] | None) -> str:
         else:
             detail = (f"the middle 80 % of users pay between {low} and {high} relative to other users for the same "
                       f"purchase (spread of persistent user premiums {sd}, 95 % interval {interval}; {p_text}).")
-        if reading is Reading.EXPLAINED and block.get("attributes"):
-            named = sorted({v["column"] for v in block["attributes"]["values"] if v["confirmed"]})
-            shares = {c["column"]: c["share"] for c in block["attributes"]["columns"]}
+        if reading is Reading.EXPLAINED and block.attributes:
+            named = sorted({v.column for v in block.attributes.values if v.confirmed})
+            shares = {c.column: c.share for c in block.attributes.columns}
             parts = [f"{(labels or {}).get(c, c)} ({_pct(shares.get(c), language, False)})" for c in named]
             detail += (f" 可解释的字段（占持续性差异的比例）：{'、'.join(parts)}。" if zh
                        else f" Explained by (share of the persistent spread): {', '.join(parts)}.")
     elif reading is Reading.DISPERSION_ONLY:
-        p10, p90 = _pct(disp["p10"], language), _pct(disp["p90"], language)
-        noise = _pct(disp.get("noise_sd"), language, signed=False)
-        detectable = _pct(pers.get("detectable_sd"), language, signed=False)
+        p10, p90 = _pct(disp.p10, language), _pct(disp.p90, language)
+        noise = _pct(disp.noise_sd, language, signed=False)
+        detectable = _pct(pers.detectable_sd, language, signed=False)
         detail = (f"相同交易中，10 % 至 90 % 的购买相对同单元其他用户的价格差在 {p10} 至 {p90} 之间"
                   f"（同一用户重复购买的波动 {noise}）；可检测的最小持续性标准差为 {detectable}。" if zh else
                   f"for the same purchase, the 10th to 90th percentile of what users pay relative to the cell's other "
                   f"users runs from {p10} to {p90} (a user's own repeats vary by {noise}); no persistent spread of "
                   f"{detectable} or more was found.")
     elif reading is Reading.NONE_MATERIAL:
-        detectable = _pct(pers.get("detectable_sd"), language, signed=False)
+        detectable = _pct(pers.detectable_sd, language, signed=False)
         detail = (f"这些数据可检测到的最小持续性用户溢价标准差为 {detectable}。" if zh else
                   f"the smallest spread of persistent user premiums this data could have detected is {detectable}.")
     else:
-        detail = (f"在两半购买记录中都与他人同处可比单元的用户有 {pers.get('users', 0):,} 位。" if zh else
-                  f"{pers.get('users', 0):,} users bought in cells shared with others in both halves of their purchases.")
+        detail = (f"在两半购买记录中都与他人同处可比单元的用户有 {pers.users or 0:,} 位。" if zh else
+                  f"{pers.users or 0:,} users bought in cells shared with others in both halves of their purchases.")
     return f"{name}：{detail}" if zh else f"{name}: {detail}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from auditor.findings.model import Plain, read, read_all, to_plain
+from auditor.findings.model import Plain, read, read_all
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class AttributeColumn(Plain):
 
 
 @dataclass(frozen=True)
-class Attributes:
+class Attributes(Plain):
     """The user attributes searched, each value's premium and each column's share."""
 
     searched: tuple[str, ...] = ()
@@ -94,11 +94,6 @@ class Attributes:
     explained_share: float | None = None
     sample_users: int | None = None
     sample_share: float | None = None
-
-    def to_json(self) -> dict:
-        return {"searched": list(self.searched), "alpha": self.alpha, "values": to_plain(self.values),
-                "columns": to_plain(self.columns), "explained_share": self.explained_share,
-                "sample_users": self.sample_users, "sample_share": self.sample_share}
 
     @classmethod
     def from_json(cls, doc):
@@ -144,7 +139,7 @@ class Disclosure:
 
 
 @dataclass(frozen=True)
-class Personalisation:
+class Personalisation(Plain):
     """Is pricing personalised? The reading and the three analyses behind it."""
 
     schema: int | None = None
@@ -159,13 +154,6 @@ class Personalisation:
     attributes: Attributes | None = None
     scan: tuple[ScannedColumn, ...] = ()  # every column the attribute search looked at
     disclosure: Disclosure | None = None
-
-    def to_json(self) -> dict:
-        return {"schema": self.schema, "reading": self.reading, "split": self.split,
-                "split_requested": self.split_requested, "seed": self.seed,
-                "alpha": self.alpha, "materiality": self.materiality, "dispersion": self.dispersion.to_json(),
-                "persistence": self.persistence.to_json(), "attributes": to_plain(self.attributes),
-                "scan": to_plain(self.scan), "disclosure": to_plain(self.disclosure)}
 
     @classmethod
     def from_json(cls, doc):

@@ -216,7 +216,7 @@ def section(block: Personalisation, language: str = "en", labels: dict[str, str]
     other = block.disclosure.disclosed if block.disclosure is not None else None
     return _ENV.get_template("personal.html.j2").render(
         title=TEXT["title"](language),
-        sentence=sentence(block.to_json(), language, labels),
+        sentence=sentence(block, language, labels),
         chart=spread_chart(block, chart_id="personal-spread", language=language, glyphs=glyphs),
         headers=[TEXT[k](language) for k in ("column", "value", "users", "premium", "share", "confirmed")],
         rows=attribute_rows(block, language, labels, value_label),
