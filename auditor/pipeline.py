@@ -69,16 +69,7 @@ def audit(config: AuditConfig, spark: SparkSession, progress: Progress | None = 
     started = _now()
     baseline = load_findings(config.baseline.findings) if config.baseline else None  # before any scan
     spark.conf.set("spark.sql.session.timeZone", config.input.timezone)
-    progress.phase("inputs", f"listing and fingerprinting {config.input.table or config.input.path}")
-    preflight(config)  # a missing, empty or mislabelled file stops here, before any scan
-    inputs, table = list_inputs(spark, config)
-    input_bytes = sum(f.bytes for f in inputs)
-    rows = input_rows([f.path for f in inputs], config.input.format, input_bytes)
-    split = size_input_splits(spark, input_bytes, rows)
-    partitions = size_shuffles(spark, input_bytes, rows)
-    progress.say(f"{len(inputs):,} files, {input_bytes / 2**20:,.1f} MiB"
-                 + (f", about {rows:,} rows in splits of {split / 2**20:,.1f} MiB" if rows and split else "")
-                 + f"; {partitions} shuffle partitions; {describe_resources(spark)}")
+    inputs, table = _inputs(spark, config, progress)
 
     progress.phase("ingest", f"reading {config.input.description}")
     ingested = ingest(spark, config, inputs)
@@ -94,28 +85,7 @@ def audit(config: AuditConfig, spark: SparkSession, progress: Progress | None = 
                                    "jackknife errors")
         engine = SparkEngine(ingested.accepted, config)
         try:
-            data = engine.estimate(comparisons)
-            findings, placebo = build_findings(data, config)
-            progress.say(f"{len(findings)} findings, {sum(f.flagged for f in findings)} flagged, "
-                         f"from {quality.rows_accepted:,} accepted rows{progress.rate(quality.rows_accepted)}")
-            if config.test.placebo_splits and placebo_population(config):
-                progress.phase("self-check", f"{config.test.placebo_splits} random splits of "
-                                             f"{' = '.join(placebo_population(config))}, from its (cell, user) sums")
-                # Built again with the self-check: a failed one adds calibrated p-values (the verdicts,
-                # from the analytic p-values, stay as printed above; sensitivity marks a flag not robust
-                # where its calibrated p-value is not below the level).
-                findings, placebo = build_findings(data, config, engine.placebo_pairs())
-                if placebo:
-                    progress.say(f"{placebo.rejections} of {placebo.tested} splits significant at "
-                                 f"{placebo.alpha:g} ({placebo.rate:.1%}, {placebo.confidence:.0%} "
-                                 f"interval {placebo.rate_low:.1%}-{placebo.rate_high:.1%}) from "
-                                 f"{placebo.pairs:,} pairs"
-                                 + (f" (a sample of {placebo.pairs_total:,})" if placebo.sampled else ""))
-            if any(f.flagged for f in findings):
-                progress.phase("sensitivity", "re-estimating flagged findings under changed keys, bins and "
-                                              "time buckets; balance checks")
-                findings = sensitivity(engine, config, comparisons, findings)
-                progress.say(f"{sum(f.verdict == Verdict.FLAGGED_NOT_ROBUST for f in findings)} of the flags not robust")
+            findings, placebo = _estimate(engine, config, comparisons, quality.rows_accepted, progress)
         finally:
             engine.release()
         personalisation = personalise(spark, ingested.accepted, config, progress)
@@ -139,6 +109,49 @@ def audit(config: AuditConfig, spark: SparkSession, progress: Progress | None = 
         result = replace(result, baseline=changes)
     return Audited(findings=result, rejected=ingested.rejected if quality.rows_rejected else None,
                    _release=ingested.release)
+
+
+def _inputs(spark: SparkSession, config: AuditConfig, progress: Progress):
+    """The input's files (or table) listed and fingerprinted, and the splits and shuffles sized from them."""
+    progress.phase("inputs", f"listing and fingerprinting {config.input.table or config.input.path}")
+    preflight(config)  # a missing, empty or mislabelled file stops here, before any scan
+    inputs, table = list_inputs(spark, config)
+    input_bytes = sum(f.bytes for f in inputs)
+    rows = input_rows([f.path for f in inputs], config.input.format, input_bytes)
+    split = size_input_splits(spark, input_bytes, rows)
+    partitions = size_shuffles(spark, input_bytes, rows)
+    progress.say(f"{len(inputs):,} files, {input_bytes / 2**20:,.1f} MiB"
+                 + (f", about {rows:,} rows in splits of {split / 2**20:,.1f} MiB" if rows and split else "")
+                 + f"; {partitions} shuffle partitions; {describe_resources(spark)}")
+    return inputs, table
+
+
+def _estimate(engine: SparkEngine, config: AuditConfig, comparisons, rows_accepted: int, progress: Progress):
+    """The findings and the self-check: estimate, split the population at random, re-estimate the flags
+    under changed matching rules."""
+    data = engine.estimate(comparisons)
+    findings, placebo = build_findings(data, config)
+    progress.say(f"{len(findings)} findings, {sum(f.flagged for f in findings)} flagged, "
+                 f"from {rows_accepted:,} accepted rows{progress.rate(rows_accepted)}")
+    if config.test.placebo_splits and placebo_population(config):
+        progress.phase("self-check", f"{config.test.placebo_splits} random splits of "
+                                     f"{' = '.join(placebo_population(config))}, from its (cell, user) sums")
+        # Built again with the self-check: a failed one adds calibrated p-values (the verdicts,
+        # from the analytic p-values, stay as printed above; sensitivity marks a flag not robust
+        # where its calibrated p-value is not below the level).
+        findings, placebo = build_findings(data, config, engine.placebo_pairs())
+        if placebo:
+            progress.say(f"{placebo.rejections} of {placebo.tested} splits significant at "
+                         f"{placebo.alpha:g} ({placebo.rate:.1%}, {placebo.confidence:.0%} "
+                         f"interval {placebo.rate_low:.1%}-{placebo.rate_high:.1%}) from "
+                         f"{placebo.pairs:,} pairs"
+                         + (f" (a sample of {placebo.pairs_total:,})" if placebo.sampled else ""))
+    if any(f.flagged for f in findings):
+        progress.phase("sensitivity", "re-estimating flagged findings under changed keys, bins and "
+                                      "time buckets; balance checks")
+        findings = sensitivity(engine, config, comparisons, findings)
+        progress.say(f"{sum(f.verdict == Verdict.FLAGGED_NOT_ROBUST for f in findings)} of the flags not robust")
+    return findings, placebo
 
 
 def personalise(spark: SparkSession, accepted: DataFrame, config: AuditConfig,

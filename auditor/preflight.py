@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import difflib
 import glob
+import itertools
 import json
 import os
 from collections import Counter
@@ -242,37 +243,45 @@ def sample_records(file: str, fmt: str, columns: list[str], limit: int, delimite
     if os.path.getsize(file) == 0 or limit <= 0:
         return
     if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        handle = pq.ParquetFile(file)
-        present = [c for c in columns if c in handle.schema_arrow.names]
-        taken = 0
-        for batch in handle.iter_batches(batch_size=min(limit, 10_000), columns=present):
-            for record in batch.to_pylist()[:limit - taken]:
-                yield record
-                taken += 1
-            if taken >= limit:
-                return
+        yield from _parquet_records(file, columns, limit)
     elif fmt == "csv":
-        with open(file, encoding="utf-8-sig", errors="replace", newline="") as handle:
-            reader = csv.reader((line for line in handle if line.strip(_BLANK_LINE)), delimiter=delimiter)
-            header = next(reader, [])
-            for i, fields in enumerate(reader):
-                if i >= limit:
-                    return
-                yield dict(zip(header, fields))
+        yield from _csv_records(file, limit, delimiter)
     else:
-        with open(file, encoding="utf-8-sig", errors="replace") as handle:
-            taken = 0
-            for line in handle:
-                if taken >= limit:
-                    return
-                if not line.strip(_BLANK_LINE):
-                    continue
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(record, dict):
-                    taken += 1
-                    yield record
+        yield from _json_records(file, limit)
+
+
+def _parquet_records(file: str, columns: list[str], limit: int):
+    import pyarrow.parquet as pq
+
+    handle = pq.ParquetFile(file)
+    present = [c for c in columns if c in handle.schema_arrow.names]
+    taken = 0
+    for batch in handle.iter_batches(batch_size=min(limit, 10_000), columns=present):
+        for record in batch.to_pylist()[:limit - taken]:
+            yield record
+            taken += 1
+        if taken >= limit:
+            return
+
+
+def _csv_records(file: str, limit: int, delimiter: str):
+    with open(file, encoding="utf-8-sig", errors="replace", newline="") as handle:
+        reader = csv.reader((line for line in handle if line.strip(_BLANK_LINE)), delimiter=delimiter)
+        header = next(reader, [])
+        for fields in itertools.islice(reader, limit):
+            yield dict(zip(header, fields))
+
+
+def _json_records(file: str, limit: int):
+    """JSON lines: blank lines, lines that do not parse and lines that are not objects are skipped."""
+    with open(file, encoding="utf-8-sig", errors="replace") as handle:
+        records = (_json_object(line) for line in handle if line.strip(_BLANK_LINE))
+        yield from itertools.islice((r for r in records if r is not None), limit)
+
+
+def _json_object(line: str) -> dict | None:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None

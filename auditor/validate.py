@@ -265,25 +265,34 @@ def _quote_check(overview: InputOverview, config: AuditConfig, rows: int) -> lis
     typed = overview.format == "parquet"
     wanted = [c for c in (quotes.event_column, quotes.quoted_price) if c]
     events: Counter = Counter()
-    unpriced = purchases = seen = 0
+    unpriced = purchases = 0
     for record in _sample(overview, config, wanted, rows):
-        seen += 1
-        event = record.get(quotes.event_column)
-        event = None if event is None else str(event).strip()
+        event = _event(record.get(quotes.event_column))
         events[event] += 1
         if quotes.quoted_price and event == quotes.purchase_value:
             purchases += 1
-            quoted = record.get(quotes.quoted_price)
-            number = None if _missing(quoted) else _number(quoted, typed)
-            unpriced += number is None or number <= 0
-    lines = []
-    other = sum(n for e, n in events.items() if e not in (quotes.quote_value, quotes.purchase_value))
-    if seen and other:
-        shown = ", ".join(f"{'(blank)' if e is None else repr(e)} {n:,}" for e, n in events.most_common(4)
-                          if e not in (quotes.quote_value, quotes.purchase_value))
-        lines.append(f"quotes: {other:,} of the first {seen:,} rows have an event other than "
-                     f"{quotes.quote_value!r} or {quotes.purchase_value!r} ({shown}): they take part in no quote comparison")
-    if unpriced:
-        lines.append(f"quotes: {unpriced:,} of {purchases:,} sampled purchase rows have no positive "
-                     f"{quotes.quoted_price} (no quote-to-final drift for them)")
-    return lines
+            unpriced += not _positive(record.get(quotes.quoted_price), typed)
+    return [*_other_events_line(events, quotes), *([
+        f"quotes: {unpriced:,} of {purchases:,} sampled purchase rows have no positive "
+        f"{quotes.quoted_price} (no quote-to-final drift for them)"] if unpriced else [])]
+
+
+def _event(value) -> str | None:
+    return None if value is None else str(value).strip()
+
+
+def _positive(value, typed: bool) -> bool:
+    """Whether a sampled value parses as ingest parses it, to a positive number."""
+    number = None if _missing(value) else _number(value, typed)
+    return number is not None and number > 0
+
+
+def _other_events_line(events: Counter, quotes) -> list[str]:
+    """A line when some sampled rows have an event that is neither the quote nor the purchase value."""
+    known = (quotes.quote_value, quotes.purchase_value)
+    other = sum(n for e, n in events.items() if e not in known)
+    if not other:
+        return []
+    shown = ", ".join(f"{'(blank)' if e is None else repr(e)} {n:,}" for e, n in events.most_common(4) if e not in known)
+    return [f"quotes: {other:,} of the first {sum(events.values()):,} rows have an event other than "
+            f"{quotes.quote_value!r} or {quotes.purchase_value!r} ({shown}): they take part in no quote comparison"]

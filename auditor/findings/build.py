@@ -85,52 +85,58 @@ def build_findings(data: dict[int, ComparisonData], config: AuditConfig, placebo
     placebo population's (cell, user) sums (auditor.engine.placebos), when there are any."""
     test = config.test
     check = _self_check(placebo, config)
-    calibrate = check is not None and check.warning
+    failed = check if check is not None and check.warning else None  # p-values are calibrated against it
     family = [d for d in sorted(data.values(), key=lambda d: d.comparison.id) if d.comparison.in_family]
     headline = {d.comparison.id: _headline(d, test.confidence) for d in family}
     p_values = [headline[d.comparison.id].p_value for d in family]
     q_values = bh_qvalues(p_values)
-    findings = []
-    for i, (d, q) in enumerate(zip(family, q_values)):
-        c = d.comparison
-        est = headline[c.id]
-        reason = insufficient_reason(d, est, test)
-        dose = _dose_range(est, config.segments[c.segment_index].bands, test.materiality) if c.kind == DOSE else None
-        # A dose is material over its stated range (lowest to highest band), not per doubling.
-        materiality = dose.materiality_per_doubling if dose else test.materiality
-        tost = equivalence_p(est, materiality)
-        verdict = decide(est, float(q), tost, reason is None, materiality, test.alpha, test.flag_rule)
-        # The level at which BH would flag this comparison, the others' p-values as observed.
-        level = bh_level(p_values[:i] + p_values[i + 1:], test.alpha)
-        mde = minimum_flaggable(est, level, materiality, test.power, test.flag_rule, test.confidence)
-        analytic = _analytic(d, test.confidence)
-        findings.append(Finding(
-            segment=c.segment, column=c.column, group=c.group, reference=c.reference, kind=c.kind,
-            outcome=_outcome_name(d), scale=_scale(d),
-            premium=est.premium, ci_low=est.ci_low, ci_high=est.ci_high, p_value=est.p_value, q_value=float(q),
-            method=est.method, se_log=est.se, dof=round(est.dof, 2),
-            analytic=Analytic(analytic.method, analytic.premium, analytic.se, analytic.p_value, analytic.ci_low,
-                              analytic.ci_high),
-            raw_premium=_raw(d),
-            flagged=verdict == Verdict.FLAGGED, verdict=verdict,
-            mde=mde, tost_p_value=tost,
-            rank_test=_rank(d, est, test) if c.kind != STEERING else None,
-            cells=d.primary.cells, rows_group=d.rows_group, rows_reference=d.rows_reference,
-            rows_group_all=d.rows_group_all, rows_reference_all=d.rows_reference_all,
-            users=d.primary.users, users_group=d.primary.users_group, users_reference=d.primary.users_reference,
-            material_interval=material_interval(est, materiality),
-            insufficient_reason=reason if verdict == Verdict.INSUFFICIENT_DATA else None,
-            cluster_weight=cluster_weight(d.secondary if c.kind == STEERING else d.primary),
-            coverage=d.coverage, clusters=d.primary.clusters,
-            pooled_clusters=d.pooled_clusters,
-            decomposition=_decomposition(d) if c.kind == GROUP and c.outcome not in SHARE_OUTCOMES else None,
-            evidence=tuple(_evidence_json(e, config) for e in published_evidence(d.evidence, config.report.min_cell_size)),
-            evidence_suppressed=sum(1 for e in d.evidence if not _publishable(e, config.report.min_cell_size)),
-            calibrated_p_value=calibrated_p(est.beta / est.se if est.se else math.copysign(math.inf, est.beta),
-                                            check.t) if calibrate else None,
-            **_kind_parts(d, data, est, config, dose),
-        ))
+    # The level at which BH would flag each comparison, the others' p-values as observed.
+    levels = [bh_level(p_values[:i] + p_values[i + 1:], test.alpha) for i in range(len(family))]
+    findings = [_finding(d, headline[d.comparison.id], float(q), level, data, config, failed)
+                for d, q, level in zip(family, q_values, levels)]
     return tuple(findings), _placebo_json(check, placebo, config)
+
+
+def _finding(d: ComparisonData, est: PremiumEstimate, q: float, level: float, data: dict[int, ComparisonData],
+             config: AuditConfig, check: SelfCheck | None) -> Finding:
+    """One comparison's finding: its verdict from its estimate and q-value, what it could have flagged at
+    the BH `level` it faced, its checks and evidence; `check` a failed self-check, to calibrate against."""
+    c = d.comparison
+    test = config.test
+    reason = insufficient_reason(d, est, test)
+    dose = _dose_range(est, config.segments[c.segment_index].bands, test.materiality) if c.kind == DOSE else None
+    # A dose is material over its stated range (lowest to highest band), not per doubling.
+    materiality = dose.materiality_per_doubling if dose else test.materiality
+    tost = equivalence_p(est, materiality)
+    verdict = decide(est, q, tost, reason is None, materiality, test.alpha, test.flag_rule)
+    mde = minimum_flaggable(est, level, materiality, test.power, test.flag_rule, test.confidence)
+    analytic = _analytic(d, test.confidence)
+    return Finding(
+        segment=c.segment, column=c.column, group=c.group, reference=c.reference, kind=c.kind,
+        outcome=_outcome_name(d), scale=_scale(d),
+        premium=est.premium, ci_low=est.ci_low, ci_high=est.ci_high, p_value=est.p_value, q_value=q,
+        method=est.method, se_log=est.se, dof=round(est.dof, 2),
+        analytic=Analytic(analytic.method, analytic.premium, analytic.se, analytic.p_value, analytic.ci_low,
+                          analytic.ci_high),
+        raw_premium=_raw(d),
+        flagged=verdict == Verdict.FLAGGED, verdict=verdict,
+        mde=mde, tost_p_value=tost,
+        rank_test=_rank(d, est, test) if c.kind != STEERING else None,
+        cells=d.primary.cells, rows_group=d.rows_group, rows_reference=d.rows_reference,
+        rows_group_all=d.rows_group_all, rows_reference_all=d.rows_reference_all,
+        users=d.primary.users, users_group=d.primary.users_group, users_reference=d.primary.users_reference,
+        material_interval=material_interval(est, materiality),
+        insufficient_reason=reason if verdict == Verdict.INSUFFICIENT_DATA else None,
+        cluster_weight=cluster_weight(d.secondary if c.kind == STEERING else d.primary),
+        coverage=d.coverage, clusters=d.primary.clusters,
+        pooled_clusters=d.pooled_clusters,
+        decomposition=_decomposition(d) if c.kind == GROUP and c.outcome not in SHARE_OUTCOMES else None,
+        evidence=tuple(_evidence_json(e, config) for e in published_evidence(d.evidence, config.report.min_cell_size)),
+        evidence_suppressed=sum(1 for e in d.evidence if not _publishable(e, config.report.min_cell_size)),
+        calibrated_p_value=calibrated_p(est.beta / est.se if est.se else math.copysign(math.inf, est.beta),
+                                        check.t) if check is not None else None,
+        **_kind_parts(d, data, est, config, dose),
+    )
 
 
 def cluster_weight(summary) -> ClusterWeight | None:

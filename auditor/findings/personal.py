@@ -105,7 +105,8 @@ def _clean(value):
     return None if math.isnan(number) else number
 
 
-def _pct(value: float | None, language: str, signed: bool = True) -> str:
+def _pct(value: float | None, signed: bool = True) -> str:
+    """A fraction as a percentage with a true minus sign, or a dash when not defined (same in both languages)."""
     if value is None:
         return "—"
     text = f"{100 * value:+.1f} %" if signed else f"{100 * value:.1f} %"
@@ -134,42 +135,69 @@ def sentence(block: Personalisation, language: str = "en", labels: dict[str, str
 
 def _sentence(block: Personalisation, language: str, labels: dict[str, str] | None) -> str:
     reading = Reading(block.reading)
-    text = READINGS[reading]
-    zh = language == "zh-CN"
-    pers, disp = block.persistence, block.dispersion
-    name = text.label(language)
-    sd = _pct(pers.sd, language, signed=False)
-    if reading in (Reading.UNEXPLAINED, Reading.EXPLAINED):
-        low, high = _pct(pers.middle80_low, language), _pct(pers.middle80_high, language)
-        interval = f"{_pct(pers.sd_low, language, False)}–{_pct(pers.sd_high, language, False)}"
-        p = pers.p_value
-        p_text = "p < 0.001" if p is not None and p < 0.001 else f"p = {p:.3f}"
-        if zh:
-            detail = (f"中间 80 % 的用户在相同交易中相对其他用户支付 {low} 至 {high}"
-                      f"（持续性用户溢价的标准差 {sd}，95 % 区间 {interval}；{p_text}）。")
-        else:
-            detail = (f"the middle 80 % of users pay between {low} and {high} relative to other users for the same "
-                      f"purchase (spread of persistent user premiums {sd}, 95 % interval {interval}; {p_text}).")
-        if reading is Reading.EXPLAINED and block.attributes:
-            named = sorted({v.column for v in block.attributes.values if v.confirmed})
-            shares = {c.column: c.share for c in block.attributes.columns}
-            parts = [f"{(labels or {}).get(c, c)} ({_pct(shares.get(c), language, False)})" for c in named]
-            detail += (f" 可解释的字段（占持续性差异的比例）：{'、'.join(parts)}。" if zh
-                       else f" Explained by (share of the persistent spread): {', '.join(parts)}.")
-    elif reading is Reading.DISPERSION_ONLY:
-        p10, p90 = _pct(disp.p10, language), _pct(disp.p90, language)
-        noise = _pct(disp.noise_sd, language, signed=False)
-        detectable = _pct(pers.detectable_sd, language, signed=False)
-        detail = (f"相同交易中，10 % 至 90 % 的购买相对同单元其他用户的价格差在 {p10} 至 {p90} 之间"
-                  f"（同一用户重复购买的波动 {noise}）；可检测的最小持续性标准差为 {detectable}。" if zh else
-                  f"for the same purchase, the 10th to 90th percentile of what users pay relative to the cell's other "
-                  f"users runs from {p10} to {p90} (a user's own repeats vary by {noise}); no persistent spread of "
-                  f"{detectable} or more was found.")
-    elif reading is Reading.NONE_MATERIAL:
-        detectable = _pct(pers.detectable_sd, language, signed=False)
-        detail = (f"这些数据可检测到的最小持续性用户溢价标准差为 {detectable}。" if zh else
-                  f"the smallest spread of persistent user premiums this data could have detected is {detectable}.")
+    name = READINGS[reading].label(language)
+    detail = _DETAILS.get(reading, _too_few)(block, language == "zh-CN", labels or {})
+    return f"{name}：{detail}" if language == "zh-CN" else f"{name}: {detail}"
+
+
+def _persistent(block: Personalisation, zh: bool, labels: dict[str, str]) -> str:
+    """A persistent spread, explained by columns or not: how far apart the middle 80 % of users pay."""
+    pers = block.persistence
+    sd = _pct(pers.sd, signed=False)
+    low, high = _pct(pers.middle80_low), _pct(pers.middle80_high)
+    interval = f"{_pct(pers.sd_low, False)}–{_pct(pers.sd_high, False)}"
+    p = pers.p_value
+    p_text = "p < 0.001" if p is not None and p < 0.001 else f"p = {p:.3f}"
+    if zh:
+        detail = (f"中间 80 % 的用户在相同交易中相对其他用户支付 {low} 至 {high}"
+                  f"（持续性用户溢价的标准差 {sd}，95 % 区间 {interval}；{p_text}）。")
     else:
-        detail = (f"在两半购买记录中都与他人同处可比单元的用户有 {pers.users or 0:,} 位。" if zh else
-                  f"{pers.users or 0:,} users bought in cells shared with others in both halves of their purchases.")
-    return f"{name}：{detail}" if zh else f"{name}: {detail}"
+        detail = (f"the middle 80 % of users pay between {low} and {high} relative to other users for the same "
+                  f"purchase (spread of persistent user premiums {sd}, 95 % interval {interval}; {p_text}).")
+    if Reading(block.reading) is Reading.EXPLAINED and block.attributes:
+        detail += _explained_by(block, zh, labels)
+    return detail
+
+
+def _explained_by(block: Personalisation, zh: bool, labels: dict[str, str]) -> str:
+    """The confirmed columns, each with its share of the persistent spread."""
+    named = sorted({v.column for v in block.attributes.values if v.confirmed})
+    shares = {c.column: c.share for c in block.attributes.columns}
+    parts = [f"{labels.get(c, c)} ({_pct(shares.get(c), False)})" for c in named]
+    return (f" 可解释的字段（占持续性差异的比例）：{'、'.join(parts)}。" if zh
+            else f" Explained by (share of the persistent spread): {', '.join(parts)}.")
+
+
+def _dispersion_only(block: Personalisation, zh: bool, labels: dict[str, str]) -> str:
+    """Prices spread within cells, but no user pays persistently more."""
+    pers, disp = block.persistence, block.dispersion
+    p10, p90 = _pct(disp.p10), _pct(disp.p90)
+    noise = _pct(disp.noise_sd, signed=False)
+    detectable = _pct(pers.detectable_sd, signed=False)
+    if zh:
+        return (f"相同交易中，10 % 至 90 % 的购买相对同单元其他用户的价格差在 {p10} 至 {p90} 之间"
+                f"（同一用户重复购买的波动 {noise}）；可检测的最小持续性标准差为 {detectable}。")
+    return (f"for the same purchase, the 10th to 90th percentile of what users pay relative to the cell's other "
+            f"users runs from {p10} to {p90} (a user's own repeats vary by {noise}); no persistent spread of "
+            f"{detectable} or more was found.")
+
+
+def _none_material(block: Personalisation, zh: bool, labels: dict[str, str]) -> str:
+    detectable = _pct(block.persistence.detectable_sd, signed=False)
+    return (f"这些数据可检测到的最小持续性用户溢价标准差为 {detectable}。" if zh else
+            f"the smallest spread of persistent user premiums this data could have detected is {detectable}.")
+
+
+def _too_few(block: Personalisation, zh: bool, labels: dict[str, str]) -> str:
+    users = block.persistence.users or 0
+    return (f"在两半购买记录中都与他人同处可比单元的用户有 {users:,} 位。" if zh else
+            f"{users:,} users bought in cells shared with others in both halves of their purchases.")
+
+
+# What the sentence says after the reading's name; a reading not listed had too few users to say more.
+_DETAILS = {
+    Reading.UNEXPLAINED: _persistent,
+    Reading.EXPLAINED: _persistent,
+    Reading.DISPERSION_ONLY: _dispersion_only,
+    Reading.NONE_MATERIAL: _none_material,
+}

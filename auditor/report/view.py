@@ -19,6 +19,7 @@ from auditor.report.changes import change_sentences, same_audit_sentence, segmen
 from auditor.report.formats import Formats, css_string, finite, translations
 from auditor.report.legal import provisions
 from auditor.report.words import Words, bin_widths, bucket_width, match_spec, user_label
+from auditor.summaries import DataQuality
 from auditor.vocabulary import Verdict
 
 CELL_CHARTS_MAX = 12  # per-finding evidence charts (keeps a 100-finding report small)
@@ -180,13 +181,10 @@ def build_view(doc: AuditFindings, language: str, min_cell_size: int) -> dict:
     """Everything the template shows, prepared from the findings model."""
     formats = Formats(language)
     audit = doc.audit
-    quality = doc.data_quality
     words = Words(audit.labels, language)
     views = sorted((finding_view(i, f, bucket_width(audit), min_cell_size, formats, language, words, audit.alpha,
                                  bin_widths(audit)) for i, f in enumerate(doc.findings)), key=sort_key)
     chart_svgs = _charts(views, audit, language, formats) if views else {"forest": None, "gap": None}
-    counts = [(vocabulary.verdict(v).label(language), sum(1 for f in views if f["verdict"] == v))
-              for v in VERDICT_ORDER if v not in vocabulary.FLAG_VERDICTS]
     # The summary counts robust flags apart from flags that did not survive their checks.
     flagged = [v for v in views if v["robust_flag"]]
     fragile = [v for v in views if v["verdict"] == Verdict.FLAGGED_NOT_ROBUST]
@@ -197,18 +195,13 @@ def build_view(doc: AuditFindings, language: str, min_cell_size: int) -> dict:
         "audit": _audit_view(audit, words),
         "print_header": css_string(words.audit_field("name", audit.name)),
         "match": match_spec(audit, words, formats),
-        "quality": {
-            "rows_read": quality.rows_read, "rows_accepted": quality.rows_accepted,
-            "rows_rejected": quality.rows_rejected,
-            "reasons": [(reason, vocabulary.reject_reason(reason)(language), count) for reason, count in
-                        sorted(quality.rejected_by_reason.items(), key=lambda kv: -(kv[1] or 0))],
-        },
+        "quality": _quality_view(doc.data_quality, language),
         "findings": views,
         "flagged": flagged,
         "summary_flagged": flagged[:SUMMARY_SENTENCES],
         "fragile": fragile,
         "summary_fragile": fragile[:SUMMARY_SENTENCES],
-        "counts": [(label, count) for label, count in counts if count],
+        "counts": _verdict_counts(views, language),
         "verdict_names": {v: vocabulary.verdict(v).label(language) for v in VERDICT_ORDER},
         "placebo": _self_check(doc.placebo, words),
         "legal": provisions(language),
@@ -221,6 +214,23 @@ def build_view(doc: AuditFindings, language: str, min_cell_size: int) -> dict:
         "schema_version": doc.schema_version,
         "baseline": change_sentences(doc.baseline, language, audit.labels, segment_columns(doc)),
     }
+
+
+def _quality_view(quality: DataQuality, language: str) -> dict:
+    """Rows read, accepted and rejected, the reasons most frequent first."""
+    return {
+        "rows_read": quality.rows_read, "rows_accepted": quality.rows_accepted,
+        "rows_rejected": quality.rows_rejected,
+        "reasons": [(reason, vocabulary.reject_reason(reason)(language), count) for reason, count in
+                    sorted(quality.rejected_by_reason.items(), key=lambda kv: -(kv[1] or 0))],
+    }
+
+
+def _verdict_counts(views: list[dict], language: str) -> list[tuple[str, int]]:
+    """(label, findings) for each verdict but the flags, which the summary counts apart; verdicts no finding has are left out."""
+    counts = [(vocabulary.verdict(v).label(language), sum(1 for f in views if f["verdict"] == v))
+              for v in VERDICT_ORDER if v not in vocabulary.FLAG_VERDICTS]
+    return [(label, count) for label, count in counts if count]
 
 
 def _table_view(table: TableInput | None) -> dict | None:

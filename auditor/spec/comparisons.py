@@ -20,22 +20,48 @@ def parse_duration(text: str) -> int:
     return int(found[1]) * _UNITS[found[2]]
 
 
+def _names(value) -> bool:
+    """Whether a config value is a list of column names or option values (non-empty strings)."""
+    return isinstance(value, list) and all(isinstance(c, str) and c for c in value)
+
+
 def _match(table: dict) -> MatchSpec:
+    exact = _exact_keys(table)
+    bucket = table.get("time_bucket")
+    seconds = _bucket_seconds(bucket)
+    bins = _bins(table, exact)
+    if not exact and seconds is None and not bins:
+        raise AuditConfigError(
+            "[match] defines no comparability: set exact keys, a time_bucket or bins, "
+            "otherwise every purchase would be compared with every other")
+    return MatchSpec(exact=tuple(exact), time_bucket=bucket, time_bucket_seconds=seconds,
+                     bins=tuple((name, float(width)) for name, width in bins.items()))
+
+
+def _exact_keys(table: dict) -> list[str]:
     exact = table.get("exact", [])
-    if not isinstance(exact, list) or not all(isinstance(c, str) and c for c in exact):
+    if not _names(exact):
         raise AuditConfigError('[match] exact must be a list of column names, e.g. exact = ["city", "car_level"]')
     if len(set(exact)) != len(exact):
         raise AuditConfigError(f"[match] exact lists a column twice: {exact}")
-    bucket = table.get("time_bucket")
-    seconds = None
-    if bucket is not None:
-        try:
-            seconds = parse_duration(bucket) if isinstance(bucket, str) else None
-        except ValueError:
-            seconds = None
-        if seconds is None:
-            raise AuditConfigError(
-                f"[match] time_bucket = {bucket!r} is not a duration: use a number and a unit s, m, h or d, e.g. \"15m\" or \"1h\"")
+    return exact
+
+
+def _bucket_seconds(bucket) -> int | None:
+    """[match] time_bucket in seconds, or None when the config sets none."""
+    if bucket is None:
+        return None
+    try:
+        if isinstance(bucket, str):
+            return parse_duration(bucket)
+    except ValueError:
+        pass
+    raise AuditConfigError(
+        f"[match] time_bucket = {bucket!r} is not a duration: use a number and a unit s, m, h or d, "
+        "e.g. \"15m\" or \"1h\"")
+
+
+def _bins(table: dict, exact: list[str]) -> dict:
     bins = table.get("bins", {})
     if not isinstance(bins, dict):
         raise AuditConfigError("[match] bins must be a table of column = width, e.g. bins = { distance_m = 500 }")
@@ -44,12 +70,7 @@ def _match(table: dict) -> MatchSpec:
             raise AuditConfigError(f"[match] bins.{name} = {width!r}: a bin width must be a positive number")
         if name in exact:
             raise AuditConfigError(f"[match] column {name!r} is both an exact key and binned: keep one")
-    if not exact and seconds is None and not bins:
-        raise AuditConfigError(
-            "[match] defines no comparability: set exact keys, a time_bucket or bins, "
-            "otherwise every purchase would be compared with every other")
-    return MatchSpec(exact=tuple(exact), time_bucket=bucket, time_bucket_seconds=seconds,
-                     bins=tuple((name, float(width)) for name, width in bins.items()))
+    return bins
 
 
 def _segments(raw: dict) -> tuple[Segment, ...]:
@@ -67,27 +88,28 @@ def _segments(raw: dict) -> tuple[Segment, ...]:
         name = _string(item, where, "name")
         column = _string(item, where, "column")
         kind = item.get("kind", "group")
-        if kind not in ("group", "dose"):
+        if kind not in _SEGMENT_KINDS:
             raise AuditConfigError(f"[{where}] kind = {kind!r} is not known: use \"group\" (compare groups with a reference) or \"dose\" (a numeric attribute)")
-        if kind == "dose":
-            segments.append(_dose_segment(item, where, name, column))
-            continue
-        reference = item.get("reference")
-        if reference is None or isinstance(reference, (bool, dict, list)):
-            raise AuditConfigError(f"[{where}] reference is missing: name the group the others are compared with, e.g. reference = \"android\"")
-        groups = item.get("groups")
-        if not isinstance(groups, list) or not groups or any(isinstance(g, (bool, dict, list)) for g in groups):
-            raise AuditConfigError(f"[{where}] groups must be a non-empty list of values, e.g. groups = [\"ios\"]")
-        groups = [str(g) for g in groups]
-        if str(reference) in groups:
-            raise AuditConfigError(f"[{where}] the reference {reference!r} is also listed in groups: remove it from groups")
-        if len(set(groups)) != len(groups):
-            raise AuditConfigError(f"[{where}] groups lists a value twice: {groups}")
-        segments.append(Segment(name=name, column=column, reference=str(reference), groups=tuple(groups)))
+        segments.append(_SEGMENT_KINDS[kind](item, where, name, column))
     names = [s.name for s in segments]
     if len(set(names)) != len(names):
         raise AuditConfigError(f"segment names must be unique, got {names}")
     return tuple(segments)
+
+
+def _group_segment(item: dict, where: str, name: str, column: str) -> Segment:
+    reference = item.get("reference")
+    if reference is None or isinstance(reference, (bool, dict, list)):
+        raise AuditConfigError(f"[{where}] reference is missing: name the group the others are compared with, e.g. reference = \"android\"")
+    groups = item.get("groups")
+    if not isinstance(groups, list) or not groups or any(isinstance(g, (bool, dict, list)) for g in groups):
+        raise AuditConfigError(f"[{where}] groups must be a non-empty list of values, e.g. groups = [\"ios\"]")
+    groups = [str(g) for g in groups]
+    if str(reference) in groups:
+        raise AuditConfigError(f"[{where}] the reference {reference!r} is also listed in groups: remove it from groups")
+    if len(set(groups)) != len(groups):
+        raise AuditConfigError(f"[{where}] groups lists a value twice: {groups}")
+    return Segment(name=name, column=column, reference=str(reference), groups=tuple(groups))
 
 
 def _dose_segment(item: dict, where: str, name: str, column: str) -> Segment:
@@ -101,6 +123,10 @@ def _dose_segment(item: dict, where: str, name: str, column: str) -> Segment:
     return Segment(name=name, column=column, kind="dose", bands=tuple(float(b) for b in bands))
 
 
+# A segment's kind and how its table is read.
+_SEGMENT_KINDS = {"group": _group_segment, "dose": _dose_segment}
+
+
 def _steering(raw: dict, match: dict) -> Steering | None:
     table = raw.get("steering")
     if table is None:
@@ -110,11 +136,11 @@ def _steering(raw: dict, match: dict) -> Steering | None:
     _check_keys(table, "steering")
     column = _string(table, "steering", "column", hint='the option offered or taken, e.g. column = "car_level"')
     order = table.get("order")
-    if not isinstance(order, list) or len(order) < 2 or not all(isinstance(o, str) for o in order) or len(set(order)) != len(order):
+    if not _names(order) or len(order) < 2 or len(set(order)) != len(order):
         raise AuditConfigError('[steering] order must list the options cheapest first, at least two, e.g. order = ["economy", "comfort", "premium"]')
     default = [c for c in match.get("exact", []) if c != column]
     context = table.get("context", default)
-    if not isinstance(context, list) or not all(isinstance(c, str) and c for c in context):
+    if not _names(context):
         raise AuditConfigError('[steering] context must be a list of columns that define the same request, e.g. context = ["city", "start_grid"]')
     if column in context:
         raise AuditConfigError(f"[steering] the option column {column!r} cannot be part of its own context: remove it from context")

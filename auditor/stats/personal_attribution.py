@@ -106,35 +106,14 @@ def attribution(pairs: PairSums, attributes: Mapping[str, Mapping[int, str]], se
     rows: list[dict] = []
     columns: list[ColumnShare] = []
     for column, values_by_user in attributes.items():
-        codes = np.array(list(values_by_user.keys()), dtype=np.int64)
-        labels = np.array([str(v) for v in values_by_user.values()], dtype=object)
-        by_code = dict(zip(codes.tolist(), labels.tolist()))
-        pair_value = np.array([by_code.get(u) for u in pairs.user.tolist()], dtype=object)
-        distinct = sorted({v for v in labels.tolist()})
-        for value in distinct:
-            member = pair_value == value
-            counts = [np.unique(pairs.user[shared & (user_half == h) & m]).size
-                      for h in (0, 1) for m in (member, ~member)]
-            if min(counts) < min_users:
-                continue
-            first = _value_premium(pairs, member, shared & (user_half == 0))
-            second = _value_premium(pairs, member, shared & (user_half == 1))
-            rows.append({"column": column, "value": value, "users": counts[0] + counts[2],
-                         "discovery": first[0], "discovery_p": first[1],
-                         "confirmation": second[0], "confirmation_p_two": second[1]})
-        columns.append(_column_share(column, means, dict(zip(codes.tolist(), labels.tolist())), persistent.variance))
-    q = bh_qvalues([r["discovery_p"] for r in rows]) if rows else np.array([])
-    found = [i for i, r in enumerate(rows) if q[i] < alpha]
-    one_sided = {}
-    for i in found:
-        r = rows[i]
-        same_sign = np.sign(r["confirmation"]) == np.sign(r["discovery"])
-        p2 = r["confirmation_p_two"]
-        one_sided[i] = p2 / 2 if same_sign else 1 - p2 / 2
-    q_confirm = dict(zip(found, bh_qvalues([one_sided[i] for i in found]))) if found else {}
+        rows += _value_rows(pairs, column, values_by_user, shared, user_half, min_users)
+        columns.append(_column_share(column, means, {int(u): str(v) for u, v in values_by_user.items()},
+                                     persistent.variance))
+    q, one_sided, q_confirm = _confirm(rows, alpha)
+    users_shared = max(int(np.unique(pairs.user[shared]).size), 1)
     values = []
     for i, r in enumerate(rows):
-        p_share = r["users"] / max(int(np.unique(pairs.user[shared]).size), 1)
+        p_share = r["users"] / users_shared
         share = (p_share * (1 - p_share) * r["discovery"] * r["confirmation"] / persistent.variance
                  if persistent.variance > 0 else math.nan)
         values.append(AttributeValue(
@@ -143,6 +122,41 @@ def attribution(pairs: PairSums, attributes: Mapping[str, Mapping[int, str]], se
             confirmation_p=one_sided.get(i, math.nan), confirmation_q=float(q_confirm.get(i, math.nan)),
             share=share, confirmed=bool(i in q_confirm and q_confirm[i] < alpha)))
     return Attribution(scanned=tuple(attributes), values=tuple(values), columns=tuple(columns), alpha=alpha, seed=seed)
+
+
+def _value_rows(pairs: PairSums, column: str, values_by_user: Mapping[int, str], shared: np.ndarray,
+                user_half: np.ndarray, min_users: int) -> list[dict]:
+    """Each value of one column held by at least `min_users` users on each side of each half: its premium
+    against the other users of its half, on the discovery half and on the confirmation half."""
+    by_code = {int(u): str(v) for u, v in values_by_user.items()}
+    pair_value = np.array([by_code.get(u) for u in pairs.user.tolist()], dtype=object)
+    rows = []
+    for value in sorted(set(by_code.values())):
+        member = pair_value == value
+        counts = [np.unique(pairs.user[shared & (user_half == h) & m]).size
+                  for h in (0, 1) for m in (member, ~member)]
+        if min(counts) < min_users:
+            continue
+        first = _value_premium(pairs, member, shared & (user_half == 0))
+        second = _value_premium(pairs, member, shared & (user_half == 1))
+        rows.append({"column": column, "value": value, "users": counts[0] + counts[2],
+                     "discovery": first[0], "discovery_p": first[1],
+                     "confirmation": second[0], "confirmation_p_two": second[1]})
+    return rows
+
+
+def _confirm(rows: list[dict], alpha: float) -> tuple[np.ndarray, dict[int, float], dict[int, float]]:
+    """BH over every discovery p-value; the values found, tested one-sided in the discovery's direction on
+    the confirmation half, with BH over those: (discovery q, confirmation p, confirmation q) by row."""
+    q = bh_qvalues([r["discovery_p"] for r in rows]) if rows else np.array([])
+    found = [i for i, r in enumerate(rows) if q[i] < alpha]
+    one_sided = {}
+    for i in found:
+        same_sign = np.sign(rows[i]["confirmation"]) == np.sign(rows[i]["discovery"])
+        p2 = rows[i]["confirmation_p_two"]
+        one_sided[i] = p2 / 2 if same_sign else 1 - p2 / 2
+    q_confirm = dict(zip(found, bh_qvalues([one_sided[i] for i in found]))) if found else {}
+    return q, one_sided, q_confirm
 
 
 def _column_share(column: str, means: HalfMeans, values_by_user: Mapping[int, str], variance: float) -> ColumnShare:

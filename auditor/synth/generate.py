@@ -110,15 +110,7 @@ def generate(scenario: str, rows: int, seed: int, out: Path, fmt: str = "parquet
     """
     from auditor.output import check_generated_targets, write_generated_manifest
 
-    if scenario not in SCENARIOS:
-        raise ValueError(f"unknown scenario {scenario!r}: choose one of {', '.join(SCENARIOS)}")
-    if fmt not in EXTENSIONS:
-        raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(EXTENSIONS)}")
-    if rows < 1000:
-        raise ValueError(f"rows = {rows}: generate at least 1000 rows")
-    if not 0 <= bad_row_share < 0.5:
-        raise ValueError(f"bad_row_share = {bad_row_share}: use a share in [0, 0.5)")
-
+    _check_arguments(scenario, rows, fmt, bad_row_share)
     spec = _SPECS[scenario]
     out = Path(out)
     data_path = out / "data" / f"{spec.data_name}.{EXTENSIONS[fmt]}"
@@ -139,23 +131,7 @@ def generate(scenario: str, rows: int, seed: int, out: Path, fmt: str = "parquet
     spoiled = rng.choice(events, size=per_kind * len(kinds), replace=False)
     bad_at = {k: spoiled[i * per_kind:(i + 1) * per_kind] for i, k in enumerate(kinds)}
 
-    writer = Writer(data_path, fmt)
-    tallies: dict[str, dict[str, int]] = {column: {} for column in spec.tally}
-    remaining = users.events.copy()
-    for start in range(0, events, CHUNK_ROWS):
-        size = min(CHUNK_ROWS, events - start)
-        draw = remaining if start + size == events else rng.multivariate_hypergeometric(remaining, size, method="marginals")
-        remaining = remaining - draw
-        rider = np.repeat(np.arange(len(draw)), draw)
-        rng.shuffle(rider)
-        chunk_bad = {k: np.sort(at[(at >= start) & (at < start + size)]) - start for k, at in bad_at.items()}
-        columns = spec.chunk(rng, start, rider, users, world, width=len(str(rows)))
-        table = _spoil(columns, spec.roles, chunk_bad, text=fmt != "parquet")
-        for column, counts in tallies.items():
-            for item in pc.value_counts(table[column]).to_pylist():
-                counts[item["values"]] = counts.get(item["values"], 0) + item["counts"]
-        writer.write(table)
-    writer.close()
+    tallies = _write_rows(spec, rng, users, world, bad_at, events, Writer(data_path, fmt), width=len(str(rows)))
 
     bad_rows = {
         "duplicate_transaction_id": duplicates,
@@ -178,6 +154,40 @@ def generate(scenario: str, rows: int, seed: int, out: Path, fmt: str = "parquet
     write_generated_manifest(out, written)
     return GeneratedAudit(config_path=config_paths[0], data_path=data_path, truth_path=truth_path, rows=rows,
                           config_paths=tuple(config_paths))
+
+
+def _check_arguments(scenario: str, rows: int, fmt: str, bad_row_share: float) -> None:
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}: choose one of {', '.join(SCENARIOS)}")
+    if fmt not in EXTENSIONS:
+        raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(EXTENSIONS)}")
+    if rows < 1000:
+        raise ValueError(f"rows = {rows}: generate at least 1000 rows")
+    if not 0 <= bad_row_share < 0.5:
+        raise ValueError(f"bad_row_share = {bad_row_share}: use a share in [0, 0.5)")
+
+
+def _write_rows(spec: _Scenario, rng: np.random.Generator, users, world, bad_at: dict[str, np.ndarray], events: int,
+                writer: Writer, width: int) -> dict[str, dict[str, int]]:
+    """Draw and write the log chunk by chunk (each user's events spread over the chunks at random, bad rows
+    spoiled where they fall); the written values of the scenario's tallied columns, counted."""
+    tallies: dict[str, dict[str, int]] = {column: {} for column in spec.tally}
+    remaining = users.events.copy()
+    for start in range(0, events, CHUNK_ROWS):
+        size = min(CHUNK_ROWS, events - start)
+        draw = remaining if start + size == events else rng.multivariate_hypergeometric(remaining, size, method="marginals")
+        remaining = remaining - draw
+        rider = np.repeat(np.arange(len(draw)), draw)
+        rng.shuffle(rider)
+        chunk_bad = {k: np.sort(at[(at >= start) & (at < start + size)]) - start for k, at in bad_at.items()}
+        columns = spec.chunk(rng, start, rider, users, world, width=width)
+        table = _spoil(columns, spec.roles, chunk_bad, text=writer.text)
+        for column, counts in tallies.items():
+            for item in pc.value_counts(table[column]).to_pylist():
+                counts[item["values"]] = counts.get(item["values"], 0) + item["counts"]
+        writer.write(table)
+    writer.close()
+    return tallies
 
 
 def _spoil(columns: dict[str, pa.Array], roles: _Roles, bad: dict[str, np.ndarray], text: bool) -> pa.Table:

@@ -59,6 +59,11 @@ class Writer:
         if fmt == "json":
             path.write_bytes(b"")  # chunks are appended
 
+    @property
+    def text(self) -> bool:
+        """Whether values are written as text (CSV, JSON lines), where a bad row can hold unparseable text."""
+        return self._fmt != "parquet"
+
     def write(self, table: pa.Table) -> None:
         if self._fmt == "parquet":
             self._parquet = self._parquet or pq.ParquetWriter(self._path, table.schema)
