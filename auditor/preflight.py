@@ -197,29 +197,24 @@ def column_keys(config: AuditConfig):
     """(config key, column) for every column the config names."""
     for role in ("transaction_id", "user_id", "timestamp", "price"):
         yield f"[columns] {role}", getattr(config.columns, role)
-    for column in config.match.exact:
-        yield "[match] exact", column
-    for column, _ in config.match.bins:
-        yield f"[match] bins.{column}", column
-    for i, seg in enumerate(config.segments):
-        yield f"[segments[{i}]] column", seg.column
-    for role in ("list_price", "discount", "net_price"):
-        if getattr(config.parts, role):
-            yield f"[columns] {role}", getattr(config.parts, role)
-    if config.quotes:
-        for key in ("event_column", "quoted_price", "request_id"):
-            if getattr(config.quotes, key):
-                yield f"[quotes] {key}", getattr(config.quotes, key)
-    for i, adj in enumerate(config.adjustments):
-        yield f"[adjustments[{i}]] column", adj.column
+    yield from (("[match] exact", column) for column in config.match.exact)
+    yield from ((f"[match] bins.{column}", column) for column, _ in config.match.bins)
+    yield from ((f"[segments[{i}]] column", seg.column) for i, seg in enumerate(config.segments))
+    yield from _optional_keys("[columns]", config.parts, ("list_price", "discount", "net_price"))
+    yield from _optional_keys("[quotes]", config.quotes, ("event_column", "quoted_price", "request_id"))
+    yield from ((f"[adjustments[{i}]] column", adj.column) for i, adj in enumerate(config.adjustments))
     if config.steering:
         yield "[steering] column", config.steering.column
-        for column in config.steering.context:
-            yield "[steering] context", column
-    for column in config.attribute_columns:
-        yield "[personalisation] columns", column
-    if config.columns.disclosed:
-        yield "[columns] disclosed", config.columns.disclosed
+        yield from (("[steering] context", column) for column in config.steering.context)
+    yield from (("[personalisation] columns", column) for column in config.attribute_columns)
+    yield from _optional_keys("[columns]", config.columns, ("disclosed",))
+
+
+def _optional_keys(table: str, section, keys: tuple[str, ...]):
+    """(config key, column) for the keys of an optional section that name a column."""
+    for key in keys:
+        if section is not None and getattr(section, key):
+            yield f"{table} {key}", getattr(section, key)
 
 
 def sample_values(overview: InputOverview, columns: list[str], rows: int = 10_000,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from auditor import vocabulary
-from auditor.findings.changes import AuditChanges
+from auditor.findings.changes import AuditChanges, Change
 from auditor.findings.document import AuditFindings
 from auditor.report.formats import Formats, finite, translations
 from auditor.report.words import Words
@@ -47,18 +47,12 @@ def change_sentences(changes: AuditChanges | None, language: str, labels: Labels
                     _("%(segment)s “%(group)s” vs “%(reference)s”, %(outcome)s: was %(before)s, now %(after)s: "
                       "the difference is not significant (change %(change)s, %(level)s CI %(low)s to %(high)s)."))
         scale = c.scale or Scale.RATIO
-        verdicts = ""
-        known = c.verdict_before in vocabulary.VERDICTS and c.verdict_after in vocabulary.VERDICTS
-        if known and c.verdict_before != c.verdict_after:  # e.g. a flag that no longer survives
-            verdicts = " " + _("Verdict: was %(before)s, now %(after)s.") % {
-                "before": vocabulary.verdict(c.verdict_before).label(language),
-                "after": vocabulary.verdict(c.verdict_after).label(language)}
         text = template % {
             **names(c), "before": amount(c.premium_before, scale),
             "after": amount(c.premium_after, scale), "change": amount(c.change, scale),
             "level": formats.pct(changes.confidence if changes.confidence is not None else 0.95, 0, False),
             "low": amount(c.ci_low, scale), "high": amount(c.ci_high, scale)}
-        compared.append({"significant": bool(c.significant), "text": text + verdicts})
+        compared.append({"significant": bool(c.significant), "text": text + _verdict_change(c, language)})
     not_comparable = []
     for n in changes.not_comparable:
         reasons = _("; ").join(_("%(field)s was %(before)s, now %(after)s") % {
@@ -76,6 +70,17 @@ def change_sentences(changes: AuditChanges | None, language: str, labels: Labels
         "only_after": _("Only in this audit: %(list)s.") % {"list": named(changes.only_after)}
         if changes.only_after else None,
     }
+
+
+def _verdict_change(c: Change, language: str) -> str:
+    """" Verdict: was …, now …." when a comparison's verdict changed (e.g. a flag that no longer survives)."""
+    known = c.verdict_before in vocabulary.VERDICTS and c.verdict_after in vocabulary.VERDICTS
+    if not known or c.verdict_before == c.verdict_after:
+        return ""
+    _ = translations(language).gettext
+    return " " + _("Verdict: was %(before)s, now %(after)s.") % {
+        "before": vocabulary.verdict(c.verdict_before).label(language),
+        "after": vocabulary.verdict(c.verdict_after).label(language)}
 
 
 def segment_columns(*docs: AuditFindings) -> dict[str, str]:

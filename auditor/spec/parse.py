@@ -209,6 +209,15 @@ def _check_overlaps(config: AuditConfig) -> None:
     if len(roles) != len(ROLES):
         raise AuditConfigError("[columns] each role needs its own column: two roles name the same column")
     match_cols = set(config.match.exact) | {name for name, _ in config.match.bins}
+    _check_disclosed(config, roles, match_cols)
+    _check_segment_columns(config, roles, match_cols)
+    for col in match_cols:
+        if col in roles:
+            raise AuditConfigError(f"[match] {col!r} is the {roles[col]} column and cannot be a match key")
+
+
+def _check_disclosed(config: AuditConfig, roles: dict[str, str], match_cols: set[str]) -> None:
+    """[columns] disclosed flags each purchase; it cannot be a role, a match key or a segment."""
     disclosed = config.columns.disclosed
     if disclosed and (disclosed in roles or disclosed in match_cols or disclosed in config.segment_columns):
         what = (f"the {roles[disclosed]} column" if disclosed in roles else
@@ -216,6 +225,10 @@ def _check_overlaps(config: AuditConfig) -> None:
         raise AuditConfigError(
             f"[columns] disclosed = {disclosed!r} is {what}: name the column that flags, per purchase, that the "
             f"price shown was personalised and the consumer was told (true, 1 or yes), or remove disclosed")
+
+
+def _check_segment_columns(config: AuditConfig, roles: dict[str, str], match_cols: set[str]) -> None:
+    """A segment's column is one kind of segment, and neither a match key nor a role."""
     kinds = {}
     for i, seg in enumerate(config.segments):
         if kinds.setdefault(seg.column, seg.kind) != seg.kind:
@@ -227,6 +240,3 @@ def _check_overlaps(config: AuditConfig) -> None:
                 f"that fix the match keys, so a segment cannot be one; remove it from [match]")
         if seg.column in roles:
             raise AuditConfigError(f"[segments[{i}]] column {seg.column!r} is the {roles[seg.column]} column: segment by a user attribute instead")
-    for col in match_cols:
-        if col in roles:
-            raise AuditConfigError(f"[match] {col!r} is the {roles[col]} column and cannot be a match key")

@@ -212,13 +212,8 @@ def propose(sample: pd.DataFrame, input_path: str, input_format: str) -> Proposa
         raise AuditInputError(f"--input {input_path}: the sample holds no rows: check the path and --format")
     profiles, typed = profile(sample)
     names = list(profiles)
-    notes, roles, alternatives, used = [], {}, {}, set()
-    for rule in ROLE_RULES:
-        roles[rule.role], alternatives[rule.role], note = _choose(rule, names, profiles, used)
-        notes += [note] if note else []
-        used.add(roles[rule.role])
-    if roles["price"] is None:
-        notes.append(NO_PRICE)
+    roles, alternatives, notes = _roles(names, profiles)
+    used = set(roles.values())
     parts = _price_parts(names, profiles, used, roles["price"])
     used |= set(parts.values())
     p = profiles = _with_constancy(profiles, typed, roles["user_id"], used)
@@ -242,19 +237,36 @@ def propose(sample: pd.DataFrame, input_path: str, input_format: str) -> Proposa
                     time_bucket=None if _has_date_key(match, p) else "1h", notes=tuple(notes))
 
 
+def _roles(names: list[str], profiles: dict[str, Profile]) -> tuple[dict, dict, list[str]]:
+    """Each role's column (None when no column fits), its runners-up, and a note where the choice was close
+    or missing; the rules in order, a column taken by one not offered to the next."""
+    notes, roles, alternatives, used = [], {}, {}, set()
+    for rule in ROLE_RULES:
+        roles[rule.role], alternatives[rule.role], note = _choose(rule, names, profiles, used)
+        notes += [note] if note else []
+        used.add(roles[rule.role])
+    if roles["price"] is None:
+        notes.append(NO_PRICE)
+    return roles, alternatives, notes
+
+
+def _tier_rank(lower: list[str]) -> list[int] | None:
+    """The values' places when all of them are tiers of one ladder (names, levels, or numbered), else None."""
+    if all(v in TIER_ORDER for v in lower):
+        return [TIER_ORDER.index(v) for v in lower]
+    if all(v in _LEVELS for v in lower):
+        return [_LEVELS.index(v) for v in lower]
+    if all(re.fullmatch(r"(v|vip|lv|level|tier|l)?\s*-?\d+", v) for v in lower):
+        return [int(re.search(r"-?\d+", v).group()) for v in lower]
+    return None
+
+
 def reference_value(p: Profile) -> tuple[str, str]:
     """The value a reader calls the baseline, and why: the newest or lowest tier when the values are tiers
     (new < regular < loyal, regular < silver < gold < diamond, basic < plus, v1 < v2, low < high), since
     premiums are read upwards from it; otherwise the most frequent value, the usual user."""
     values = [v for v, _ in p.top]
-    lower = [v.strip().lower() for v in values]
-    rank = None
-    if len(values) >= 2 and all(v in TIER_ORDER for v in lower):
-        rank = [TIER_ORDER.index(v) for v in lower]
-    elif len(values) >= 2 and all(v in _LEVELS for v in lower):
-        rank = [_LEVELS.index(v) for v in lower]
-    elif len(values) >= 2 and all(re.fullmatch(r"(v|vip|lv|level|tier|l)?\s*-?\d+", v) for v in lower):
-        rank = [int(re.search(r"-?\d+", v).group()) for v in lower]
+    rank = _tier_rank([v.strip().lower() for v in values]) if len(values) >= 2 else None
     if rank is not None:
         ordered = [values[i] for i in sorted(range(len(values)), key=rank.__getitem__)]
         return ordered[0], (f"the lowest tier ({' < '.join(ordered)}): premiums are read upwards from it, "
