@@ -12,7 +12,6 @@ files added since, is refused, so the auditor never deletes what it did not writ
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from auditor import __version__
 from auditor.errors import AuditOutputError
+from auditor.fingerprint import sha256_of
 
 MANIFEST = ".audit-manifest.json"
 MANIFEST_KIND = "price-discrimination-audit output"
@@ -166,14 +166,6 @@ SAMPLE_MANIFEST = ".generated-manifest.json"
 SAMPLE_KIND = "price-discrimination-audit generated sample"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_generated_targets(folder: Path, names: list[str], overwrite: bool, flag: str = "--overwrite") -> None:
     """A generated sample may replace its own earlier files, unchanged, but never a file the user made
     or edited (an audit.toml tuned by hand): those are refused, by name, unless `flag` is given."""
@@ -188,7 +180,7 @@ def check_generated_targets(folder: Path, names: list[str], overwrite: bool, fla
     mine = []
     for name in names:
         path = folder / name
-        if path.exists() and (name not in written or not path.is_file() or _sha256(path) != written[name]):
+        if path.exists() and (name not in written or not path.is_file() or sha256_of(path) != written[name]):
             mine.append(name)
     if mine:
         shown = ", ".join(mine[:5]) + (f" and {len(mine) - 5} more" if len(mine) > 5 else "")
@@ -202,7 +194,7 @@ def write_generated_manifest(folder: Path, names: list[str]) -> Path:
     folder = Path(folder)
     doc = {"kind": SAMPLE_KIND, "auditor_version": __version__,
            "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-           "files": [{"path": name, "bytes": (folder / name).stat().st_size, "sha256": _sha256(folder / name)}
+           "files": [{"path": name, "bytes": (folder / name).stat().st_size, "sha256": sha256_of(folder / name)}
                      for name in names]}
     path = folder / SAMPLE_MANIFEST
     path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")

@@ -19,9 +19,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from auditor.spec import InputSpec
+from auditor.fingerprint import sha256_of
 from auditor.errors import AuditConfigError, AuditInputError
 from auditor.engine.ingest import InputFile
-from auditor.engine.ingest import _sha256 as sha256_of
 
 
 @dataclass(frozen=True)

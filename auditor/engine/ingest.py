@@ -25,7 +25,7 @@ from auditor.engine.classify import (BLANK, _as_number, _as_timestamp, _column_t
 from auditor.engine.columns import (_COPIES, _CORRUPT, _FILE, _FIRST, _ORDER, _REASON, DECLARED,  # noqa: F401
                                     DISCLOSED, DISCOUNT, EVENT, LIST, NET, PRICE, QUOTED, REASONS, REQUEST, TID,
                                     TS, USER, _q)
-from auditor.engine.read import (_read, _sha256, attribute_source, check_columns, check_files_read,  # noqa: F401
+from auditor.engine.read import (_read, attribute_source, check_columns, check_files_read,  # noqa: F401
                                  input_schema, list_input_files, list_inputs, nanosecond_columns)
 # What ingest reports (no Spark in them): findings and the report read these types.
 from auditor.summaries import DataQuality, InputFile  # noqa: F401

@@ -3,7 +3,6 @@ text format as text (auditor.engine.ingest)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 from urllib.parse import unquote, urlparse
 
@@ -15,6 +14,7 @@ from pyspark.sql import types as T
 from auditor.engine.classify import _stripped
 from auditor.engine.columns import _CORRUPT, _FILE, _LINE, _LINE_SPLIT, _ORDER, _PARSED, USER, _q
 from auditor.errors import AuditInputError
+from auditor.fingerprint import sha256_of
 from auditor.preflight import check_column_names, input_paths
 from auditor.spec import AuditConfig
 from auditor.summaries import InputFile
@@ -22,7 +22,7 @@ from auditor.summaries import InputFile
 
 def list_input_files(path: str) -> tuple[InputFile, ...]:
     """The local files a path, folder or glob stands for, fingerprinted (remote URIs are left to Spark)."""
-    return tuple(InputFile(path=f, bytes=os.path.getsize(f), sha256=_sha256(f)) for f in input_paths(path))
+    return tuple(InputFile(path=f, bytes=os.path.getsize(f), sha256=sha256_of(f)) for f in input_paths(path))
 
 
 def list_inputs(spark: SparkSession, config: AuditConfig):
@@ -50,14 +50,6 @@ def check_files_read(frame: DataFrame, inputs: tuple[InputFile, ...]) -> None:
         raise AuditInputError(
             f"[input] path: the input changed while the audit started ({len(listed):,} files listed and "
             f"fingerprinted, {len(seen):,} about to be read; {example}): re-run once the input is complete")
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _reader(spark: SparkSession, config: AuditConfig):
