@@ -136,6 +136,12 @@ def capacity_markdown(models: list[dict], checked: list[tuple[dict, dict, dict]]
     return "\n".join(lines)
 
 
+def _local_rung(rungs: list[dict], shape: str, rows: int) -> dict | None:
+    """The ladder's local rung of this shape and size with the default driver, if it ran."""
+    return next((r for r in rungs if (r["shape"], r["rows"], r["driver_memory"]) == (shape, rows, "default")
+                 and not r.get("master")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.capacity", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("/tmp/auditor-bench/ladder"))
@@ -149,9 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     checks = json.loads(checks_store.read_text()) if checks_store.exists() else []
     if args.check:
         shape, rows = args.check[0], int(args.check[1])
-        local = next((r for r in rungs if (r["shape"], r["rows"], r["driver_memory"]) == (shape, rows, "default")
-                      and not r.get("master")), None)
-        if local is None:
+        if _local_rung(rungs, shape, rows) is None:
             print(f"no local {shape} rung of {rows:,} rows in {store}: run python -m bench.ladder --shape {shape} "
                   f"--rows {rows} --add first", file=sys.stderr)
             return 2
@@ -160,11 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         checks_store.write_text(json.dumps(checks, indent=2))
     models = [m for m in (fit(rungs, s) for s in ("generated", "sparse", "skewed")) if m]
     checked = []
-    for measured in checks:
-        local = next((r for r in rungs if (r["shape"], r["rows"], r["driver_memory"])
-                      == (measured["shape"], measured["rows"], "default") and not r.get("master")), None)
+    for measured in (m for m in checks if m["returncode"] == 0):
+        local = _local_rung(rungs, measured["shape"], measured["rows"])
         model = next((m for m in models if m["shape"] == measured["shape"]), None)
-        if local and model and measured["returncode"] == 0:
+        if local and model:
             checked.append((local, measured, model))
     text = capacity_markdown(models, checked)
     if not args.no_doc:

@@ -65,23 +65,12 @@ def run_rung(shape: str, rows: int, root: Path, driver_memory: str | None = None
     name = f"{shape}-{rows}" + ("-cluster" if master else "")
     out = root / "out" / name
     events = root / "events" / name
-    shutil.rmtree(events, ignore_errors=True)
-    events.mkdir(parents=True)
-    # One plain-text event log (Spark 4 compresses and may roll it by default), read after the run.
-    extra = "".join(f"--conf {k}={v} " for k, v in (conf or {}).items())
-    env = dict(os.environ, PYSPARK_SUBMIT_ARGS=(
-        f"--conf spark.eventLog.enabled=true --conf spark.eventLog.dir=file://{events} "
-        f"--conf spark.eventLog.compress=false --conf spark.eventLog.rolling.enabled=false {extra}pyspark-shell"))
-    command = [sys.executable, "-m", "auditor", "run", "--config", str(config), "--out", str(out), "--overwrite"]
-    if driver_memory:
-        command += ["--driver-memory", driver_memory]
-    if master:
-        command += ["--master", master]
+    command = [sys.executable, "-m", "auditor", "run", "--config", str(config), "--out", str(out), "--overwrite",
+               *(["--driver-memory", driver_memory] if driver_memory else []), *(["--master", master] if master else [])]
     load = os.getloadavg()
-    watched = watch(command, env=env)
+    watched = watch(command, env=_with_event_log(events, conf))
     lines, wall = watched.lines, watched.seconds
     phases, spark_ready = _phases(lines)
-    findings = json.loads((out / "findings.json").read_text()) if watched.returncode == 0 else None
     result = {
         "shape": shape, "rows": rows, "driver_memory": driver_memory or "default", "master": master,
         "measured": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -94,13 +83,8 @@ def run_rung(shape: str, rows: int, root: Path, driver_memory: str | None = None
         "inputs_line": next((line.strip() for line in lines if "shuffle partitions" in line), None),
         **_event_metrics(events),
     }
-    if findings:
-        ios = next((f for f in findings["findings"] if f.get("group") == "ios" and f.get("outcome") == "price"), None)
-        result["premium_audit"] = ios and ios.get("premium")
-        result["rows_read"] = findings["data_quality"]["rows_read"]
-        # Each finding compares all rows of its two sides (as bench.run counts them).
-        result["row_comparisons"] = sum((f.get("rows_group_all") or 0) + (f.get("rows_reference_all") or 0)
-                                        for f in findings["findings"])
+    if watched.returncode == 0:
+        result.update(_audited(json.loads((out / "findings.json").read_text())))
     else:
         result["error"] = [line.rstrip() for line in lines[-6:]]
     result.update(_kernel(data))
@@ -110,6 +94,26 @@ def run_rung(shape: str, rows: int, root: Path, driver_memory: str | None = None
     if watched.returncode != 0:
         print("".join(lines[-30:]), file=sys.stderr)
     return result
+
+
+def _with_event_log(events: Path, conf: dict[str, str] | None) -> dict[str, str]:
+    """The environment of a rung: one plain-text event log in `events` (Spark 4 compresses and may roll it
+    by default), read after the run, and any other Spark conf."""
+    shutil.rmtree(events, ignore_errors=True)
+    events.mkdir(parents=True)
+    extra = "".join(f"--conf {k}={v} " for k, v in (conf or {}).items())
+    return dict(os.environ, PYSPARK_SUBMIT_ARGS=(
+        f"--conf spark.eventLog.enabled=true --conf spark.eventLog.dir=file://{events} "
+        f"--conf spark.eventLog.compress=false --conf spark.eventLog.rolling.enabled=false {extra}pyspark-shell"))
+
+
+def _audited(findings: dict) -> dict:
+    """What the rung's findings.json says: the iOS price premium (checked against the kernel), rows read,
+    and row-comparisons (each finding compares all rows of its two sides, as bench.run counts them)."""
+    ios = next((f for f in findings["findings"] if f.get("group") == "ios" and f.get("outcome") == "price"), None)
+    return {"premium_audit": ios and ios.get("premium"), "rows_read": findings["data_quality"]["rows_read"],
+            "row_comparisons": sum((f.get("rows_group_all") or 0) + (f.get("rows_reference_all") or 0)
+                                   for f in findings["findings"])}
 
 
 def _phases(lines: list[str]) -> tuple[dict[str, float], float | None]:
