@@ -52,7 +52,7 @@ def spark_session(master: str | None = None, app_name: str = "price-discriminati
         "spark.sql.legacy.parquet.nanosAsLong": "true",
         # A finished phase's shuffle files are deleted only when the driver's garbage collector finds
         # their plan unreachable, and a large heap may not collect for the default half hour: on the
-        # 30M-row sparse log 24 of its 37 GB of shuffle sat on local disk at once. A collection every
+        # 30M-row sparse log 32 of its 37 GB of shuffle sat on local disk at once. A collection every
         # few minutes lets each phase's files go once it is done, so disk use follows a phase, not the run.
         "spark.cleaner.periodicGC.interval": "3min",
     }
